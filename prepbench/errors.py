@@ -1,0 +1,5 @@
+"""The one exception type that reaches users as a single line, without a traceback."""
+
+
+class PrepbenchError(Exception):
+    """Bad input or an impossible request. The message names the bad value and what was expected."""

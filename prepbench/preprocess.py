@@ -1,0 +1,313 @@
+"""The memo's preprocessing variants, scikit-learn style: `fit` on the training split, `transform` any.
+
+    >>> from prepbench.preprocess import build
+    >>> p = build("zca", zca_epsilon=1e-6).fit(x_train)      # x_train: uint8 NHWC
+    >>> x = p.transform(x_test)                                # float32 NHWC
+
+Every variant but `raw` first scales pixels to [0, 1], as `ImageDataGenerator(rescale=1/255)`
+does before its statistics. Then, with statistics from the training split only:
+
+    none        x
+    raw         x * 255 (pixels as floats in 0..255, unscaled)
+    minmax      per image: (x - min) / (max - min); a constant image gives 0
+    samplewise  per image, over H, W and C: (x - mean) / (std + 1e-6)
+    std         per channel, over N, H, W of the training set: (x - mean) / (std + 1e-6), ddof=0
+    zca         per-channel centring, flatten to D = H*W*C, then x @ W with
+                W = U diag(1 / (sqrt(lambda) + eps / sqrt(n))) U^T from the covariance's eigenpairs
+                (= IDG's U diag(sqrt(n) / (s + eps)) U^T from the SVD of the n x D data)
+
+`augment` (training batches only, see `augment_batch`) runs before the normalization, in IDG's
+order; `batchnorm` changes the network, not the input. TensorFlow is imported only by the
+functions that build tf.data graphs, so fitting and transforming stay cheap to import.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from prepbench.cache import digest, load_arrays, save_arrays
+from prepbench.errors import PrepbenchError
+
+NORMALIZATIONS = ("none", "raw", "minmax", "samplewise", "std", "zca")
+# Variant names users select; each is a normalization, optionally with augmentation or batch norm.
+PRESETS = {
+    "none": dict(normalization="none"),
+    "raw": dict(normalization="raw"),
+    "minmax": dict(normalization="minmax"),
+    "samplewise": dict(normalization="samplewise"),
+    "std": dict(normalization="std"),
+    "featurewise": dict(normalization="std"),
+    "zca": dict(normalization="zca"),
+    "augment": dict(normalization="none", augment=True),
+    "batchnorm": dict(normalization="none", batchnorm=True),
+}
+# ImageDataGenerator's guard against division by zero; part of the formulas above, not a setting.
+STD_GUARD = 1e-6
+
+
+@dataclass
+class Preprocessor:
+    """One preprocessing variant. Fitted state (`mean_`, `std_`, `whitening_`, ...) exists only
+    after `fit`, which must be given the training split alone."""
+
+    normalization: str
+    augment: bool = False
+    batchnorm: bool = False
+    zca_epsilon: float | None = None
+    fitted_: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self):
+        if self.normalization not in NORMALIZATIONS:
+            raise PrepbenchError(
+                f"prep.normalization={self.normalization!r} is unknown; expected one of {', '.join(NORMALIZATIONS)}"
+            )
+        if self.normalization == "zca":
+            eps = self.zca_epsilon
+            if eps is None or not np.isfinite(eps) or eps <= 0:
+                raise PrepbenchError(f"prep.zca_epsilon={eps} is invalid; expected a positive number such as 1e-6")
+
+    @property
+    def needs_fit(self) -> bool:
+        return self.normalization in ("std", "zca")
+
+    # ---- fitting ------------------------------------------------------------------------------
+
+    def fit(self, x_train: np.ndarray) -> "Preprocessor":
+        """Learn the training split's statistics (a no-op for per-image variants)."""
+        x = self.scale(x_train)
+        if self.normalization == "std":
+            self.mean_, self.std_ = channel_mean_std(x)
+        elif self.normalization == "zca":
+            self.mean_ = channel_mean_std(x)[0]
+            self.components_, self.scales_ = fit_zca(x - self.mean_, self.zca_epsilon)
+            d = self.components_.shape[0]
+            # With a full basis one D x D matrix is cheaper to apply than two thin factors.
+            self.whitening_ = (
+                (self.components_ * self.scales_) @ self.components_.T if self.components_.shape[1] == d else None
+            )
+        self.fitted_ = True
+        return self
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The fitted arrays, for caching."""
+        names = {"std": ("mean_", "std_"), "zca": ("mean_", "components_", "scales_", "whitening_")}
+        return {
+            n: getattr(self, n)
+            for n in names.get(self.normalization, ())
+            if getattr(self, n) is not None
+        }
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> "Preprocessor":
+        for name, value in arrays.items():
+            setattr(self, name, value)
+        if self.normalization == "zca":
+            self.whitening_ = arrays.get("whitening_")
+        self.fitted_ = True
+        return self
+
+    # ---- transforming -------------------------------------------------------------------------
+
+    def scale(self, x: np.ndarray) -> np.ndarray:
+        """uint8 NHWC to float32: x / 255, or unscaled floats for `raw`."""
+        check_images(x)
+        x = x.astype(np.float32)
+        return x if self.normalization == "raw" else x * np.float32(1 / 255)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """uint8 NHWC in, float32 NHWC out."""
+        return self.normalize(self.scale(x))
+
+    def normalize(self, x: np.ndarray) -> np.ndarray:
+        """The normalization alone, on scaled float32 images (numpy)."""
+        self._check_fitted()
+        axes = (1, 2, 3)
+        match self.normalization:
+            case "none" | "raw":
+                return x
+            case "minmax":
+                low, high = x.min(axis=axes, keepdims=True), x.max(axis=axes, keepdims=True)
+                return (x - low) / np.where(high > low, high - low, 1).astype(np.float32)
+            case "samplewise":
+                return (x - x.mean(axis=axes, keepdims=True)) / (x.std(axis=axes, keepdims=True) + STD_GUARD)
+            case "std":
+                return ((x - self.mean_) / (self.std_ + STD_GUARD)).astype(np.float32)
+            case "zca":
+                flat = (x - self.mean_).reshape(len(x), -1).astype(np.float32)
+                return self._whiten(flat, matmul=np.matmul).reshape(x.shape)
+
+    def normalize_tf(self, x):
+        """`normalize` as TensorFlow ops, for batches augmented inside tf.data."""
+        import tensorflow as tf
+
+        self._check_fitted()
+        axes = (1, 2, 3)
+        match self.normalization:
+            case "none" | "raw":
+                return x
+            case "minmax":
+                low = tf.reduce_min(x, axis=axes, keepdims=True)
+                high = tf.reduce_max(x, axis=axes, keepdims=True)
+                return (x - low) / tf.where(high > low, high - low, 1.0)
+            case "samplewise":
+                mean, var = tf.nn.moments(x, axes=axes, keepdims=True)
+                return (x - mean) / (tf.sqrt(var) + STD_GUARD)
+            case "std":
+                return (x - self.mean_) / (self.std_ + STD_GUARD)
+            case "zca":
+                flat = tf.reshape(x - self.mean_, (tf.shape(x)[0], -1))
+                return tf.reshape(self._whiten(flat, matmul=tf.matmul), tf.shape(x))
+
+    def _whiten(self, flat, matmul):
+        if self.whitening_ is not None:
+            return matmul(flat, self.whitening_.astype(np.float32))
+        # Low rank (fitted on fewer images than D): W = U diag(f) U^T without building D x D.
+        u = self.components_.astype(np.float32)
+        return matmul(matmul(flat, u) * self.scales_.astype(np.float32), u.T)
+
+    def _check_fitted(self):
+        if self.needs_fit and not self.fitted_:
+            raise PrepbenchError(
+                f"the {self.normalization} preprocessor is not fitted; call fit(x_train) before transform"
+            )
+
+    def cache_key(self, data_fingerprint: str) -> str:
+        return digest(data_fingerprint, self.normalization, self.zca_epsilon)
+
+
+def build(name: str, *, zca_epsilon: float | None = 1e-6, augment: bool | None = None) -> Preprocessor:
+    """A preprocessor for a variant name (`PRESETS`); `augment=True` adds augmentation to any."""
+    if name not in PRESETS:
+        raise PrepbenchError(f"prep={name!r} is unknown; expected one of {', '.join(PRESETS)}")
+    options = dict(PRESETS[name])
+    if augment is not None:
+        options["augment"] = augment
+    eps = zca_epsilon if options["normalization"] == "zca" else None
+    return Preprocessor(**options, zca_epsilon=eps)
+
+
+def from_config(prep_cfg) -> Preprocessor:
+    """The preprocessor described by a `prep` config node (conf/prep/*.yaml)."""
+    return Preprocessor(
+        normalization=prep_cfg.normalization,
+        augment=bool(prep_cfg.augment),
+        batchnorm=bool(prep_cfg.batchnorm),
+        zca_epsilon=prep_cfg.get("zca_epsilon"),
+    )
+
+
+def fit_cached(p: Preprocessor, x_train: np.ndarray, data_fingerprint: str, cache_dir) -> float:
+    """Fit `p`, or load its statistics fitted earlier on the same training data with the same
+    options, so a sweep fits ZCA once per data set. Returns the seconds spent."""
+    start = time.perf_counter()
+    if not p.needs_fit:
+        p.fit(x_train[:0])
+        return 0.0
+    path = Path(cache_dir) / "prep" / f"{p.normalization}-{p.cache_key(data_fingerprint)}.npz"
+    state = load_arrays(path)
+    if state is not None:
+        p.load_state(state)
+    else:
+        save_arrays(path, **p.fit(x_train).state())
+    return time.perf_counter() - start
+
+
+# ---- the statistics ---------------------------------------------------------------------------
+
+
+def check_images(x: np.ndarray) -> None:
+    if not isinstance(x, np.ndarray) or x.ndim != 4 or x.dtype != np.uint8:
+        shape = getattr(x, "shape", None)
+        dtype = getattr(x, "dtype", type(x).__name__)
+        raise PrepbenchError(f"expected uint8 images of shape (N, H, W, C); got {dtype} of shape {shape}")
+
+
+def channel_mean_std(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std (ddof=0) over N, H, W, accumulated in float64 (float32 sums over
+    millions of pixels drift by ~1e-4)."""
+    mean = x.mean(axis=(0, 1, 2), dtype=np.float64)
+    var = np.zeros_like(mean)
+    for chunk in np.array_split(x, max(1, len(x) // 4096)):
+        var += ((chunk.astype(np.float64) - mean) ** 2).sum(axis=(0, 1, 2))
+    std = np.sqrt(var / (x.shape[0] * x.shape[1] * x.shape[2]))
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def fit_zca(centred: np.ndarray, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
+    """ZCA factors (U, f) with W = U diag(f) U^T, f = 1 / (sqrt(lambda) + eps / sqrt(n)).
+
+    From the D x D covariance when n >= D, else from the n x n Gram matrix (U = X^T V / s), so a
+    single 128x128 image (D = 49,152) never builds a D x D matrix. float64 throughout: the smallest
+    eigenvalues of natural images sit ~1e-8 below the largest, under float32's resolution.
+    """
+    n = len(centred)
+    flat = centred.reshape(n, -1)
+    d = flat.shape[1]
+    if n >= d:
+        cov = np.zeros((d, d))
+        for chunk in np.array_split(flat, max(1, n // 4096)):
+            c = chunk.astype(np.float64)
+            cov += c.T @ c
+        eigvals, u = np.linalg.eigh(cov / n)
+    else:
+        x64 = flat.astype(np.float64)
+        s2, v = np.linalg.eigh(x64 @ x64.T)  # = s^2, the squared singular values of X
+        keep = s2 > s2.max() * 1e-12 if s2.max() > 0 else s2 > 0
+        s2, v = s2[keep], v[:, keep]
+        u = (x64.T @ v) / np.sqrt(s2)
+        eigvals = s2 / n
+    eigvals = np.clip(eigvals, 0, None)
+    scales = 1.0 / (np.sqrt(eigvals) + epsilon / np.sqrt(n))
+    return u, scales
+
+
+# ---- augmentation (TensorFlow, vectorised per batch) ------------------------------------------
+
+
+def draw_augmentation(seed, batch_size: int, height: int, width: int, params):
+    """Per-image random draws for one batch, from a stateless seed (two int32s): angle in radians,
+    shifts in pixels, and a flip flag. Same seed, same draws, on any thread."""
+    import tensorflow as tf
+
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int32), num=4)
+    limit = float(np.deg2rad(params.rotation_degrees))
+    angle = tf.random.stateless_uniform([batch_size], seeds[0], -limit, limit)
+    dx = tf.random.stateless_uniform([batch_size], seeds[1], -1.0, 1.0) * params.shift_fraction * width
+    dy = tf.random.stateless_uniform([batch_size], seeds[2], -1.0, 1.0) * params.shift_fraction * height
+    coin = tf.random.stateless_uniform([batch_size], seeds[3])
+    flip = tf.logical_and(coin < 0.5, bool(params.horizontal_flip))
+    return angle, dx, dy, flip
+
+
+def augment_batch(images, seed, params):
+    """The memo's augmentation on a float32 NHWC batch in one vectorised op: rotation about the
+    centre, shift, horizontal flip, bilinear sampling and `params.fill_mode` fill, as IDG does."""
+    import tensorflow as tf
+
+    shape = tf.shape(images)
+    b, h, w = shape[0], shape[1], shape[2]
+    angle, dx, dy, flip = draw_augmentation(seed, b, tf.cast(h, tf.float32), tf.cast(w, tf.float32), params)
+    cx, cy = (tf.cast(w, tf.float32) - 1) / 2, (tf.cast(h, tf.float32) - 1) / 2
+    f = tf.where(flip, -1.0, 1.0)
+    u0 = (1 - f) * cx  # flipping maps output column x to input column (w - 1) - x
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    # Output pixel (x, y) reads input (a0 x + a1 y + a2, b0 x + b1 y + b2): flip, rotate, shift.
+    transforms = tf.stack(
+        [
+            cos * f, -sin, cos * (u0 - cx) + sin * cy + cx - dx,
+            sin * f, cos, sin * (u0 - cx) - cos * cy + cy - dy,
+            tf.zeros_like(cos), tf.zeros_like(cos),
+        ],
+        axis=1,
+    )
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=shape[1:3],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode=params.fill_mode.upper(),
+    )

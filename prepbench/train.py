@@ -1,0 +1,186 @@
+"""Training: tf.data pipelines over preprocessed arrays, Keras `fit`, per-epoch validation, one test.
+
+Static preprocessing runs once on whole splits (numpy). Augmentation runs per batch inside
+tf.data, vectorised, in parallel, from stateless seeds (seed, epoch, step): the batches are the
+same on every run and for every variant, whatever the thread timing. The batch order comes from
+the run's seed alone, so variants compared on one seed see the same images in the same order.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from prepbench.data import Splits
+from prepbench.nets import build_model
+from prepbench.preprocess import Preprocessor, augment_batch
+
+EPOCH_METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training diverged; the job fails and the sweep goes on."""
+
+
+@dataclass
+class Inputs:
+    """What the network sees: batches already preprocessed, plus their shape."""
+
+    train: object  # tf.data.Dataset yielding epochs * steps_per_epoch batches, in the paired order
+    val: object
+    test: object
+    steps_per_epoch: int
+    num_train: int
+    input_shape: tuple[int, int, int]
+    num_classes: int
+
+
+@dataclass
+class TrainResult:
+    history: dict[str, list[float]] = field(default_factory=dict)
+    test_loss: float = math.nan
+    test_accuracy: float = math.nan
+    fit_seconds: float = 0.0
+    train_images_per_second: float = 0.0
+
+
+_threads_configured = False
+
+
+def configure_tensorflow(*, threads: int, deterministic: bool) -> None:
+    """Thread pools and determinism, once per process (TensorFlow refuses changes after start)."""
+    global _threads_configured
+    if not _threads_configured:
+        if threads > 0:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+        _threads_configured = True
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def batch_order(num_images: int, epochs: int, seed: int) -> np.ndarray:
+    """Each epoch's shuffled image order, from the run's seed only: (epochs, num_images)."""
+    return np.stack([np.random.default_rng([seed, epoch]).permutation(num_images) for epoch in range(epochs)])
+
+
+def make_inputs(splits: Splits, p: Preprocessor, *, batch_size: int, epochs: int, seed: int, augmentation) -> Inputs:
+    """Preprocess the splits once and wrap them in tf.data pipelines."""
+    autotune = tf.data.AUTOTUNE
+    # Augmented batches are normalized after augmentation (IDG's order); the rest up front.
+    x_train = tf.constant(p.scale(splits.x_train) if p.augment else p.transform(splits.x_train))
+    y_train = tf.constant(splits.y_train.astype(np.int32))
+    steps = math.ceil(len(splits.y_train) / batch_size)
+    order = batch_order(len(splits.y_train), epochs, seed).astype(np.int32)
+
+    def epoch_batches(epoch):
+        indices = tf.data.Dataset.from_tensor_slices(tf.gather(order, epoch)).batch(batch_size)
+        return indices.enumerate().map(lambda step, idx: (epoch, step, idx))
+
+    def load(epoch, step, idx):
+        x = tf.gather(x_train, idx)
+        if p.augment:
+            x = p.normalize_tf(augment_batch(x, tf.stack([seed, tf.cast(epoch * steps + step, tf.int32)]), augmentation))
+        return x, tf.gather(y_train, idx)
+
+    train = (
+        tf.data.Dataset.range(epochs, output_type=tf.int32)
+        .flat_map(epoch_batches)
+        .map(load, num_parallel_calls=autotune, deterministic=True)
+        .prefetch(autotune)
+    )
+
+    def evaluation(x, y):
+        ds = tf.data.Dataset.from_tensor_slices((p.transform(x), y.astype(np.int32)))
+        return ds.batch(max(batch_size, 256)).prefetch(autotune)
+
+    return Inputs(
+        train=train,
+        val=evaluation(splits.x_val, splits.y_val),
+        test=evaluation(splits.x_test, splits.y_test),
+        steps_per_epoch=steps,
+        num_train=len(splits.y_train),
+        input_shape=tuple(splits.x_train.shape[1:]),
+        num_classes=len(splits.class_names),
+    )
+
+
+def fit_and_evaluate(inputs: Inputs, *, net, trainer, seed: int, batchnorm: bool, on_epoch=None) -> TrainResult:
+    """Train with Adam, validate every epoch, evaluate on test once. `on_epoch(epoch, metrics)`
+    receives each epoch's metrics (epochs counted from 1)."""
+    keras.utils.set_random_seed(seed)
+    model = build_model(
+        depth=net.depth, width=net.width, dense=net.dense, num_classes=inputs.num_classes,
+        input_shape=inputs.input_shape, batchnorm=batchnorm, seed=seed,
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=trainer.lr),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=False,  # XLA is slower on CPU here
+    )
+    result = TrainResult(history={name: [] for name in EPOCH_METRICS})
+    progress = _Progress(trainer.epochs, inputs.num_train, result, on_epoch)
+    start = time.perf_counter()
+    model.fit(
+        inputs.train,
+        epochs=trainer.epochs,
+        steps_per_epoch=inputs.steps_per_epoch,
+        validation_data=inputs.val,
+        callbacks=[progress],
+        verbose=1 if sys.stdout.isatty() else 0,
+    )
+    result.fit_seconds = time.perf_counter() - start
+    result.test_loss, result.test_accuracy = (float(v) for v in model.evaluate(inputs.test, verbose=0))
+    result.train_images_per_second = progress.images / max(progress.train_seconds, 1e-9)
+    return result
+
+
+class _Progress(keras.callbacks.Callback):
+    """Per-epoch line, metric hand-off, training-only timing, and a stop on a non-finite loss."""
+
+    def __init__(self, epochs, images_per_epoch, result, on_epoch):
+        super().__init__()
+        self.epochs, self.images_per_epoch, self.result, self.on_epoch = epochs, images_per_epoch, result, on_epoch
+        self.images, self.train_seconds = 0, 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = time.perf_counter()
+        self.train_end = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs and not math.isfinite(float(logs.get("loss", 0.0))):
+            raise NonFiniteLossError(f"non-finite training loss {logs['loss']} at epoch {self.current + 1}, batch {batch + 1}")
+
+    def on_test_begin(self, logs=None):
+        self.train_end = time.perf_counter()
+
+    @property
+    def current(self):
+        return len(self.result.history["train_loss"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        train_end = self.train_end or time.perf_counter()
+        self.train_seconds += train_end - self.epoch_start
+        self.images += self.images_per_epoch
+        metrics = {
+            "train_loss": logs["loss"], "train_accuracy": logs["accuracy"],
+            "val_loss": logs["val_loss"], "val_accuracy": logs["val_accuracy"],
+        }
+        metrics = {k: float(v) for k, v in metrics.items()}
+        for name, value in metrics.items():
+            self.result.history[name].append(value)
+        seconds = time.perf_counter() - self.epoch_start
+        print(
+            f"  epoch {epoch + 1}/{self.epochs}: loss {metrics['train_loss']:.4f}  acc {metrics['train_accuracy']:.4f}"
+            f"  val_loss {metrics['val_loss']:.4f}  val_acc {metrics['val_accuracy']:.4f}  ({seconds:.1f} s)",
+            flush=True,
+        )
+        if self.on_epoch:
+            self.on_epoch(epoch + 1, metrics)

@@ -1,0 +1,33 @@
+"""Fixtures shared by the tests: small synthetic images and, where present, the shared JPEG copy."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from prepbench import ROOT
+
+CIFAR_JPEG_ZIP = ROOT.parent / "shared" / "data" / "cifar10-jpeg.zip"
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def cifar_jpeg(cache_dir):
+    """The shared CIFAR-10 JPEG copy, decoded once per test session."""
+    if not CIFAR_JPEG_ZIP.exists():
+        pytest.skip(f"{CIFAR_JPEG_ZIP} is absent (CI always has it)")
+    from prepbench.data import load_splits
+
+    cfg = OmegaConf.load(ROOT / "conf" / "data_splits.yaml")
+    cfg.merge_with(dict(source="folder", path=str(CIFAR_JPEG_ZIP), cache_dir=str(cache_dir), val_size=1000))
+    return load_splits(cfg)
+
+
+@pytest.fixture
+def images():
+    return np.random.default_rng(0).integers(0, 256, size=(64, 8, 8, 3), dtype=np.uint8)
