@@ -1,0 +1,417 @@
+"""Tests for prepbench.data: the three sources, the split, the on-disk cache and every refused input."""
+
+import hashlib
+import io
+import logging
+import pickle
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import prepbench
+from prepbench import data
+from prepbench.data import Splits, load_splits
+from prepbench.errors import PrepbenchError
+
+REAL_ZIP = Path(__file__).parents[1].parent / "shared/data/cifar10-jpeg.zip"
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+needs_real_zip = pytest.mark.skipif(not REAL_ZIP.exists(), reason=f"{REAL_ZIP} is absent (see shared/data/README.md)")
+
+SPLIT_SETTINGS = dict(val_size=0, train_size=None, test_size=None, split_seed=0, image_size=None)
+
+
+def synthetic_cfg(tmp_path, **overrides):
+    cfg = dict(SPLIT_SETTINGS, source="synthetic", num_classes=4, train_images=400, test_images=120, size=16,
+               noise=0.25, generator_seed=0, val_size=80, cache_dir=str(tmp_path / "cache"))
+    return {**cfg, **overrides}
+
+
+def folder_cfg(tmp_path, path, **overrides):
+    return {**SPLIT_SETTINGS, "source": "folder", "path": str(path), "cache_dir": str(tmp_path / "cache"), **overrides}
+
+
+def save_image(path: Path, pixels: np.ndarray, mode: str | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(pixels)
+    if mode:
+        image = image.convert(mode)
+    fmt = "PNG" if path.suffix.lower() == ".png" else "JPEG"
+    image.save(path, format=fmt)
+
+
+def colour_image(value: int, size=(8, 8)) -> np.ndarray:
+    return np.full((*size, 3), value, np.uint8)
+
+
+def make_tree(root: Path, classes=("cat", "dog"), per_class=(3, 2), suffix=".png") -> Path:
+    """train/<class>/ and test/<class>/ of flat PNGs whose value encodes split, class and index."""
+    for split_index, (split, count) in enumerate(zip(("train", "test"), per_class)):
+        for label, cls in enumerate(classes):
+            for i in range(count):
+                save_image(root / split / cls / f"{i:03d}{suffix}", colour_image(100 * split_index + 10 * label + i))
+    return root
+
+
+def in_source_order(x, y):
+    """Undo the split's shuffle for trees from make_tree, whose images have distinct flat values."""
+    order = np.lexsort((x[:, 0, 0, 0], y))
+    return x[order], y[order]
+
+
+def zip_tree(tree: Path, zip_path: Path, wrapper: str = "") -> Path:
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for f in sorted(tree.rglob("*")):
+            if f.is_file():
+                archive.write(f, f"{wrapper}{f.relative_to(tree).as_posix()}")
+    return zip_path
+
+
+# ---------------------------------------------------------------- synthetic source and splitting
+
+
+def test_synthetic_shapes_dtypes_and_stratified_val(tmp_path):
+    splits = load_splits(synthetic_cfg(tmp_path))
+    assert isinstance(splits, Splits)
+    assert splits.x_train.shape == (320, 16, 16, 3) and splits.x_train.dtype == np.uint8
+    assert splits.x_val.shape == (80, 16, 16, 3) and splits.x_test.shape == (120, 16, 16, 3)
+    assert splits.y_train.dtype == np.int64 and splits.y_train.shape == (320,)
+    assert splits.class_names == ("class_0", "class_1", "class_2", "class_3")
+    assert np.bincount(splits.y_val).tolist() == [20, 20, 20, 20]
+    assert len(splits.fingerprint) == 16 and int(splits.fingerprint, 16) >= 0
+
+
+def test_synthetic_is_deterministic_and_seeded(tmp_path):
+    first, second = load_splits(synthetic_cfg(tmp_path)), load_splits(synthetic_cfg(tmp_path))
+    assert np.array_equal(first.x_train, second.x_train) and np.array_equal(first.y_val, second.y_val)
+    assert first.fingerprint == second.fingerprint
+    other = load_splits(synthetic_cfg(tmp_path, generator_seed=1))
+    assert not np.array_equal(first.x_test, other.x_test)
+    assert other.fingerprint != first.fingerprint
+
+
+def test_synthetic_classes_are_learnable(tmp_path):
+    # Nearest class centroid on stripe power spectra (orientation) and on mean colour: both far above chance (0.25).
+    splits = load_splits(synthetic_cfg(tmp_path))
+
+    def spectrum(x):
+        gray = x.astype(float).mean(-1)
+        gray -= gray.mean(axis=(1, 2), keepdims=True)
+        return (np.abs(np.fft.fft2(gray)) ** 2).reshape(len(x), -1)
+
+    def mean_colour(x):
+        return x.reshape(len(x), -1, 3).mean(1)
+
+    for features in (spectrum, mean_colour):
+        train, test = features(splits.x_train), features(splits.x_test)
+        centroids = np.stack([train[splits.y_train == k].mean(0) for k in range(4)])
+        predicted = np.argmin(((test[:, None] - centroids) ** 2).sum(-1), axis=1)
+        assert (predicted == splits.y_test).mean() > 0.7, features.__name__
+
+
+def test_composed_config_loads(tmp_path):
+    # The data node exactly as Hydra composes it, with ${cache_dir} interpolated from the root.
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(str(prepbench.ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=["data=synthetic", f"cache_dir={tmp_path}", "hydra/help=default"])
+    splits = load_splits(cfg.data)
+    assert len(splits.y_val) == cfg.data.val_size
+    assert len(splits.y_train) + len(splits.y_val) == cfg.data.train_images
+
+
+def test_split_sizes_and_independence_of_val(tmp_path):
+    full = load_splits(synthetic_cfg(tmp_path))
+    small = load_splits(synthetic_cfg(tmp_path, train_size=40, test_size=20))
+    assert np.bincount(small.y_train).tolist() == [10, 10, 10, 10]
+    assert np.bincount(small.y_test).tolist() == [5, 5, 5, 5]
+    # Validation never moves when train_size or test_size change.
+    assert np.array_equal(full.x_val, small.x_val) and np.array_equal(full.y_val, small.y_val)
+    assert small.fingerprint != full.fingerprint
+    # Validation and training never share an image (each synthetic image is unique with noise).
+    val_rows = {row.tobytes() for row in full.x_val}
+    assert not any(row.tobytes() in val_rows for row in full.x_train)
+    reseeded = load_splits(synthetic_cfg(tmp_path, split_seed=1))
+    assert not np.array_equal(reseeded.x_val, full.x_val)
+
+
+def test_stratified_pick_rounds_to_exact_count():
+    labels = np.array([0] * 7 + [1] * 5 + [2] * 3)
+    picked, rest = data.stratified_pick(labels, np.arange(15), 4, np.random.default_rng(0))
+    assert len(picked) == 4 and len(rest) == 11
+    assert sorted(np.concatenate([picked, rest]).tolist()) == list(range(15))
+    assert np.bincount(labels[picked], minlength=3).tolist() == [2, 1, 1]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(val_size=401), "data.val_size=401 is larger than the 400 training images"),
+        (dict(train_size=321), "data.train_size=321 is larger than the 320 training images left after data.val_size=80"),
+        (dict(test_size=121), "data.test_size=121 is larger than the 120 test images"),
+        (dict(val_size=-1), "data.val_size=-1 is invalid"),
+        (dict(train_size=1.5), "data.train_size=1.5 is invalid"),
+    ],
+)
+def test_split_sizes_too_large_or_invalid(tmp_path, overrides, message):
+    with pytest.raises(PrepbenchError, match=message.replace(".", r"\.")):
+        load_splits(synthetic_cfg(tmp_path, **overrides))
+
+
+def test_unknown_source(tmp_path):
+    with pytest.raises(PrepbenchError, match="data.source='imagenet' is unknown"):
+        load_splits(synthetic_cfg(tmp_path, source="imagenet"))
+
+
+# ---------------------------------------------------------------- cifar10 source (no network: file:// urls)
+
+
+def make_cifar_archive(path: Path, per_batch=4) -> tuple[Path, np.ndarray]:
+    """An archive in the official layout; returns it and all its images in CHW rows order."""
+    rng = np.random.default_rng(0)
+    rows = rng.integers(0, 256, size=(6 * per_batch, 3072), dtype=np.uint8)
+    labels = np.arange(6 * per_batch) % 3
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    with tarfile.open(path, "w:gz") as tar:
+        members = {
+            name: {b"data": rows[i * per_batch:(i + 1) * per_batch],
+                   b"labels": labels[i * per_batch:(i + 1) * per_batch].tolist(),
+                   b"batch_label": name.encode()}
+            for i, name in enumerate(names)
+        }
+        members["batches.meta"] = {b"label_names": [b"ant", b"bee", b"cow"], b"num_vis": 3072}
+        for name, content in members.items():
+            blob = pickle.dumps(content, protocol=2)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    return path, rows
+
+
+def cifar_cfg(tmp_path, archive: Path, md5: str, **overrides):
+    return {**SPLIT_SETTINGS, "source": "cifar10", "url": archive.resolve().as_uri(), "md5": md5,
+            "cache_dir": str(tmp_path / "cache"), **overrides}
+
+
+def test_cifar10_download_parse_and_offline_reuse(tmp_path):
+    archive, rows = make_cifar_archive(tmp_path / "cifar-10-python.tar.gz")
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    splits = load_splits(cifar_cfg(tmp_path, archive, md5))
+
+    assert (tmp_path / "cache/downloads/cifar-10-python.tar.gz").read_bytes() == archive.read_bytes()
+    assert splits.class_names == ("ant", "bee", "cow")
+    assert splits.x_train.shape == (20, 32, 32, 3) and splits.x_test.shape == (4, 32, 32, 3)
+    # A row is 1024 red, then 1024 green, then 1024 blue bytes, each 32x32 row-major.
+    downloaded = tmp_path / "cache/downloads/cifar-10-python.tar.gz"
+    x_train, y_train, x_test, y_test, _ = data.decode_cifar10(downloaded, None)
+    assert np.array_equal(x_test, rows[20:].reshape(4, 3, 32, 32).transpose(0, 2, 3, 1))
+    assert x_test[1, 2, 5, 1] == rows[21, 1024 + 2 * 32 + 5]
+    assert y_test.tolist() == [2, 0, 1, 2] and y_train.tolist() == (np.arange(20) % 3).tolist()
+    # The split shuffles, but keeps every image with its label.
+    def pairs(x, y):
+        return sorted((image.tobytes(), label) for image, label in zip(x, y))
+
+    assert pairs(splits.x_test, splits.y_test) == pairs(x_test, y_test)
+    assert pairs(splits.x_train, splits.y_train) == pairs(x_train, y_train)
+
+    # No network afterwards: the url now points nowhere, and both caches answer.
+    gone = tmp_path / "nowhere" / "cifar-10-python.tar.gz"
+    again = load_splits(cifar_cfg(tmp_path, gone, md5))
+    assert np.array_equal(again.x_train, splits.x_train) and again.fingerprint == splits.fingerprint
+    for decoded in (tmp_path / "cache/data").glob("*.npz"):
+        decoded.unlink()  # forces decoding from the downloaded archive, still offline
+    decoded_again = load_splits(cifar_cfg(tmp_path, gone, md5))
+    assert np.array_equal(decoded_again.x_test, splits.x_test)
+
+
+def test_cifar10_md5_mismatch_names_url_and_both_md5s(tmp_path):
+    archive, _ = make_cifar_archive(tmp_path / "cifar-10-python.tar.gz")
+    actual = hashlib.md5(archive.read_bytes()).hexdigest()
+    cfg = cifar_cfg(tmp_path, archive, "0" * 32)
+    with pytest.raises(PrepbenchError) as error:
+        load_splits(cfg)
+    assert cfg["url"] in str(error.value) and "0" * 32 in str(error.value) and actual in str(error.value)
+    assert not list((tmp_path / "cache/downloads").iterdir())  # nothing half-trusted left behind
+
+
+def test_cifar10_unreachable_url_without_cache(tmp_path):
+    with pytest.raises(PrepbenchError, match="cannot download data.url=file://"):
+        load_splits(cifar_cfg(tmp_path, tmp_path / "missing.tar.gz", "0" * 32))
+
+
+def test_cifar10_image_size_resizes(tmp_path):
+    archive, _ = make_cifar_archive(tmp_path / "cifar-10-python.tar.gz")
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    splits = load_splits(cifar_cfg(tmp_path, archive, md5, image_size=16))
+    assert splits.x_train.shape == (20, 16, 16, 3)
+
+
+# ---------------------------------------------------------------- folder source
+
+
+def test_folder_directory_labels_order_and_conversions(tmp_path):
+    tree = make_tree(tmp_path / "tree", classes=("zebra", "ant"))
+    save_image(tree / "train/ant/gray.PNG", colour_image(77), mode="L")  # grayscale, upper-case extension
+    save_image(tree / "train/ant/alpha.png", colour_image(66), mode="RGBA")
+    save_image(tree / "train/zebra/photo.JPEG", colour_image(128))
+    (tree / "train/zebra/notes.txt").write_text("not an image")
+    splits = load_splits(folder_cfg(tmp_path, tree))
+
+    assert splits.class_names == ("ant", "zebra")  # sorted, not creation order
+    assert splits.x_train.shape == (9, 8, 8, 3) and splits.x_test.shape == (4, 8, 8, 3)  # notes.txt ignored
+    x, y = in_source_order(splits.x_train, splits.y_train)
+    assert y.tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 1]
+    # make_tree gave zebra (first) values 0..2 and ant 10..12; labels follow sorted names instead.
+    assert x[:, 0, 0, 0].tolist()[:8] == [10, 11, 12, 66, 77, 0, 1, 2]
+    assert x[3].tolist() == colour_image(66).tolist()  # RGBA -> RGB
+    assert x[4].tolist() == colour_image(77).tolist()  # L -> RGB
+    assert abs(int(x[8, 4, 4, 0]) - 128) <= 2  # JPEG is lossy
+
+
+def test_folder_zip_with_wrapper_matches_directory(tmp_path):
+    tree = make_tree(tmp_path / "tree")
+    from_dir = load_splits(folder_cfg(tmp_path, tree))
+    archive = zip_tree(tree, tmp_path / "tree.zip", wrapper="tree/")
+    from_zip = load_splits(folder_cfg(tmp_path, archive))
+    assert from_zip.class_names == from_dir.class_names == ("cat", "dog")
+    assert np.array_equal(from_zip.x_train, from_dir.x_train) and np.array_equal(from_zip.y_test, from_dir.y_test)
+
+
+def test_folder_image_size_resizes_mixed_sizes(tmp_path):
+    tree = make_tree(tmp_path / "tree")
+    save_image(tree / "train/cat/big.png", colour_image(50, size=(20, 12)))
+    with pytest.raises(PrepbenchError, match=r"train/cat/big\.png is 12x20 but earlier images are 8x8"):
+        load_splits(folder_cfg(tmp_path, tree))
+    splits = load_splits(folder_cfg(tmp_path, tree, image_size=4))
+    assert splits.x_train.shape == (7, 4, 4, 3) and splits.x_test.shape == (4, 4, 4, 3)
+    assert (splits.x_train == 50).all(axis=(1, 2, 3)).sum() == 1  # big.png, resized
+
+
+def test_folder_second_load_reads_cache(tmp_path, monkeypatch):
+    tree = make_tree(tmp_path / "tree")
+    archive = zip_tree(tree, tmp_path / "tree.zip")
+    first = load_splits(folder_cfg(tmp_path, archive))
+    assert len(list((tmp_path / "cache/data").glob("folder-*.npz"))) == 1
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again despite the cache")
+
+    monkeypatch.setattr(data, "decode_listing", no_decoding)
+    second = load_splits(folder_cfg(tmp_path, archive))
+    assert np.array_equal(second.x_train, first.x_train) and second.fingerprint == first.fingerprint
+    with pytest.raises(AssertionError, match="decoded again"):  # the patch is live: an uncached source decodes
+        load_splits(folder_cfg(tmp_path, tree))
+
+
+def test_folder_directory_cache_is_keyed_by_content(tmp_path, monkeypatch):
+    tree = make_tree(tmp_path / "tree")
+    first = load_splits(folder_cfg(tmp_path, tree))
+    save_image(tree / "train/cat/000.png", colour_image(200))  # same name, new content
+    changed = load_splits(folder_cfg(tmp_path, tree))
+    assert 200 in changed.x_train[:, 0, 0, 0] and 200 not in first.x_train[:, 0, 0, 0]
+    assert changed.fingerprint != first.fingerprint
+    assert len(list((tmp_path / "cache/data").glob("*.npz"))) == 2
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip_byte"])
+def test_corrupt_cache_is_detected_deleted_and_rebuilt(tmp_path, caplog, damage):
+    tree = make_tree(tmp_path / "tree")
+    first = load_splits(folder_cfg(tmp_path, tree))
+    (cache_file,) = (tmp_path / "cache/data").glob("*.npz")
+    blob = cache_file.read_bytes()
+    if damage == "truncate":
+        cache_file.write_bytes(blob[: len(blob) // 2])
+    else:  # a flipped bit inside the image array, caught by the zip member's CRC
+        middle = blob.index(b"x_train.npy") + 400
+        cache_file.write_bytes(blob[:middle] + bytes([blob[middle] ^ 1]) + blob[middle + 1:])
+    with caplog.at_level(logging.WARNING, logger="prepbench.data"):
+        rebuilt = load_splits(folder_cfg(tmp_path, tree))
+    assert "is corrupt" in caplog.text and str(cache_file) in caplog.text
+    assert np.array_equal(rebuilt.x_train, first.x_train)
+    assert data.read_cache(cache_file) is not None  # rewritten whole
+
+
+# ---------------------------------------------------------------- folder source: refused inputs
+
+
+def test_path_does_not_exist(tmp_path):
+    with pytest.raises(PrepbenchError, match=r"data.path=.*/nope does not exist; expected a directory or a \.zip"):
+        load_splits(folder_cfg(tmp_path, tmp_path / "nope"))
+
+
+def test_path_unset(tmp_path):
+    with pytest.raises(PrepbenchError, match=r"data.path is not set"):
+        load_splits(folder_cfg(tmp_path, "???"))
+
+
+def test_path_is_neither_zip_nor_directory(tmp_path):
+    not_zip = tmp_path / "images.zip"
+    not_zip.write_text("plain text")
+    with pytest.raises(PrepbenchError, match=r"images\.zip is neither a directory nor a zip file"):
+        load_splits(folder_cfg(tmp_path, not_zip))
+
+
+def test_missing_train_or_test(tmp_path):
+    tree = make_tree(tmp_path / "tree")
+    (tree / "test").rename(tree / "validation")
+    with pytest.raises(PrepbenchError, match=r"has no test/ .*found: train, validation"):
+        load_splits(folder_cfg(tmp_path, tree))
+    archive = zip_tree(tree, tmp_path / "tree.zip", wrapper="wrapped/")
+    with pytest.raises(PrepbenchError, match=r"has no test/ in wrapped/"):
+        load_splits(folder_cfg(tmp_path, archive))
+
+
+def test_class_folders_differ_between_splits(tmp_path):
+    tree = make_tree(tmp_path / "tree")
+    save_image(tree / "train/emu/000.png", colour_image(1))
+    (tree / "test/dog").rename(tree / "test/dingo")
+    with pytest.raises(PrepbenchError, match=r"only in train/: dog, emu; only in test/: dingo"):
+        load_splits(folder_cfg(tmp_path, tree))
+
+
+def test_corrupt_image_is_named(tmp_path):
+    tree = make_tree(tmp_path / "tree")
+    (tree / "train/dog/001.png").write_bytes(b"\x89PNG\r\n\x1a\n but not really")
+    with pytest.raises(PrepbenchError, match=r"cannot decode train/dog/001\.png"):
+        load_splits(folder_cfg(tmp_path, tree))
+    truncated = tree / "test/cat/000.png"
+    (tree / "train/dog/001.png").write_bytes(truncated.read_bytes())
+    truncated.write_bytes(truncated.read_bytes()[:50])  # cuts into the pixel data
+    archive = zip_tree(tree, tmp_path / "tree.zip")
+    with pytest.raises(PrepbenchError, match=r"cannot decode test/cat/000\.png"):
+        load_splits(folder_cfg(tmp_path, archive))
+
+
+# ---------------------------------------------------------------- the real JPEG zip (reads only a few hundred images)
+
+
+@needs_real_zip
+def test_real_zip_class_list_and_counts():
+    with zipfile.ZipFile(REAL_ZIP) as archive:
+        listing = data.list_folder_tree(REAL_ZIP, archive.namelist())
+    assert listing.class_names == CIFAR10_CLASSES
+    assert len(listing.train) == 50_000 and len(listing.test) == 10_000
+    assert np.bincount([label for _, label in listing.train]).tolist() == [5000] * 10
+
+
+@needs_real_zip
+def test_real_zip_subset_loads(tmp_path):
+    # 20 train and 5 test images per class, copied byte for byte with the real wrapping folder.
+    subset = tmp_path / "subset.zip"
+    with zipfile.ZipFile(REAL_ZIP) as real, zipfile.ZipFile(subset, "w") as small:
+        for split, count in (("train", 20), ("test", 5)):
+            for cls in CIFAR10_CLASSES:
+                for i in range(count):
+                    name = f"cifar10-jpeg/{split}/{cls}/{i:04d}.jpg"
+                    small.writestr(name, real.read(name))
+        reference = np.asarray(Image.open(io.BytesIO(real.read("cifar10-jpeg/test/ship/0003.jpg"))).convert("RGB"))
+    splits = load_splits(folder_cfg(tmp_path, subset, val_size=50, train_size=100))
+    assert splits.class_names == CIFAR10_CLASSES
+    assert splits.x_train.shape == (100, 32, 32, 3) and splits.x_val.shape == (50, 32, 32, 3)
+    assert np.bincount(splits.y_val).tolist() == [5] * 10 and np.bincount(splits.y_train).tolist() == [10] * 10
+    assert splits.x_test.shape == (50, 32, 32, 3)
+    ship = CIFAR10_CLASSES.index("ship")
+    assert sum(np.array_equal(image, reference) for image in splits.x_test[splits.y_test == ship]) == 1
