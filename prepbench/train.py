@@ -86,7 +86,7 @@ def make_inputs(splits: Splits, p: Preprocessor, *, batch_size: int, epochs: int
     def load(epoch, step, idx):
         x = tf.gather(x_train, idx)
         if p.augment:
-            x = p.normalize_tf(augment_batch(x, tf.stack([seed, tf.cast(epoch * steps + step, tf.int32)]), augmentation))
+            x = p.normalize_tf(augment_batch(x, tf.stack([seed, tf.cast(epoch, tf.int32) * steps + tf.cast(step, tf.int32)]), augmentation))
         return x, tf.gather(y_train, idx)
 
     train = (
@@ -134,6 +134,7 @@ def fit_and_evaluate(inputs: Inputs, *, net, trainer, seed: int, batchnorm: bool
         steps_per_epoch=inputs.steps_per_epoch,
         validation_data=inputs.val,
         callbacks=[progress],
+        shuffle=False,  # the pipeline already has the paired order
         verbose=1 if sys.stdout.isatty() else 0,
     )
     result.fit_seconds = time.perf_counter() - start

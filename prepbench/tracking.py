@@ -1,0 +1,263 @@
+"""Everything MLflow: the experiment, one parent run per sweep, one child run per job, resume.
+
+Runs are written through `MlflowClient` with explicit run ids (no global "active run"), so jobs
+in other processes (joblib, submitit) write to the same parent without sharing state. The parent
+run's id reaches the jobs through the environment variable PARENT_RUN_ENV.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from functools import lru_cache
+
+from omegaconf import DictConfig, OmegaConf
+
+from prepbench import ROOT
+from prepbench.cache import digest
+from prepbench.errors import PrepbenchError
+
+PARENT_RUN_ENV = "PREPBENCH_PARENT_RUN_ID"
+SWEEP_SIZE_ENV = "PREPBENCH_SWEEP_JOBS"
+# Keys that do not change what a job computes: left out of its identity (the config hash).
+NOT_IN_HASH = ("tracking", "rerun", "cache_dir", "study", "trainer.threads")
+SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+RETRIES = 8  # SQLite under parallel writers can report "database is locked"; MLflow calls retry
+
+
+def flatten(cfg: DictConfig) -> dict[str, str]:
+    """The resolved config as dotted keys, for MLflow params and the config hash."""
+    out: dict[str, str] = {}
+
+    def walk(node, prefix):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        else:
+            out[prefix[:-1]] = "null" if node is None else str(node)
+
+    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    return out
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """A job's identity: every setting that changes its result, and nothing else."""
+    items = {k: v for k, v in flatten(cfg).items() if not any(k == x or k.startswith(x + ".") for x in NOT_IN_HASH)}
+    return digest(sorted(items.items()))
+
+
+def run_name(cfg: DictConfig) -> str:
+    return f"{cfg.prep.name} · {cfg.net.name} · seed {cfg.seed}"
+
+
+def retry(call, *args, **kwargs):
+    """Call an MLflow function, retrying briefly when SQLite is locked by a parallel writer."""
+    for attempt in range(RETRIES):
+        try:
+            return call(*args, **kwargs)
+        except Exception as err:  # MLflow wraps the driver's error in its own exception types
+            if "locked" not in str(err).lower() or attempt == RETRIES - 1:
+                raise
+            time.sleep(0.2 * 2**attempt)
+
+
+def client_for(tracking_cfg: DictConfig):
+    """An MlflowClient for `tracking.uri`, checked to answer within seconds, before any training."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = str(tracking_cfg.uri)
+    scheme = uri.split(":", 1)[0] if ":" in uri else ""
+    if scheme not in SCHEMES:
+        raise PrepbenchError(f"tracking.uri={uri} has unknown scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
+    if scheme == "sqlite":
+        os.makedirs(os.path.dirname(uri.removeprefix("sqlite:///")) or ".", exist_ok=True)
+    if scheme in ("http", "https"):
+        _check_reachable(uri)
+    mlflow.set_tracking_uri(uri)
+    return MlflowClient(uri)
+
+
+def _check_reachable(uri: str) -> None:
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).read()
+    except Exception as err:
+        reason = getattr(err, "reason", err)
+        raise PrepbenchError(f"tracking.uri={uri} is unreachable ({reason}); expected a running `mlflow server`") from None
+
+
+def experiment_id(client, tracking_cfg: DictConfig) -> str:
+    name = str(tracking_cfg.experiment)
+    found = retry(client.get_experiment_by_name, name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return retry(client.create_experiment, name, artifact_location=_artifact_location(tracking_cfg))
+    except Exception:  # created meanwhile by a parallel worker
+        return retry(client.get_experiment_by_name, name).experiment_id
+
+
+def _artifact_location(tracking_cfg):
+    location = tracking_cfg.get("artifact_location")
+    uri = str(tracking_cfg.uri)
+    # A server decides where artifacts go; a local store keeps them beside its database.
+    if not location or uri.startswith(("http", "databricks")):
+        return None
+    return str(location) if "://" in str(location) else f"file://{location}"
+
+
+# ---- provenance ------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    libs = ("tensorflow", "keras", "numpy", "pandas", "mlflow", "hydra-core", "scipy")
+    return {"python": platform.python_version(), **{lib: version(lib) for lib in libs}}
+
+
+def hardware() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    gpus = ""
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        gpus = ", ".join(d.name for d in tf.config.list_physical_devices("GPU"))
+    return f"{cpu} x{os.cpu_count()}" + (f"; GPU: {gpus}" if gpus else "; no GPU")
+
+
+def command_for(overrides: list[str], multirun: bool = False) -> str:
+    return " ".join(["python -m prepbench", *(["-m"] if multirun else []), *overrides])
+
+
+# ---- the sweep's parent run ------------------------------------------------------------------
+
+
+def open_parent_run(client, exp_id: str, study: str, overrides: list[str]) -> str:
+    """The parent run of this sweep: the one an earlier try of the same command opened, reopened,
+    so a resumed sweep keeps all its jobs under one parent; else a new one."""
+    key = digest(study, sorted(overrides))
+    found = retry(
+        client.search_runs, [exp_id],
+        filter_string=f"tags.`prepbench.sweep_key` = '{key}'", max_results=1, order_by=["attributes.start_time DESC"],
+    )
+    if found:
+        run_id = found[0].info.run_id
+        retry(client.update_run, run_id, status="RUNNING")
+        return run_id
+    tags = {
+        "prepbench.role": "sweep",
+        "prepbench.sweep_key": key,
+        "prepbench.command": command_for(overrides, multirun=True),
+        "prepbench.overrides": json.dumps(overrides),
+        "prepbench.git_commit": git_commit(),
+    }
+    return retry(client.create_run, exp_id, run_name=study, tags=tags).info.run_id
+
+
+def mark_stale_runs(client, exp_id: str) -> int:
+    """Jobs left RUNNING by a killed sweep are not finished: mark them KILLED before resuming."""
+    stale = retry(client.search_runs, [exp_id], filter_string="attributes.status = 'RUNNING' and tags.`prepbench.role` = 'job'")
+    for run in stale:
+        retry(client.set_tag, run.info.run_id, "prepbench.failure_reason", "interrupted: found RUNNING when a sweep restarted")
+        retry(client.set_terminated, run.info.run_id, status="KILLED")
+    return len(stale)
+
+
+def sweep_outcome(client, parent_id: str, exp_id: str) -> tuple[int, list[str]]:
+    """How many of the parent's jobs finished, and the names of those that failed."""
+    runs = retry(client.search_runs, [exp_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}'")
+    latest: dict[str, object] = {}  # per config hash, the newest attempt decides
+    for run in sorted(runs, key=lambda r: r.info.start_time):
+        latest[run.data.tags.get("prepbench.config_hash")] = run
+    failed = [r.info.run_name for r in latest.values() if r.info.status != "FINISHED"]
+    return len(latest) - len(failed), failed
+
+
+# ---- a job's child run -----------------------------------------------------------------------
+
+
+class JobRun:
+    """One job's MLflow run: created RUNNING, ended FINISHED, FAILED or KILLED, never left open."""
+
+    def __init__(self, client, exp_id: str, cfg: DictConfig, overrides: list[str], parent_id: str | None):
+        tags = {
+            "prepbench.role": "job",
+            "prepbench.config_hash": config_hash(cfg),
+            "prepbench.git_commit": git_commit(),
+            "prepbench.versions": json.dumps(versions()),
+            "prepbench.overrides": json.dumps(overrides),
+            "prepbench.command": command_for(overrides),
+        }
+        if parent_id:
+            tags["mlflow.parentRunId"] = parent_id
+        self.client = client
+        self.run_id = retry(client.create_run, exp_id, run_name=run_name(cfg), tags=tags).info.run_id
+
+    def log_config(self, cfg: DictConfig) -> None:
+        from mlflow.entities import Param
+
+        params = {"prep": cfg.prep.name, "net": cfg.net.name, "seed": str(cfg.seed), "data": cfg.data.source}
+        params.update(flatten(cfg))
+        items = [Param(k, v[:6000]) for k, v in params.items()]
+        for start in range(0, len(items), 100):
+            retry(self.client.log_batch, self.run_id, params=items[start : start + 100])
+        retry(self.client.log_text, self.run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+
+    def set_tags(self, **tags: str) -> None:
+        for key, value in tags.items():
+            retry(self.client.set_tag, self.run_id, f"prepbench.{key}", value)
+
+    def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        retry(self.client.log_batch, self.run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
+
+    def log_figure(self, figure, name: str) -> None:
+        retry(self.client.log_figure, self.run_id, figure, name)
+
+    def finish(self) -> None:
+        retry(self.client.set_terminated, self.run_id, status="FINISHED")
+
+    def fail(self, err: BaseException, status: str = "FAILED") -> None:
+        """End the run as not finished, with the reason as a tag and the traceback as an artifact."""
+        reason = f"{type(err).__name__}: {err}".strip()[:4000]
+        try:
+            retry(self.client.set_tag, self.run_id, "prepbench.failure_reason", reason)
+            trace = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+            retry(self.client.log_text, self.run_id, trace, "traceback.txt")
+        finally:
+            retry(self.client.set_terminated, self.run_id, status=status)
+
+
+def finished_run(client, exp_id: str, cfg: DictConfig):
+    """The FINISHED run of this exact config in the experiment, if there is one."""
+    found = retry(
+        client.search_runs, [exp_id],
+        filter_string=f"tags.`prepbench.config_hash` = '{config_hash(cfg)}' and attributes.status = 'FINISHED'",
+        max_results=1,
+    )
+    return found[0] if found else None
