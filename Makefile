@@ -1,0 +1,33 @@
+# prepbench: `make` sets everything up and runs the main job; `make test` runs the tests.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STUDY  ?= cpu
+DATA   ?=
+PORT   ?= 5000
+
+.PHONY: all install run report test ui
+all: run
+
+$(BIN)/prepbench-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/prepbench-installed
+
+# The study's sweep, then its report (also when some jobs failed: the report says which).
+run: install
+	$(BIN)/python -m prepbench -m experiment=$(STUDY) $(DATA); status=$$?; \
+	$(MAKE) --no-print-directory report STUDY=$(STUDY) && exit $$status
+
+report: install
+	$(BIN)/python -m prepbench.report --experiment $(STUDY) --out results/$(STUDY)
+
+test: install
+	$(BIN)/python -m pytest
+
+# The MLflow dashboard on the embedded store, for this machine only.
+ui: install
+	$(BIN)/mlflow server --backend-store-uri sqlite:///$(CURDIR)/results/mlflow.db --host 127.0.0.1 --port $(PORT)

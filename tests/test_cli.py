@@ -1,0 +1,114 @@
+"""`python -m prepbench` exactly as users type it, in real processes, into a temporary store."""
+
+import os
+import subprocess
+import sys
+
+import mlflow
+import pytest
+
+from prepbench import ROOT
+from tests.conftest import CIFAR_JPEG_ZIP
+
+TINY = ["trainer.epochs=1", "net.width=4", "net.dense=8"]
+
+
+def prepbench(*args, store, env_extra=None, timeout=300):
+    env = dict(os.environ, PREPBENCH_CACHE=str(store / "cache"), **(env_extra or {}))
+    tracking = [f"tracking.uri=sqlite:///{store}/mlflow.db", f"tracking.artifact_location={store}/art"]
+    return subprocess.run(
+        [sys.executable, "-m", "prepbench", *args, *tracking], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def runs(store, experiment):
+    mlflow.set_tracking_uri(f"sqlite:///{store}/mlflow.db")
+    return mlflow.search_runs(experiment_names=[experiment])
+
+
+def test_help_lists_groups_without_importing_tensorflow():
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "prepbench", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0
+    assert "prep: augment, batchnorm, featurewise, minmax, none, raw, samplewise, std, zca" in out.stdout
+    assert "net: deep, shallow" in out.stdout and "experiment: cpu, depth, memo, smoke" in out.stdout
+    assert "tensorflow" not in out.stderr  # -X importtime lists every imported module
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    store = tmp_path_factory.mktemp("store")
+    first = prepbench("-m", "data=synthetic", "prep=none,zca", "net=shallow,deep", "study=cli", *TINY, store=store)
+    return store, first
+
+
+def test_a_sweep_leaves_one_finished_child_run_per_job_under_one_parent(sweep):
+    store, first = sweep
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "job 4/4: prep=zca net=deep seed=0" in first.stdout
+    df = runs(store, "cli")
+    parents = df[df["tags.prepbench.role"] == "sweep"]
+    children = df[df["tags.prepbench.role"] == "job"]
+    assert len(parents) == 1 and parents["tags.mlflow.runName"].item() == "cli"
+    assert len(children) == 4 and set(children["status"]) == {"FINISHED"}
+    assert set(children["tags.mlflow.parentRunId"]) == {parents["run_id"].item()}
+    assert set(zip(children["params.prep"], children["params.net"])) == {
+        ("none", "shallow"), ("none", "deep"), ("zca", "shallow"), ("zca", "deep")}
+    assert set(children["params.seed"]) == {"0"} and set(children["params.data"]) == {"synthetic"}
+    assert set(children["params.trainer.epochs"]) == {"1"}  # the whole resolved config, flattened
+    for metric in ("test_accuracy", "test_loss", "fit_seconds", "prep_fit_seconds", "train_images_per_second",
+                   "train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+        assert children[f"metrics.{metric}"].notna().all(), metric
+    for tag in ("config_hash", "git_commit", "versions", "data_fingerprint", "hardware", "command"):
+        assert children[f"tags.prepbench.{tag}"].notna().all(), tag
+    assert "zca · deep · seed 0" in set(children["tags.mlflow.runName"])
+    run_id = children["run_id"].iloc[0]
+    names = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
+    assert {"config.yaml", "training_images.png"} <= names
+
+
+def test_the_same_sweep_again_trains_nothing(sweep):
+    store, _ = sweep
+    again = prepbench("-m", "data=synthetic", "prep=none,zca", "net=shallow,deep", "study=cli", *TINY, store=store)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.count("skipped, already FINISHED as run") == 4
+    df = runs(store, "cli")
+    assert len(df[df["tags.prepbench.role"] == "job"]) == 4 and len(df) == 5
+
+
+def test_a_diverging_job_fails_and_the_sweep_goes_on_then_exits_non_zero(tmp_path):
+    out = prepbench("-m", "data=synthetic", "prep=raw", "trainer.lr=1e-3,1e38", "study=diverge", *TINY, store=tmp_path)
+    assert out.returncode == 1
+    assert "1 job(s) finished, 1 failed" in out.stdout
+    df = runs(tmp_path, "diverge")
+    children = df[df["tags.prepbench.role"] == "job"].set_index("params.trainer.lr")
+    assert children.loc["0.001", "status"] == "FINISHED"
+    assert children.loc["1e+38", "status"] == "FAILED"
+    assert "non-finite training loss" in children.loc["1e+38", "tags.prepbench.failure_reason"]
+
+
+def test_out_of_range_value_fails_before_training_with_one_line(tmp_path):
+    out = prepbench("trainer.epochs=0", "data=synthetic", store=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == "error: trainer.epochs=0 is out of range; expected an integer >= 1"
+    assert "Traceback" not in out.stderr
+
+
+def test_unknown_option_lists_the_valid_ones(tmp_path):
+    out = prepbench("prep=zxa", store=tmp_path)
+    assert out.returncode != 0
+    assert "zxa" in out.stderr and "augment, batchnorm, featurewise, minmax, none, raw, samplewise, std, zca" in out.stderr
+
+
+@pytest.mark.skipif(not CIFAR_JPEG_ZIP.exists(), reason=f"{CIFAR_JPEG_ZIP} is absent (CI always has it)")
+def test_one_real_job_on_a_few_hundred_images_of_the_jpeg_copy(tmp_path):
+    out = prepbench(
+        "data=folder", f"data.path={CIFAR_JPEG_ZIP}", "data.train_size=300", "data.val_size=100",
+        "data.test_size=200", "prep=std", "trainer.epochs=2", "study=real", store=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    df = runs(tmp_path, "real")
+    assert df["status"].item() == "FINISHED" and df["params.data"].item() == "folder"
+    assert 0 <= df["metrics.test_accuracy"].item() <= 1

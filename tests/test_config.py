@@ -1,0 +1,88 @@
+"""The config exactly as users compose it (lightning-hydra-template's habit): every option of every
+group, every experiment, and the range checks."""
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from prepbench import ROOT
+from prepbench.config import validate
+from prepbench.errors import PrepbenchError
+
+CONF = ROOT / "conf"
+GROUPS = {group: sorted(p.stem for p in (CONF / group).glob("*.yaml")) for group in ("data", "prep", "net", "trainer", "tracking")}
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml"))
+
+
+def composed(*overrides, return_hydra_config=False):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g, options in GROUPS.items() for o in options])
+def test_every_group_option_composes_and_validates(group, option):
+    extra = ["data.path=/somewhere.zip"] if (group, option) == ("data", "folder") else []
+    cfg = composed(f"{group}={option}", *extra)
+    OmegaConf.resolve(cfg)
+    validate(cfg)
+
+
+def test_the_user_interface_keys_exist():
+    cfg = composed("data=folder", "data.path=x.zip")
+    for key in ("data.path", "data.train_size", "data.val_size", "data.test_size", "trainer.epochs",
+                "trainer.batch_size", "trainer.lr", "tracking.uri", "tracking.experiment", "seed"):
+        assert OmegaConf.select(cfg, key, default="<absent>") != "<absent>", key
+
+
+def test_featurewise_selects_std():
+    assert composed("prep=featurewise").prep == composed("prep=std").prep
+
+
+def test_experiment_name_follows_the_study_and_paths_are_absolute():
+    cfg = composed("experiment=cpu")
+    assert cfg.tracking.experiment == "cpu"
+    assert cfg.tracking.uri == f"sqlite:///{ROOT}/results/mlflow.db"
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_with_its_sweep(experiment):
+    cfg = composed(f"experiment={experiment}", return_hydra_config=True)
+    OmegaConf.resolve(cfg)
+    validate(cfg)
+    params = cfg.hydra.sweeper.params
+    assert "seed" in params and ("prep" in params)
+    assert cfg.study == experiment
+
+
+def test_the_smoke_study_is_synthetic_and_the_cpu_study_covers_every_variant_and_both_nets():
+    assert composed("experiment=smoke").data.source == "synthetic"
+    params = composed("experiment=cpu", return_hydra_config=True).hydra.sweeper.params
+    assert set(params.prep.split(",")) == {"none", "raw", "minmax", "samplewise", "std", "zca", "augment", "batchnorm"}
+    assert set(params.net.split(",")) == {"shallow", "deep"} and len(params.seed.split(",")) >= 3
+
+
+def test_deep_is_really_deeper():
+    assert composed("net=shallow").net.depth <= 2 and composed("net=deep").net.depth >= 8
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("trainer.epochs=0", "trainer.epochs=0 is out of range; expected an integer >= 1"),
+        ("trainer.batch_size=-1", "trainer.batch_size=-1 is out of range; expected an integer >= 1"),
+        ("trainer.lr=0", "trainer.lr=0 is out of range; expected a positive finite number"),
+        ("net.depth=0", "net.depth=0 is out of range"),
+        ("data.train_size=0", "data.train_size=0 is out of range; expected null or an integer >= 1"),
+        ("augmentation.shift_fraction=1.5", "augmentation.shift_fraction=1.5 is out of range"),
+    ],
+)
+def test_out_of_range_values_name_key_value_and_what_is_allowed(override, message):
+    with pytest.raises(PrepbenchError, match=message.replace("(", r"\(")):
+        validate(composed(override))
+
+
+def test_zca_epsilon_must_be_positive():
+    with pytest.raises(PrepbenchError, match=r"prep.zca_epsilon=-1.0 is out of range; expected a positive number"):
+        validate(composed("prep=zca", "prep.zca_epsilon=-1.0"))
