@@ -33,6 +33,8 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "") -> str:
     if not cfg.rerun and (done := tracking.finished_run(client, exp_id, cfg)) is not None:
         print(f"{position}{label}: skipped, already FINISHED as run {done.info.run_id} ({done.info.run_name})", flush=True)
         return "skipped"
+    if not os.environ.get(tracking.PARENT_RUN_ENV):  # a sweep's callback did this for all its jobs
+        tracking.mark_stale_runs(client, exp_id, cfg)
     print(f"{position}{label}", flush=True)
 
     splits = _splits(OmegaConf.to_yaml(cfg.data, resolve=True))

@@ -8,6 +8,7 @@ run's id reaches the jobs through the environment variable PARENT_RUN_ENV.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -71,6 +72,8 @@ def client_for(tracking_cfg: DictConfig):
     import mlflow
     from mlflow.tracking import MlflowClient
 
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating initial ... tables"
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     uri = str(tracking_cfg.uri)
     scheme = uri.split(":", 1)[0] if ":" in uri else ""
     if scheme not in SCHEMES:
@@ -177,13 +180,36 @@ def open_parent_run(client, exp_id: str, study: str, overrides: list[str]) -> st
     return retry(client.create_run, exp_id, run_name=study, tags=tags).info.run_id
 
 
-def mark_stale_runs(client, exp_id: str) -> int:
-    """Jobs left RUNNING by a killed sweep are not finished: mark them KILLED before resuming."""
-    stale = retry(client.search_runs, [exp_id], filter_string="attributes.status = 'RUNNING' and tags.`prepbench.role` = 'job'")
+def mark_stale_runs(client, exp_id: str, cfg: DictConfig | None = None) -> int:
+    """Jobs left RUNNING by a killed sweep are not finished: mark them KILLED before resuming
+    (all of the experiment's, or only those of cfg's config)."""
+    only = f" and tags.`prepbench.config_hash` = '{config_hash(cfg)}'" if cfg is not None else ""
+    stale = retry(client.search_runs, [exp_id], filter_string=f"attributes.status = 'RUNNING' and tags.`prepbench.role` = 'job'{only}")
     for run in stale:
         retry(client.set_tag, run.info.run_id, "prepbench.failure_reason", "interrupted: found RUNNING when a sweep restarted")
         retry(client.set_terminated, run.info.run_id, status="KILLED")
     return len(stale)
+
+
+BAD_INPUT_TAG = "prepbench.bad_input."
+
+
+def note_bad_input(client, parent_id: str, job_num: int, message: str) -> None:
+    retry(client.set_tag, parent_id, f"{BAD_INPUT_TAG}{job_num}", message[:4000])
+
+
+def bad_input(client, parent_id: str) -> list[str]:
+    """The messages of the parent's jobs that rejected their input, in job order."""
+    tags = retry(client.get_run, parent_id).data.tags
+    found = [(int(k.removeprefix(BAD_INPUT_TAG)), v) for k, v in tags.items() if k.startswith(BAD_INPUT_TAG)]
+    return [message for _, message in sorted(found)]
+
+
+def clear_bad_input(client, parent_id: str) -> None:
+    """A resumed sweep judges its input afresh."""
+    for key in retry(client.get_run, parent_id).data.tags:
+        if key.startswith(BAD_INPUT_TAG):
+            retry(client.delete_tag, parent_id, key)
 
 
 def sweep_outcome(client, parent_id: str, exp_id: str) -> tuple[int, list[str]]:
