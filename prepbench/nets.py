@@ -49,3 +49,18 @@ def describe(model) -> str:
     """One line per layer with its output shape and parameters, for the README and the logs."""
     rows = [f"{layer.name:<24} {str(layer.output.shape):<22} {layer.count_params():>9,}" for layer in model.layers[1:]]
     return "\n".join(rows + [f"{'total':<47} {model.count_params():>9,}"])
+
+
+if __name__ == "__main__":  # python -m prepbench.nets: the presets' layers and parameter counts
+    from omegaconf import OmegaConf
+
+    from prepbench import ROOT
+
+    for path in sorted((ROOT / "conf" / "net").glob("*.yaml")):
+        net = OmegaConf.load(path)
+        for batchnorm in (False, True):
+            model = build_model(depth=net.depth, width=net.width, dense=net.dense, num_classes=10,
+                                input_shape=(32, 32, 3), batchnorm=batchnorm, seed=0)
+            print(f"== net={net.name}{' prep=batchnorm' if batchnorm else ''}: {model.count_params():,} parameters")
+            if not batchnorm:
+                print(describe(model))
