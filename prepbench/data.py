@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from prepbench.cache import load_arrays, save_arrays
 from prepbench.errors import PrepbenchError
 
 log = logging.getLogger(__name__)
@@ -206,17 +207,12 @@ def cache_path(cfg: dict, content_key: str) -> Path:
 
 
 def read_cache(path: Path) -> Decoded | None:
-    """The cached arrays, or None if absent; a corrupt file is warned about and deleted."""
-    if not path.exists():
+    """The cached arrays, or None if absent or damaged (a damaged file is deleted and rebuilt)."""
+    arrays = load_arrays(path)
+    if arrays is None:
         return None
-    try:
-        # The npz is a zip: reading each member in full checks its CRC, so truncation or bit rot fails here.
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in CACHE_ARRAYS}
-        if len(arrays["x_train"]) != len(arrays["y_train"]) or len(arrays["x_test"]) != len(arrays["y_test"]):
-            raise ValueError("image and label counts differ")
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-        log.warning("data cache %s is corrupt (%s); deleting it and decoding the source again", path, error)
+    if set(CACHE_ARRAYS) - set(arrays) or len(arrays["x_train"]) != len(arrays["y_train"]):
+        log.warning("data cache %s is incomplete; decoding the source again", path)
         path.unlink(missing_ok=True)
         return None
     return Decoded(
@@ -230,23 +226,14 @@ def read_cache(path: Path) -> Decoded | None:
 
 
 def write_cache(path: Path, decoded: Decoded) -> None:
-    """Write atomically: concurrent runs and interrupted writes never leave a partial file under `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.stem, suffix=".tmp", delete=False) as tmp:
-        try:
-            np.savez(
-                tmp,
-                x_train=decoded.x_train,
-                y_train=decoded.y_train,
-                x_test=decoded.x_test,
-                y_test=decoded.y_test,
-                class_names=np.array(decoded.class_names, dtype=str),
-            )
-        except BaseException:
-            os.unlink(tmp.name)
-            raise
-    os.chmod(tmp.name, 0o644)  # tempfile creates 0600; the cache may be shared
-    os.replace(tmp.name, path)
+    save_arrays(
+        path,
+        x_train=decoded.x_train,
+        y_train=decoded.y_train,
+        x_test=decoded.x_test,
+        y_test=decoded.y_test,
+        class_names=np.array(decoded.class_names, dtype=str),
+    )
 
 
 def cached_or_decoded(cfg: dict, key: str, decode) -> Decoded:

@@ -327,9 +327,9 @@ def test_corrupt_cache_is_detected_deleted_and_rebuilt(tmp_path, caplog, damage)
     else:  # a flipped bit inside the image array, caught by the zip member's CRC
         middle = blob.index(b"x_train.npy") + 400
         cache_file.write_bytes(blob[:middle] + bytes([blob[middle] ^ 1]) + blob[middle + 1:])
-    with caplog.at_level(logging.WARNING, logger="prepbench.data"):
+    with caplog.at_level(logging.WARNING, logger="prepbench"):
         rebuilt = load_splits(folder_cfg(tmp_path, tree))
-    assert "is corrupt" in caplog.text and str(cache_file) in caplog.text
+    assert "is damaged" in caplog.text and str(cache_file) in caplog.text
     assert np.array_equal(rebuilt.x_train, first.x_train)
     assert data.read_cache(cache_file) is not None  # rewritten whole
 
