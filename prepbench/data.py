@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from prepbench.cache import load_arrays, save_arrays
+from prepbench.cache import digest, load_arrays, save_arrays
 from prepbench.errors import PrepbenchError
 
 log = logging.getLogger(__name__)
@@ -122,10 +122,6 @@ def image_size_setting(cfg: dict) -> int | None:
     return size
 
 
-def short_hash(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
-
-
 # ---------------------------------------------------------------- splitting
 
 
@@ -160,7 +156,7 @@ def split(decoded: Decoded, cfg: dict) -> Splits:
         decoded.y_test, np.arange(n_test), n_test if test_size is None else test_size, rng_for(split_seed, 2)
     )
 
-    fingerprint = short_hash(decoded.content_key, val_size, train_size, test_size, split_seed)
+    fingerprint = digest(decoded.content_key, val_size, train_size, test_size, split_seed)
     return Splits(
         x_train=decoded.x_train[rest_idx],
         y_train=decoded.y_train[rest_idx],
@@ -257,7 +253,7 @@ def content_key(source: str, content_hash: str, image_size: int | None) -> str:
 def file_digests(path: Path, cache_dir: Path) -> dict:
     """md5 and sha256 of a file, remembered by (path, size, mtime) so unchanged files are hashed once."""
     stat = path.stat()
-    memo = cache_dir / "digests" / f"{short_hash(str(path.resolve()), stat.st_size, stat.st_mtime_ns)}.json"
+    memo = cache_dir / "digests" / f"{digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)}.json"
     if memo.exists():
         try:
             return json.loads(memo.read_text())
@@ -279,7 +275,7 @@ def directory_hash(files: list[Path], root: Path, cache_dir: Path) -> str:
     for f in files:
         stat = f.stat()
         stats.append((f.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns))
-    memo = cache_dir / "digests" / f"dir-{short_hash(str(root.resolve()), stats)}.txt"
+    memo = cache_dir / "digests" / f"dir-{digest(str(root.resolve()), stats)}.txt"
     if memo.exists():
         return memo.read_text().strip()
     digest = hashlib.sha256()
@@ -558,5 +554,5 @@ def make_synthetic(cfg: dict) -> Decoded:
     x_train, y_train = generate(settings["train_images"])
     x_test, y_test = generate(settings["test_images"])
     class_names = tuple(f"class_{i}" for i in range(num_classes))
-    key = content_key("synthetic", short_hash(settings), image_size)
+    key = content_key("synthetic", digest(settings), image_size)
     return Decoded(x_train, y_train, x_test, y_test, class_names, key)
