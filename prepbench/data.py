@@ -278,12 +278,12 @@ def directory_hash(files: list[Path], root: Path, cache_dir: Path) -> str:
     memo = cache_dir / "digests" / f"dir-{digest(str(root.resolve()), stats)}.txt"
     if memo.exists():
         return memo.read_text().strip()
-    digest = hashlib.sha256()
+    content = hashlib.sha256()
     for f in files:
-        digest.update(f.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(f.read_bytes())
-    write_text_atomically(memo, digest.hexdigest())
-    return digest.hexdigest()
+        content.update(f.relative_to(root).as_posix().encode() + b"\0")
+        content.update(f.read_bytes())
+    write_text_atomically(memo, content.hexdigest())
+    return content.hexdigest()
 
 
 def write_text_atomically(path: Path, text: str) -> None:
