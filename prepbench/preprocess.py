@@ -243,6 +243,8 @@ def fit_zca(centred: np.ndarray, epsilon: float) -> tuple[np.ndarray, np.ndarray
     single 128x128 image (D = 49,152) never builds a D x D matrix. float64 throughout: the smallest
     eigenvalues of natural images sit ~1e-8 below the largest, under float32's resolution.
     """
+    import scipy.linalg
+
     n = len(centred)
     flat = centred.reshape(n, -1)
     d = flat.shape[1]
@@ -251,7 +253,9 @@ def fit_zca(centred: np.ndarray, epsilon: float) -> tuple[np.ndarray, np.ndarray
         for chunk in np.array_split(flat, max(1, n // 4096)):
             c = chunk.astype(np.float64)
             cov += c.T @ c
-        eigvals, u = np.linalg.eigh(cov / n)
+        # LAPACK's MRRR driver (syevr): all eigenpairs to the same accuracy as numpy's syevd,
+        # about twice as fast on this 3072 x 3072 problem with 2 cores.
+        eigvals, u = scipy.linalg.eigh(cov / n, driver="evr", check_finite=False, overwrite_a=True)
     else:
         x64 = flat.astype(np.float64)
         s2, v = np.linalg.eigh(x64 @ x64.T)  # = s^2, the squared singular values of X
