@@ -581,7 +581,8 @@ def write_memo(args, argv):  # noqa: C901 (one section after another, in the mem
     ranges = flat.max(axis=1).astype(int) - flat.min(axis=1)
     M["minmax_train_median_range"] = float(np.median(ranges))
     M["minmax_train_fraction_range_ge_250"] = float(np.mean(ranges >= 250))
-    fig, axes = plt.subplots(len(minmax_rows), 4, figsize=(16, 3.8 * len(minmax_rows)), squeeze=False)
+    fig, axes = plt.subplots(len(minmax_rows), 4, figsize=(16, 4.2 * len(minmax_rows)), squeeze=False,
+                             layout="constrained")
     for r, ((img, _), res) in enumerate(zip(minmax_rows, results)):
         imshow(axes[r, 0], img, f"input: values {res['minmax_input_min']}..{res['minmax_input_max']} of 0..255")
         imshow(axes[r, 1], res["output"], "min-max output: values 0..1")
