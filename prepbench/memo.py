@@ -706,9 +706,11 @@ def write_memo(args, argv):  # noqa: C901 (one section after another, in the mem
         f"**Measured** on {demo_name}, resized to {MEMO_SIZE}x{MEMO_SIZE}x3 (D = {single['D']:,} values), with "
         f"prepbench's `zca` (eps 1e-6): `zca_single_std` = {single['std']:.7f}, `zca_single_mean` = "
         f"{single['mean']:.2g}; 1/sqrt(D) = {single['expected_std']:.7f}. The fit and transform took "
-        f"{single['seconds']:.2f} s: prepbench fits from the n x n Gram matrix when n < D, so it never builds the "
-        f"{single['D']:,} x {single['D']:,} covariance (9.7 GB in float32) that `ImageDataGenerator` builds and "
-        f"decomposes, which is why the memo had to shrink its image.{native_line} Cross-check with the memo's own "
+        f"{single['seconds']:.2f} s: prepbench fits from the n x n Gram matrix when n < D and never builds a D x D "
+        f"matrix. `ImageDataGenerator` does: the Keras 2 version the memo ran formed the {single['D']:,} x "
+        f"{single['D']:,} covariance and took its full SVD, and Keras 3's still forms the {single['D']:,} x "
+        f"{single['D']:,} whitening matrix (9.7 GB in float32, `keras/src/legacy/preprocessing/image.py`), which is "
+        f"why the memo had to shrink its image.{native_line} Cross-check with the memo's own "
         f"`ImageDataGenerator` code (Keras 3) on a {IDG_SIZE}x{IDG_SIZE} copy (D = {idg['D']}): std "
         f"{idg['std']:.7f}, 1/sqrt(D) = {M['zca_single_idg16_expected_std']:.7f}.",
         "",
@@ -905,12 +907,13 @@ def write_memo(args, argv):  # noqa: C901 (one section after another, in the mem
     md += [
         "## 5. The effect of `zca_epsilon`",
         "",
-        "**Context**: `ImageDataGenerator` (and prepbench, same formula) whitens with W = U diag(sqrt(n) / (s + eps)) "
-        "Uᵀ, where s are the singular values of the centred n x D training matrix and eps = `zca_epsilon`, default "
-        "1e-6. Equivalently, eps/sqrt(n) is added to the square root of each eigenvalue of the covariance (with n = "
+        "**Context**: Keras 3's `ImageDataGenerator` (and prepbench, same formula) whitens with W = U diag(sqrt(n) / "
+        "(s + eps)) Uᵀ, where s are the singular values of the centred n x D training matrix and eps = `zca_epsilon`, "
+        "default 1e-6 (Keras 2, which the memo ran, added eps to the covariance's eigenvalues instead: "
+        "1/sqrt(eigenvalue + eps)). Equivalently, eps/sqrt(n) is added to the square root of each eigenvalue of the covariance (with n = "
         f"{n_fit:,}: {e0 / np.sqrt(n_fit):.2g}, {e1 / np.sqrt(n_fit):.2g} and {e2 / np.sqrt(n_fit):.2g}), and each "
         "principal direction is multiplied by the gain 1/(sqrt(eigenvalue) + eps/sqrt(n)). Directions with almost "
-        "no variance in the training images — the finest detail, and JPEG noise — get the largest gains.",
+        "no variance in the training images (the finest, pixel-level detail) get the largest gains.",
         "",
         "| zca_epsilon | largest gain | directions damped ≥2x vs 1e-6 | output std, training | output std, "
         "held-out | held-out corr. neighbours / channels |",
@@ -1096,12 +1099,12 @@ def write_memo(args, argv):  # noqa: C901 (one section after another, in the mem
             for c_ in checks
         ],
         "",
-        "**What it means**: the memo's training code fails at its first line on Keras 3 (`np_utils` is gone). "
+        "**What it means**: the memo's training code fails on Keras 3 before it trains anything (`np_utils` is gone). "
         "`ImageDataGenerator` still exists only as `tf.keras.preprocessing.image.ImageDataGenerator` (source "
         "`keras/src/legacy/preprocessing/image.py`, a legacy API kept for compatibility); its iterators are "
         "ordinary Python iterators (`next(it)`), `model.fit` takes them directly, and `steps_per_epoch` must be an "
-        "integer. Its ZCA fit on a 128x128 image still needs the 49,152 x 49,152 covariance and its SVD; prepbench's "
-        "Gram route (section 3) does not.",
+        "integer. Its ZCA fit on a 128x128 image still forms a 49,152 x 49,152 whitening matrix; prepbench's "
+        "Gram route (section 3) never forms one.",
         "",
     ]
 
