@@ -34,6 +34,8 @@ def one_line(err: BaseException) -> str:
     # Hydra adds the config search path and OmegaConf's object details: context, not the message.
     if "Config search path:" in lines:
         lines = lines[: lines.index("Config search path:")]
+    if err.__cause__ is not None and str(err.__cause__).strip():  # OmegaConf's reason, as Hydra prints it
+        lines.append(str(err.__cause__).strip().splitlines()[0].strip())
     return " ".join(line for line in lines if line and not line.startswith(("full_key:", "object_type=")))
 
 

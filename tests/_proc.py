@@ -19,9 +19,8 @@ def argv(*args: str, store: Path, tracking: bool = True) -> list[str]:
 
 
 def env(store: Path, **extra: str) -> dict[str, str]:
-    out = dict(os.environ, PREPBENCH_CACHE=str(store / "cache"), PYTHONUNBUFFERED="1", **extra)
-    out.pop("HYDRA_FULL_ERROR", None)
-    return out
+    out = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    return {**out, "PREPBENCH_CACHE": str(store / "cache"), "PYTHONUNBUFFERED": "1", **extra}
 
 
 def prepbench(*args: str, store: Path, tracking: bool = True, timeout: float = 300, **extra: str):
