@@ -457,8 +457,9 @@ def run(plan: Plan, *, data: str = "auto", threads: int = 0, cache_dir: str | No
     report["pipeline"] = pipe
 
     # Training: a prepbench job's training loop vs bare Keras, the same net, interleaved repeats.
-    peak = matmul_peak()
-    report["matmul_peak"] = peak
+    # The peak is measured beside each net's training too, and the best kept: on a shared machine a
+    # single reading taken while others load the cores understates it (a ratio above 1 once).
+    peaks = [matmul_peak()]
     train_splits = subset(splits, plan.train_images)
     training = {}
     for name in NETS:
@@ -468,6 +469,7 @@ def run(plan: Plan, *, data: str = "auto", threads: int = 0, cache_dir: str | No
         flops = training_flops_per_image(model)
         rows = []
         for r in range(plan.repeats):
+            peaks.append(matmul_peak())
             row = {}
             log(f"[bench] {name}: bare Keras, repeat {r + 1}/{plan.repeats}")
             row["bare"] = bare_fit_throughput(train_splits, net, epochs=plan.train_epochs, batch_size=bs)
@@ -484,6 +486,7 @@ def run(plan: Plan, *, data: str = "auto", threads: int = 0, cache_dir: str | No
             "harness_gflops": none_ips * flops["training"] / 1e9, "bare_gflops": bare_ips * flops["training"] / 1e9,
         }
     report["training"] = training
+    report["matmul_peak"] = max(peaks, key=lambda p: p["gflops"]) | {"readings_gflops": [p["gflops"] for p in peaks]}
 
     if plan.sweep if sweep is None else sweep:
         log("[bench] sweep-level figures (fixed cost per job, re-run of a FINISHED sweep)")
@@ -587,7 +590,10 @@ def markdown(report: dict) -> str:
               "## FLOP rate", "",
               "FLOPs counted analytically from the layer shapes: conv 2·H·W·k·k·Cin·Cout per image forward, dense "
               "2·in·out; training = 3 x forward; pooling, ReLU, biases and loss left out. Peak: float32 "
-              f"{r['matmul_peak']['n']}x{r['matmul_peak']['n']} `tf.matmul`, measured in this run: {f(r['matmul_peak']['gflops'])} GFLOP/s.",
+              f"{r['matmul_peak']['n']}x{r['matmul_peak']['n']} `tf.matmul`, measured in this run beside each net's training, "
+              f"best reading kept: {f(r['matmul_peak']['gflops'])} GFLOP/s (readings: "
+              f"{', '.join(f(g) for g in r['matmul_peak'].get('readings_gflops', [r['matmul_peak']['gflops']]))}). The convolutions "
+              "(oneDNN) can beat a plain matmul, so a ratio above 1 is possible.",
               "", "| net | training MFLOP/image | prepbench (none) GFLOP/s | bare GFLOP/s | prepbench / peak |", "|---|---:|---:|---:|---:|"]
     for net, t in r["training"].items():
         lines.append(f"| {net} | {f(t['flops_per_image']['training'] / 1e6)} | {f(t['harness_gflops'])} | "
