@@ -931,14 +931,16 @@ def _h_sentence(g: Group, a: str, b: str, level: float, with_group: bool = True)
         by.setdefault(r.verdict, []).append(f"`{r.prep}`")
     sup = by.get(f"helps {a} more", [])
     con = by.get(f"helps {b} more", [])
-    rest = len(inter) - len(sup) - len(con)
+    null = by.get("no detectable difference", [])
+    lacking = by.get("not enough seeds", [])
     where = f" (group {g.gid}: {g.label})" if with_group and g.gid else ""
     return (f"**{a} vs {b}{where}, final test accuracy, at {level * 100:g}%:** "
             + (f"H is supported for {', '.join(sup)}" if sup else "H is supported for no variant")
             + (f"; contradicted (helps {b} more) for {', '.join(con)}" if con else "")
-            + (f"; undecided for {rest} of {len(inter)} variants, whose intervals include 0"
-               + (f" ({', '.join(by.get('no detectable difference', []))})" if by.get('no detectable difference') else "")
-               if rest else "") + ".")
+            + (f"; undecided for {len(null)} of {len(inter)} variants, whose intervals include 0 ({', '.join(null)})"
+               if null else "")
+            + (f"; untestable for {', '.join(lacking)}: not enough paired seeds (see the baseline note)" if lacking else "")
+            + ".")
 
 
 def _verdicts_group(d: Doc, g: Group, level: float):
