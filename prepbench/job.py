@@ -52,7 +52,7 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "") -> str:
             splits, preprocessor, batch_size=cfg.trainer.batch_size, epochs=cfg.trainer.epochs,
             seed=cfg.seed, augmentation=cfg.augmentation,
         )
-        run.log_figure(training_images_figure(inputs, splits.class_names, run_name=tracking.run_name(cfg)), "training_images.png")
+        run.log_image(training_images_montage(inputs), "training_images.png")
         result = train.fit_and_evaluate(
             inputs, net=cfg.net, trainer=cfg.trainer, seed=cfg.seed, batchnorm=preprocessor.batchnorm,
             on_epoch=lambda epoch, metrics: run.log_metrics(metrics, step=epoch),
@@ -78,25 +78,22 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "") -> str:
     return "finished"
 
 
-def training_images_figure(inputs, class_names, run_name: str, count: int = 32):
-    """The first training batch as the network sees it (each image rescaled to its own range,
-    since normalized values are not displayable)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def training_images_montage(inputs, count: int = 32, columns: int = 8):
+    """The first training batch as the network sees it, tiled into one RGB image (each image
+    stretched to its own range: normalized values are not displayable). Plain numpy, no figure:
+    it is made once per job, and matplotlib's subplots cost more than a shallow epoch here."""
     import numpy as np
 
-    images, labels = next(iter(inputs.train.take(1)))
-    images, labels = images.numpy()[:count], labels.numpy()[:count]
-    cols = 8
-    fig, axes = plt.subplots(int(np.ceil(len(images) / cols)), cols, figsize=(cols * 1.3, 1.5 * len(images) / cols + 0.6))
-    for ax, image, label in zip(axes.flat, images, labels):
-        low, high = image.min(), image.max()
-        ax.imshow((image - low) / (high - low if high > low else 1))
-        ax.set_title(class_names[label], fontsize=7)
-    for ax in axes.flat:
-        ax.axis("off")
-    fig.suptitle(f"{run_name}: first training batch after preprocessing", fontsize=9)
-    fig.tight_layout()
-    return fig
+    images = next(iter(inputs.train.take(1)))[0].numpy()[:count]
+    low = images.min(axis=(1, 2, 3), keepdims=True)
+    high = images.max(axis=(1, 2, 3), keepdims=True)
+    images = (images - low) / np.where(high > low, high - low, 1)
+    rows = -(-len(images) // columns)
+    n, h, w, c = images.shape
+    canvas = np.ones((rows * (h + 2), columns * (w + 2), c), np.float32)
+    for i, image in enumerate(images):
+        r, col = divmod(i, columns)
+        canvas[r * (h + 2) + 1 : r * (h + 2) + 1 + h, col * (w + 2) + 1 : col * (w + 2) + 1 + w] = image
+    zoom = max(1, 96 // h)  # CIFAR's 32x32 shown at 96x96, pixel for pixel
+    canvas = canvas.repeat(zoom, axis=0).repeat(zoom, axis=1)
+    return (canvas * 255).round().astype(np.uint8)

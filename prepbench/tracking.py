@@ -262,8 +262,8 @@ class JobRun:
         now = int(time.time() * 1000)
         retry(self.client.log_batch, self.run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
 
-    def log_figure(self, figure, name: str) -> None:
-        retry(self.client.log_figure, self.run_id, figure, name)
+    def log_image(self, image, name: str) -> None:
+        retry(self.client.log_image, self.run_id, image, artifact_file=name)
 
     def finish(self) -> None:
         retry(self.client.set_terminated, self.run_id, status="FINISHED")

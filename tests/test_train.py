@@ -79,3 +79,14 @@ def test_a_diverging_run_stops_with_a_non_finite_loss_error(splits):
     inputs = make_inputs(splits, build("raw"), batch_size=32, epochs=2, seed=0, augmentation=AUGMENTATION)
     with pytest.raises(NonFiniteLossError, match="non-finite training loss"):
         fit_and_evaluate(inputs, net=NET, trainer=trainer(lr=1e38), seed=0, batchnorm=False)
+
+
+def test_a_variant_is_transformed_once_per_data_set_not_once_per_job(splits):
+    from prepbench.train import prepared_arrays
+
+    first = prepared_arrays(splits, build("std").fit(splits.x_train))
+    again = prepared_arrays(splits, build("std").fit(splits.x_train))  # the next job of the sweep
+    assert all(a is b for a, b in zip(first, again))
+    augmented = prepared_arrays(splits, build("std", augment=True).fit(splits.x_train))
+    np.testing.assert_allclose(augmented[0], splits.x_train / 255, atol=1e-6)  # only scaled: normalized per batch
+    np.testing.assert_array_equal(augmented[1], first[1])
