@@ -556,3 +556,35 @@ def make_synthetic(cfg: dict) -> Decoded:
     class_names = tuple(f"class_{i}" for i in range(num_classes))
     key = content_key("synthetic", digest(settings), image_size)
     return Decoded(x_train, y_train, x_test, y_test, class_names, key)
+
+
+def main(argv=None) -> int:
+    """`python -m prepbench.data data=folder data.path=PATH ...`: load a data set as a job would
+    (decoding it, or reading the cache) and say how long it took and what came out."""
+    import sys
+    import time
+
+    from hydra import compose, initialize_config_dir
+
+    from prepbench import ROOT
+
+    overrides = list(sys.argv[1:] if argv is None else argv)
+    try:
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            cfg = compose("config", overrides=overrides)
+        start = time.perf_counter()
+        splits = load_splits(cfg.data)
+    except PrepbenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    seconds = time.perf_counter() - start
+    print(
+        f"{cfg.data.source}: {len(splits.y_train):,} train / {len(splits.y_val):,} val / {len(splits.y_test):,} test "
+        f"images of {splits.x_train.shape[1:]}, {len(splits.class_names)} classes, fingerprint {splits.fingerprint}, "
+        f"loaded in {seconds:.2f} s (cache: {cfg.data.cache_dir})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

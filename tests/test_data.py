@@ -415,3 +415,10 @@ def test_real_zip_subset_loads(tmp_path):
     assert splits.x_test.shape == (50, 32, 32, 3)
     ship = CIFAR10_CLASSES.index("ship")
     assert sum(np.array_equal(image, reference) for image in splits.x_test[splits.y_test == ship]) == 1
+
+
+def test_command_line_loads_and_reports_or_names_the_bad_value(tmp_path, capsys):
+    assert data.main(["data=synthetic", f"cache_dir={tmp_path}"]) == 0
+    assert "synthetic: 320 train / 80 val / 120 test images" in capsys.readouterr().out
+    assert data.main(["data=folder", f"data.path={tmp_path}/nope.zip", f"cache_dir={tmp_path}"]) == 2
+    assert "nope.zip does not exist" in capsys.readouterr().err

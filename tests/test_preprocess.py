@@ -227,3 +227,11 @@ def test_zca_matches_image_data_generator_with_n_above_d(cifar_jpeg):
     gen = idg(featurewise_center=True, zca_whitening=True)
     gen.fit(x_train)
     assert_matches(build("zca", zca_epsilon=gen.zca_epsilon).fit(x_train).transform(x), idg_standardize(gen, x))
+
+
+def test_zca_fitted_on_fewer_images_than_d_makes_them_orthogonal():
+    """Why ZCA with n < D trains at chance: the whitened training images have Gram matrix n * I
+    (X W = sqrt(n) U V^T), so every image is orthogonal to every other and nothing is shared."""
+    x = np.random.default_rng(4).integers(0, 256, size=(30, 4, 4, 3), dtype=np.uint8)  # n=30 < D=48
+    white = build("zca", zca_epsilon=1e-9).fit(x).transform(x).reshape(30, -1).astype(np.float64)
+    np.testing.assert_allclose(white @ white.T, 30 * np.eye(30), atol=1e-2)
