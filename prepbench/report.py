@@ -804,6 +804,15 @@ def build_document(experiment: str, tracking_uri: str, groups: list[Group], diff
     return d
 
 
+def data_name(source: str, path: str) -> str:
+    """How a report names its data; results on the shared JPEG re-encoding must say so."""
+    if source == "cifar10":
+        return "CIFAR-10 (official release)"
+    if source == "folder" and Path(path).name == "cifar10-jpeg.zip":
+        return "**CIFAR-10 (JPEG q75 copy)**: re-encoded as JPEG, so accuracies are close to, not identical with, the official set's"
+    return {"synthetic": "synthetic images"}.get(source, "an image folder")
+
+
 def _gh(d: Doc, g: Group, title: str, level=3):
     d.h(level, title + (f" — group {g.gid} ({g.label})" if g.gid else ""))
 
@@ -822,7 +831,7 @@ def _setup_group(d: Doc, g: Group, jobs: pd.DataFrame):
             f"`{n}` (depth {param_for(g, n, 'net.depth')}, width {param_for(g, n, 'net.width')}, "
             f"dense {param_for(g, n, 'net.dense')})" for n in g.nets),
         f"seeds: {', '.join(map(str, g.seeds))} ({len(g.seeds)})",
-        f"data: `{param('data')}` (source `{param('data.source')}`, path `{param('data.path')}`), "
+        f"data: {data_name(param('data.source'), param('data.path'))} (source `{param('data.source')}`, path `{param('data.path')}`), "
         f"train_size {param('data.train_size')}, val_size {param('data.val_size')}, "
         f"test_size {param('data.test_size')}, split_seed {param('data.split_seed')}, "
         f"image_size {param('data.image_size')}",

@@ -286,3 +286,11 @@ def test_does_not_import_tensorflow():
     code = "import sys, prepbench.report; assert 'tensorflow' not in sys.modules; print('ok')"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.stdout.strip() == "ok", r.stderr
+
+
+def test_results_on_the_jpeg_copy_say_so():
+    from prepbench.report import data_name
+
+    assert "CIFAR-10 (JPEG q75 copy)" in data_name("folder", "../shared/data/cifar10-jpeg.zip")
+    assert data_name("cifar10", "null") == "CIFAR-10 (official release)"
+    assert "JPEG" not in data_name("folder", "/my/photos.zip")
