@@ -373,7 +373,30 @@ def sweep_figures(workdir: Path, cpu_overrides: list[str], repeats: int = 2) -> 
         "estimated_48_job_seconds": startup + 48 * (second - startup) / 6,
         "second_skipped": r2.stdout.count("skipped, already FINISHED"), "returncodes": [r1.returncode, r2.returncode],
     }
+    out["determinism"] = determinism_cost(workdir, cpu_overrides, uri)
     return out
+
+
+def determinism_cost(workdir: Path, cpu_overrides: list[str], uri: str, repeats: int = 2) -> dict:
+    """Training speed with trainer.deterministic=true over false: the same deep-net job in fresh
+    processes (op determinism cannot be switched off inside one), alternated to share the noise."""
+    import mlflow
+
+    speeds: dict[str, list[float]] = {"true": [], "false": []}
+    for _ in range(repeats):
+        for flag in ("false", "true"):
+            study = f"bench-determinism-{flag}"
+            command = [sys.executable, "-m", "prepbench", *cpu_overrides, "net=deep", "trainer.epochs=1",
+                       f"trainer.deterministic={flag}", f"tracking.uri={uri}", f"study={study}", "rerun=true",
+                       f"hydra.run.dir={workdir / 'runs'}"]
+            subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+            mlflow.set_tracking_uri(uri)
+            latest = mlflow.search_runs(experiment_names=[study], order_by=["attributes.start_time DESC"], max_results=1)
+            speeds[flag].append(float(latest["metrics.train_images_per_second"].iloc[0]))
+    return {
+        "images_per_second": speeds,
+        "deterministic_vs_default": ratio(median(speeds["true"]), median(speeds["false"])),
+    }
 
 
 # ---- the run ------------------------------------------------------------------------------------
@@ -615,6 +638,11 @@ def markdown(report: dict) -> str:
                   "a new Python process each (target: under 30 s). `python -m prepbench --help` takes "
                   f"{f(rr['startup_seconds'])} s, so a skipped job costs {f(rr['per_skipped_job_seconds'], 2)} s and re-running the "
                   f"48-job `cpu` study with everything FINISHED takes about {f(rr['estimated_48_job_seconds'])} s (estimate)."]
+        det = s["determinism"]
+        lines += ["", "`trainer.deterministic=true` (TensorFlow op determinism), deep net, one epoch of the `cpu` budget, "
+                  f"fresh processes alternated: {f(median(det['images_per_second']['true']))} vs "
+                  f"{f(median(det['images_per_second']['false']))} training images/s, a ratio of "
+                  f"{f(det['deterministic_vs_default'], 2)}."]
     lines.append("")
     return "\n".join(lines)
 

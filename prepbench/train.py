@@ -8,6 +8,7 @@ the run's seed alone, so variants compared on one seed see the same images in th
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
@@ -20,6 +21,8 @@ import tensorflow as tf
 from prepbench.data import Splits
 from prepbench.nets import build_model
 from prepbench.preprocess import Preprocessor, augment_batch
+
+log = logging.getLogger(__name__)
 
 EPOCH_METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
 
@@ -57,13 +60,16 @@ def configure_tensorflow(*, threads: int, deterministic: bool) -> None:
     """Thread pools and determinism, once per process (TensorFlow refuses changes after start)."""
     global _threads_configured
     if not _threads_configured:
-        if threads > 0:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-        # One inter-op thread: a Keras train step is a chain of ops, each already spread over the
-        # intra-op pool; a second pool only competes for the cores (on 2 cores, intra 2 / inter 1
-        # trained 1.0-1.2x faster than TensorFlow's default 2 / 2, bare Keras and prepbench alike).
-        # tf.data's map runs on its own pool and is not affected.
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        try:
+            if threads > 0:
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+            # One inter-op thread: a Keras train step is a chain of ops, each already spread over the
+            # intra-op pool; a second pool only competes for the cores (on 2 cores, intra 2 / inter 1
+            # trained 1.0-1.2x faster than TensorFlow's default 2 / 2, bare Keras and prepbench alike).
+            # tf.data's map runs on its own pool and is not affected.
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # the runtime already started in this process (a test, a notebook)
+            log.warning("TensorFlow already started: its thread pools stay as they are")
         _threads_configured = True
     if deterministic:
         tf.config.experimental.enable_op_determinism()
