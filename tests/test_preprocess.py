@@ -235,3 +235,10 @@ def test_zca_fitted_on_fewer_images_than_d_makes_them_orthogonal():
     x = np.random.default_rng(4).integers(0, 256, size=(30, 4, 4, 3), dtype=np.uint8)  # n=30 < D=48
     white = build("zca", zca_epsilon=1e-9).fit(x).transform(x).reshape(30, -1).astype(np.float64)
     np.testing.assert_allclose(white @ white.T, 30 * np.eye(30), atol=1e-2)
+
+
+def test_the_readme_snippet_runs(capsys):
+    readme = (ROOT / "README.md").read_text()
+    snippet = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(snippet, "README.md", "exec"), {})
+    assert "(10, 8, 8, 3) float32" in capsys.readouterr().out
