@@ -26,6 +26,7 @@ RULES = {
     "data.test_size": (_optional_int(1), "null or an integer >= 1"),
     "data.image_size": (_optional_int(8), "null or an integer >= 8"),
     "prep.zca_epsilon": (_positive, "a positive number such as 1e-6"),
+    "prep.batchnorm_momentum": (lambda v: isinstance(v, float) and 0 < v < 1, "a number in (0, 1)"),
     "augmentation.rotation_degrees": (lambda v: isinstance(v, (int, float)) and 0 <= v <= 180, "degrees in [0, 180]"),
     "augmentation.shift_fraction": (lambda v: isinstance(v, (int, float)) and 0 <= v < 1, "a fraction in [0, 1)"),
     "augmentation.fill_mode": (lambda v: v in ("nearest", "constant", "reflect", "wrap"), "nearest, constant, reflect or wrap"),

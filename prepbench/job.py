@@ -55,6 +55,7 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "") -> str:
         run.log_image(training_images_montage(inputs), "training_images.png")
         result = train.fit_and_evaluate(
             inputs, net=cfg.net, trainer=cfg.trainer, seed=cfg.seed, batchnorm=preprocessor.batchnorm,
+            batchnorm_momentum=cfg.prep.get("batchnorm_momentum"),
             on_epoch=lambda epoch, metrics: run.log_metrics(metrics, step=epoch),
         )
         run.log_metrics(

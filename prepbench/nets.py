@@ -21,8 +21,12 @@ def stage_plan(depth: int, width: int) -> list[list[int]]:
     return [[width * 2**i] * count for i, count in enumerate(per_stage)]
 
 
-def build_model(*, depth: int, width: int, dense: int, num_classes: int, input_shape, batchnorm: bool, seed: int):
-    """An uncompiled Keras model taking preprocessed float32 NHWC images, returning logits."""
+def build_model(
+    *, depth: int, width: int, dense: int, num_classes: int, input_shape, batchnorm: bool, seed: int,
+    batchnorm_momentum: float | None = None,
+):
+    """An uncompiled Keras model taking preprocessed float32 NHWC images, returning logits.
+    `batchnorm_momentum` None keeps Keras' own (0.99)."""
     import keras
     from keras import layers
 
@@ -35,7 +39,7 @@ def build_model(*, depth: int, width: int, dense: int, num_classes: int, input_s
         for filters in stage:
             x = layers.Conv2D(filters, 3, padding="same", use_bias=not batchnorm, kernel_initializer=he())(x)
             if batchnorm:
-                x = layers.BatchNormalization()(x)
+                x = layers.BatchNormalization(**({"momentum": batchnorm_momentum} if batchnorm_momentum else {}))(x)
             x = layers.ReLU()(x)
         x = layers.MaxPooling2D()(x)
     x = layers.Flatten()(x)

@@ -141,13 +141,15 @@ def make_inputs(splits: Splits, p: Preprocessor, *, batch_size: int, epochs: int
     )
 
 
-def fit_and_evaluate(inputs: Inputs, *, net, trainer, seed: int, batchnorm: bool, on_epoch=None) -> TrainResult:
+def fit_and_evaluate(
+    inputs: Inputs, *, net, trainer, seed: int, batchnorm: bool, batchnorm_momentum: float | None = None, on_epoch=None
+) -> TrainResult:
     """Train with Adam, validate every epoch, evaluate on test once. `on_epoch(epoch, metrics)`
     receives each epoch's metrics (epochs counted from 1)."""
     keras.utils.set_random_seed(seed)
     model = build_model(
         depth=net.depth, width=net.width, dense=net.dense, num_classes=inputs.num_classes,
-        input_shape=inputs.input_shape, batchnorm=batchnorm, seed=seed,
+        input_shape=inputs.input_shape, batchnorm=batchnorm, batchnorm_momentum=batchnorm_momentum, seed=seed,
     )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=trainer.lr),

@@ -86,3 +86,10 @@ def test_out_of_range_values_name_key_value_and_what_is_allowed(override, messag
 def test_zca_epsilon_must_be_positive():
     with pytest.raises(PrepbenchError, match=r"prep.zca_epsilon=-1.0 is out of range; expected a positive number"):
         validate(composed("prep=zca", "prep.zca_epsilon=-1.0"))
+
+
+def test_batchnorm_momentum_is_in_range_and_only_on_the_batchnorm_variant():
+    assert composed("prep=batchnorm").prep.batchnorm_momentum == 0.9
+    assert "batchnorm_momentum" not in composed("prep=none").prep
+    with pytest.raises(PrepbenchError, match=r"prep.batchnorm_momentum=1.5 is out of range"):
+        validate(composed("prep=batchnorm", "prep.batchnorm_momentum=1.5"))

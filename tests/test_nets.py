@@ -43,3 +43,9 @@ def test_logits_shape_and_describe_lists_every_layer():
     assert m(np.zeros((2, 32, 32, 3), np.float32)).shape == (2, 10)
     text = describe(m)
     assert "conv2d" in text and text.strip().endswith(f"{m.count_params():,}")
+
+
+def test_batch_norm_momentum_comes_from_the_caller_or_stays_keras_default():
+    momenta = lambda m: {layer.momentum for layer in m.layers if layer.__class__.__name__ == "BatchNormalization"}  # noqa: E731
+    assert momenta(model(batchnorm=True, batchnorm_momentum=0.9)) == {0.9}
+    assert momenta(model(batchnorm=True)) == {0.99}
