@@ -215,9 +215,11 @@ def clear_bad_input(client, parent_id: str) -> None:
 def sweep_outcome(client, parent_id: str, exp_id: str) -> tuple[int, list[str]]:
     """How many of the parent's jobs finished, and the names of those that failed."""
     runs = retry(client.search_runs, [exp_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}'")
-    latest: dict[str, object] = {}  # per config hash, the newest attempt decides
+    # Per job of the grid (its command-line overrides), the newest attempt decides: a job trained
+    # again after a config change (a new default in conf/) is still one job.
+    latest: dict[str, object] = {}
     for run in sorted(runs, key=lambda r: r.info.start_time):
-        latest[run.data.tags.get("prepbench.config_hash")] = run
+        latest[run.data.tags.get("prepbench.overrides") or run.data.tags.get("prepbench.config_hash")] = run
     failed = [r.info.run_name for r in latest.values() if r.info.status != "FINISHED"]
     return len(latest) - len(failed), failed
 
