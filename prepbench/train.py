@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import keras
@@ -160,15 +163,16 @@ def fit_and_evaluate(
     result = TrainResult(history={name: [] for name in EPOCH_METRICS})
     progress = _Progress(trainer.epochs, inputs.num_train, result, on_epoch)
     start = time.perf_counter()
-    model.fit(
-        inputs.train,
-        epochs=trainer.epochs,
-        steps_per_epoch=inputs.steps_per_epoch,
-        validation_data=inputs.val,
-        callbacks=[progress],
-        shuffle=False,  # the pipeline already has the paired order
-        verbose=1 if sys.stdout.isatty() else 0,
-    )
+    with _stop_on_signal(progress):
+        model.fit(
+            inputs.train,
+            epochs=trainer.epochs,
+            steps_per_epoch=inputs.steps_per_epoch,
+            validation_data=inputs.val,
+            callbacks=[progress],
+            shuffle=False,  # the pipeline already has the paired order
+            verbose=1 if sys.stdout.isatty() else 0,
+        )
     result.fit_seconds = time.perf_counter() - start
     result.test_loss, result.test_accuracy = (float(v) for v in model.evaluate(inputs.test, verbose=0))
     result.train_images_per_second = progress.images / max(progress.train_seconds, 1e-9)
@@ -187,7 +191,11 @@ class _Progress(keras.callbacks.Callback):
         self.epoch_start = time.perf_counter()
         self.train_end = None
 
+    stop_reason = None  # set by a signal: see _stop_on_signal
+
     def on_train_batch_end(self, batch, logs=None):
+        if self.stop_reason:
+            raise KeyboardInterrupt(self.stop_reason)
         if logs and not math.isfinite(float(logs.get("loss", 0.0))):
             raise NonFiniteLossError(f"non-finite training loss {logs['loss']} at epoch {self.current + 1}, batch {batch + 1}")
 
@@ -217,3 +225,26 @@ class _Progress(keras.callbacks.Callback):
         )
         if self.on_epoch:
             self.on_epoch(epoch + 1, metrics)
+
+
+@contextmanager
+def _stop_on_signal(progress: _Progress):
+    """Ctrl-C and SIGTERM stop training: at once, and again at the next batch in case a library
+    swallowed the first KeyboardInterrupt (SQLAlchemy's connection pool catches BaseException)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stops = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in stops}
+
+    def stop(signum, frame):
+        progress.stop_reason = f"signal {signal.Signals(signum).name}"
+        raise KeyboardInterrupt(progress.stop_reason)
+
+    for sig in stops:
+        signal.signal(sig, stop)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
