@@ -568,14 +568,20 @@ def main(argv=None) -> int:
 
     from prepbench import ROOT
 
+    from hydra.errors import HydraException
+
     overrides = list(sys.argv[1:] if argv is None else argv)
+    if {"-h", "--help"} & set(overrides):
+        print("usage: python -m prepbench.data [KEY=VALUE ...]   (the app's data settings, e.g. "
+              "data=folder data.path=PATH.zip data.train_size=5000)")
+        return 0
     try:
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
             cfg = compose("config", overrides=overrides)
         start = time.perf_counter()
         splits = load_splits(cfg.data)
-    except PrepbenchError as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (PrepbenchError, HydraException) as err:
+        print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 2
     seconds = time.perf_counter() - start
     print(

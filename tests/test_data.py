@@ -422,3 +422,9 @@ def test_command_line_loads_and_reports_or_names_the_bad_value(tmp_path, capsys)
     assert "synthetic: 320 train / 80 val / 120 test images" in capsys.readouterr().out
     assert data.main(["data=folder", f"data.path={tmp_path}/nope.zip", f"cache_dir={tmp_path}"]) == 2
     assert "nope.zip does not exist" in capsys.readouterr().err
+
+
+def test_command_line_help_and_unknown_option(capsys):
+    assert data.main(["--help"]) == 0 and "usage: python -m prepbench.data" in capsys.readouterr().out
+    assert data.main(["data=nope"]) == 2
+    assert capsys.readouterr().err.strip() == "error: In 'config': Could not find 'data/nope'"
