@@ -82,12 +82,15 @@ class Preprocessor:
         if self.normalization == "std":
             self.mean_, self.std_ = channel_mean_std(x)
         elif self.normalization == "zca":
-            self.mean_ = channel_mean_std(x)[0]
+            self.mean_ = x.mean(axis=(0, 1, 2), dtype=np.float64).astype(np.float32)
             self.components_, self.scales_ = fit_zca(x - self.mean_, self.zca_epsilon)
             d = self.components_.shape[0]
             # With a full basis one D x D matrix is cheaper to apply than two thin factors.
             self.whitening_ = (
-                (self.components_ * self.scales_) @ self.components_.T if self.components_.shape[1] == d else None
+                # Applied in float32 anyway; the eigenpairs above are where float64 matters.
+                (self.components_ * self.scales_).astype(np.float32) @ self.components_.T.astype(np.float32)
+                if self.components_.shape[1] == d
+                else None
             )
         self.fitted_ = True
         return self
