@@ -181,15 +181,26 @@ class Preprocessor:
         return digest(data_fingerprint, self.normalization, self.zca_epsilon)
 
 
-def build(name: str, *, zca_epsilon: float | None = 1e-6, augment: bool | None = None) -> Preprocessor:
-    """A preprocessor for a variant name (`PRESETS`); `augment=True` adds augmentation to any."""
+def build(name: str, *, zca_epsilon: float | None = None, augment: bool | None = None) -> Preprocessor:
+    """A preprocessor for a variant name (`PRESETS`); `augment=True` adds augmentation to any.
+    `zca_epsilon` None takes the default of conf/prep/zca.yaml."""
     if name not in PRESETS:
         raise PrepbenchError(f"prep={name!r} is unknown; expected one of {', '.join(PRESETS)}")
     options = dict(PRESETS[name])
     if augment is not None:
         options["augment"] = augment
-    eps = zca_epsilon if options["normalization"] == "zca" else None
+    eps = None
+    if options["normalization"] == "zca":
+        eps = zca_epsilon if zca_epsilon is not None else _conf_zca_epsilon()
     return Preprocessor(**options, zca_epsilon=eps)
+
+
+def _conf_zca_epsilon() -> float:
+    from omegaconf import OmegaConf
+
+    from prepbench import ROOT
+
+    return float(OmegaConf.load(ROOT / "conf" / "prep" / "zca.yaml").zca_epsilon)
 
 
 def from_config(prep_cfg) -> Preprocessor:
