@@ -149,9 +149,13 @@ def idg_for(variant: str):
     if variant in ("std", "augment"):
         options["featurewise_std_normalization"] = True
     if variant == "zca":
-        options.update(zca_whitening=True, zca_epsilon=1e-6)
+        options.update(zca_whitening=True, zca_epsilon=float(conf("prep/zca.yaml").zca_epsilon))
     if variant == "augment":
-        options.update(rotation_range=20, width_shift_range=0.2, height_shift_range=0.2, horizontal_flip=True, fill_mode="nearest")
+        a = augmentation_conf()
+        options.update(
+            rotation_range=a.rotation_degrees, width_shift_range=a.shift_fraction, height_shift_range=a.shift_fraction,
+            horizontal_flip=a.horizontal_flip, fill_mode=a.fill_mode,
+        )
     return ImageDataGenerator(**options)
 
 
@@ -214,35 +218,20 @@ def zca_fits(x_uint8, *, all_images=None) -> dict:
     return out
 
 
-class EpochTimer:
-    """Training-only seconds per epoch, measured as fit_and_evaluate's progress callback does."""
-
-    def __new__(cls):
-        import keras
-
-        class _Timer(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.seconds = 0.0
-
-            def on_epoch_begin(self, epoch, logs=None):
-                self.start = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                self.seconds += time.perf_counter() - self.start
-
-        return _Timer()
-
-
-def compile_like_prepbench(model, lr: float):
+def epoch_timer():
+    """A Keras callback adding up training seconds per epoch (bare fit has no validation)."""
     import keras
 
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=lr),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-        jit_compile=False,
-    )
+    class EpochTimer(keras.callbacks.Callback):
+        seconds = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds += time.perf_counter() - self.start
+
+    return EpochTimer()
 
 
 def bare_fit_throughput(splits, net, *, epochs: int, batch_size: int, lr: float = 1e-3) -> dict:
@@ -252,16 +241,17 @@ def bare_fit_throughput(splits, net, *, epochs: int, batch_size: int, lr: float 
     import tensorflow as tf
 
     from prepbench.nets import build_model
+    from prepbench.train import compile_model
 
     keras.utils.set_random_seed(0)
     model = build_model(
         depth=net.depth, width=net.width, dense=net.dense, num_classes=len(splits.class_names),
         input_shape=splits.x_train.shape[1:], batchnorm=False, seed=0,
     )
-    compile_like_prepbench(model, lr)
+    compile_model(model, lr=lr)
     x = tf.constant(splits.x_train.astype(np.float32) / 255)
     y = tf.constant(splits.y_train.astype(np.int32))
-    timer = EpochTimer()
+    timer = epoch_timer()
     model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0, callbacks=[timer])
     n = len(splits.y_train) * epochs
     return {"images": n, "seconds": timer.seconds, "images_per_second": n / timer.seconds}

@@ -69,8 +69,9 @@ def samplewise_demo(image: np.ndarray) -> dict:
     )
 
 
-def zca_single(image: np.ndarray, epsilon: float = 1e-6) -> dict:
-    """Section 3: ZCA fitted on one image and applied to it (the memo's experiment)."""
+def zca_single(image: np.ndarray, epsilon: float | None = None) -> dict:
+    """Section 3: ZCA fitted on one image and applied to it (the memo's experiment); epsilon None
+    takes conf/prep/zca.yaml's."""
     start = time.perf_counter()
     p = build("zca", zca_epsilon=epsilon).fit(image[None])
     out = p.transform(image[None])[0]
@@ -232,6 +233,8 @@ def batchnorm_study(x, y, probe_batch, *, net_cfg, num_classes, epochs, batch_si
     briefly on inputs preprocessed as `none` (x / 255); activation statistics at init and after."""
     import keras
 
+    from prepbench.train import compile_model
+
     p = build("batchnorm")
     xs, probe = p.transform(x), p.transform(probe_batch)
     result = {}
@@ -239,11 +242,7 @@ def batchnorm_study(x, y, probe_batch, *, net_cfg, num_classes, epochs, batch_si
         keras.utils.set_random_seed(seed)
         model = build_model_from(net_cfg, num_classes, x.shape[1:], bn, seed)
         at_init = activation_stats(model, probe)
-        model.compile(
-            optimizer=keras.optimizers.Adam(lr),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-        )
+        compile_model(model, lr=lr)
         start = time.perf_counter()
         history = model.fit(xs, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
         result[bn] = dict(
@@ -257,11 +256,16 @@ def batchnorm_study(x, y, probe_batch, *, net_cfg, num_classes, epochs, batch_si
 
 
 def build_model_from(net_cfg, num_classes, input_shape, batchnorm, seed):
+    """The net as a `prep=batchnorm` job builds it, batch normalization's momentum included."""
+    from omegaconf import OmegaConf
+
     from prepbench.nets import build_model
 
+    momentum = OmegaConf.load(ROOT / "conf" / "prep" / "batchnorm.yaml").batchnorm_momentum if batchnorm else None
     return build_model(
         depth=int(net_cfg.depth), width=int(net_cfg.width), dense=int(net_cfg.dense),
         num_classes=num_classes, input_shape=tuple(input_shape), batchnorm=batchnorm, seed=seed,
+        batchnorm_momentum=momentum,
     )
 
 

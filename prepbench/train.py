@@ -144,6 +144,16 @@ def make_inputs(splits: Splits, p: Preprocessor, *, batch_size: int, epochs: int
     )
 
 
+def compile_model(model, *, lr: float) -> None:
+    """Adam, cross-entropy on logits, accuracy: how every prepbench network is trained."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=lr),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=False,  # XLA is slower on CPU here
+    )
+
+
 def fit_and_evaluate(
     inputs: Inputs, *, net, trainer, seed: int, batchnorm: bool, batchnorm_momentum: float | None = None, on_epoch=None
 ) -> TrainResult:
@@ -154,12 +164,7 @@ def fit_and_evaluate(
         depth=net.depth, width=net.width, dense=net.dense, num_classes=inputs.num_classes,
         input_shape=inputs.input_shape, batchnorm=batchnorm, batchnorm_momentum=batchnorm_momentum, seed=seed,
     )
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=trainer.lr),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-        jit_compile=False,  # XLA is slower on CPU here
-    )
+    compile_model(model, lr=trainer.lr)
     result = TrainResult(history={name: [] for name in EPOCH_METRICS})
     progress = _Progress(trainer.epochs, inputs.num_train, result, on_epoch)
     start = time.perf_counter()
