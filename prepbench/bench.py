@@ -257,7 +257,9 @@ def bare_fit_throughput(splits, net, *, epochs: int, batch_size: int, lr: float 
     return {"images": n, "seconds": timer.seconds, "images_per_second": n / timer.seconds}
 
 
-def harness_throughput(splits, net, variant: str, *, epochs: int, batch_size: int, lr: float = 1e-3) -> dict:
+def harness_throughput(
+    splits, net, variant: str, *, epochs: int, batch_size: int, lr: float = 1e-3, precision: str = "float32"
+) -> dict:
     """A prepbench job's training: train.make_inputs + train.fit_and_evaluate, its own timing."""
     from omegaconf import OmegaConf
 
@@ -266,7 +268,10 @@ def harness_throughput(splits, net, variant: str, *, epochs: int, batch_size: in
     p = preprocessor(variant)
     fit_seconds, _ = seconds(lambda: p.fit(splits.x_train))
     inputs = train.make_inputs(splits, p, batch_size=batch_size, epochs=epochs, seed=0, augmentation=augmentation_conf())
-    trainer = OmegaConf.create(dict(epochs=epochs, lr=lr, batch_size=batch_size))
+    trainer = OmegaConf.merge(
+        OmegaConf.load(ROOT / "conf" / "trainer" / "default.yaml"),
+        dict(epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, schedule="constant"),
+    )
     result = train.fit_and_evaluate(inputs, net=net, trainer=trainer, seed=0, batchnorm=p.batchnorm)
     return {
         "images": len(splits.y_train) * epochs, "images_per_second": result.train_images_per_second,

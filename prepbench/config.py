@@ -18,6 +18,10 @@ RULES = {
     "trainer.batch_size": (_int(1), "an integer >= 1"),
     "trainer.lr": (_positive, "a positive finite number"),
     "trainer.threads": (_int(0), "an integer >= 0 (0: all cores)"),
+    "trainer.schedule": (lambda v: v in ("constant", "cosine"), "constant or cosine"),
+    "trainer.warmup_epochs": (_int(0), "an integer >= 0, fewer than trainer.epochs"),
+    "trainer.precision": (lambda v: v in ("auto", "float32", "bfloat16"), "auto, float32 or bfloat16"),
+    "trainer.backend": (lambda v: v in ("tensorflow", "jax"), "tensorflow or jax"),
     "net.depth": (_int(1), "an integer >= 1"),
     "net.width": (_int(1), "an integer >= 1"),
     "net.dense": (_int(1), "an integer >= 1"),
@@ -41,3 +45,6 @@ def validate(cfg: DictConfig) -> None:
             continue
         if not ok(value):
             raise PrepbenchError(f"{key}={value} is out of range; expected {allowed}")
+    warmup, epochs = OmegaConf.select(cfg, "trainer.warmup_epochs"), OmegaConf.select(cfg, "trainer.epochs")
+    if OmegaConf.select(cfg, "trainer.schedule") == "cosine" and warmup is not None and warmup >= epochs:
+        raise PrepbenchError(f"trainer.warmup_epochs={warmup} is out of range; expected fewer than trainer.epochs={epochs}")

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from omegaconf import DictConfig, OmegaConf
 
-from prepbench import tracking
+from prepbench import precision, tracking
 from prepbench.config import validate
 from prepbench.data import Splits, load_splits
 from prepbench.preprocess import fit_cached, from_config
@@ -27,6 +27,8 @@ def _splits(data_yaml: str) -> Splits:
 def run_job(cfg: DictConfig, overrides: list[str], position: str = "") -> str:
     """Train and log one job; returns "finished", "skipped" or "failed"."""
     validate(cfg)
+    # The precision this machine really trains in is part of the job's identity (its config hash).
+    cfg.trainer.precision = precision.resolve(cfg.trainer.precision)
     client = tracking.client_for(cfg.tracking)
     exp_id = tracking.experiment_id(client, cfg.tracking)
     label = f"prep={cfg.prep.name} net={cfg.net.name} seed={cfg.seed}"

@@ -25,7 +25,8 @@ def build_model(
     *, depth: int, width: int, dense: int, num_classes: int, input_shape, batchnorm: bool, seed: int,
     batchnorm_momentum: float | None = None,
 ):
-    """An uncompiled Keras model taking preprocessed float32 NHWC images, returning logits.
+    """An uncompiled Keras model taking preprocessed float32 NHWC images, returning float32 logits;
+    the layers in between compute in the global Keras dtype policy (prepbench.precision).
     `batchnorm_momentum` None keeps Keras' own (0.99)."""
     import keras
     from keras import layers
@@ -44,7 +45,10 @@ def build_model(
         x = layers.MaxPooling2D()(x)
     x = layers.Flatten()(x)
     x = layers.Dense(dense, activation="relu", kernel_initializer=he())(x)
-    outputs = layers.Dense(num_classes, kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)))(x)
+    # float32 logits under a mixed policy: the softmax, the loss and the metrics stay in float32.
+    outputs = layers.Dense(
+        num_classes, kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)), dtype="float32"
+    )(x)
     name = f"cnn_d{depth}_w{width}" + ("_bn" if batchnorm else "")
     return keras.Model(inputs, outputs, name=name)
 

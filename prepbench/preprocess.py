@@ -178,7 +178,12 @@ class Preprocessor:
             )
 
     def cache_key(self, data_fingerprint: str) -> str:
-        return digest(data_fingerprint, self.normalization, self.zca_epsilon)
+        return digest(data_fingerprint, self.normalization, self.zca_epsilon, FIT_VERSION)
+
+
+# Bump when the fitting code changes what it computes: cached statistics of an older version are then
+# refitted instead of silently reused.
+FIT_VERSION = 2
 
 
 def build(name: str, *, zca_epsilon: float | None = None, augment: bool | None = None) -> Preprocessor:

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from prepbench.data import Splits
 from prepbench.nets import build_model
+from prepbench.precision import set_keras_policy
 from prepbench.preprocess import Preprocessor, augment_batch
 
 log = logging.getLogger(__name__)
@@ -144,8 +145,22 @@ def make_inputs(splits: Splits, p: Preprocessor, *, batch_size: int, epochs: int
     )
 
 
-def compile_model(model, *, lr: float) -> None:
-    """Adam, cross-entropy on logits, accuracy: how every prepbench network is trained."""
+def learning_rate(trainer, steps_per_epoch: int):
+    """`trainer.lr` as Adam's learning rate: constant, or a cosine decay to 0 over the whole run
+    after `trainer.warmup_epochs` of linear warm-up from 0 (a plateau in fewer epochs than constant)."""
+    if trainer.schedule == "constant":
+        return trainer.lr
+    total = trainer.epochs * steps_per_epoch
+    warmup = trainer.warmup_epochs * steps_per_epoch
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else trainer.lr, decay_steps=total - warmup, alpha=0.0,
+        warmup_target=trainer.lr if warmup else None, warmup_steps=warmup,
+    )
+
+
+def compile_model(model, *, lr) -> None:
+    """Adam, cross-entropy on logits, accuracy: how every prepbench network is trained. `lr` is a
+    number or a Keras learning-rate schedule (`learning_rate`)."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=lr),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -158,13 +173,15 @@ def fit_and_evaluate(
     inputs: Inputs, *, net, trainer, seed: int, batchnorm: bool, batchnorm_momentum: float | None = None, on_epoch=None
 ) -> TrainResult:
     """Train with Adam, validate every epoch, evaluate on test once. `on_epoch(epoch, metrics)`
-    receives each epoch's metrics (epochs counted from 1)."""
+    receives each epoch's metrics (epochs counted from 1). `trainer.precision` must be resolved
+    (float32 or bfloat16, see prepbench.precision); the policy is set for every job."""
     keras.utils.set_random_seed(seed)
+    set_keras_policy(trainer.precision)
     model = build_model(
         depth=net.depth, width=net.width, dense=net.dense, num_classes=inputs.num_classes,
         input_shape=inputs.input_shape, batchnorm=batchnorm, batchnorm_momentum=batchnorm_momentum, seed=seed,
     )
-    compile_model(model, lr=trainer.lr)
+    compile_model(model, lr=learning_rate(trainer, inputs.steps_per_epoch))
     result = TrainResult(history={name: [] for name in EPOCH_METRICS})
     progress = _Progress(trainer.epochs, inputs.num_train, result, on_epoch)
     start = time.perf_counter()

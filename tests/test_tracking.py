@@ -26,7 +26,8 @@ def test_config_hash_is_the_jobs_identity_and_nothing_else():
     for same in (dict(rerun=True), dict(study="other"), dict(cache_dir="/elsewhere"),
                  dict(tracking=dict(uri="http://h:5000")), dict(trainer=dict(threads=4))):
         assert tracking.config_hash(cfg(**same)) == base, same
-    for different in (dict(seed=1), dict(prep=dict(name="std")), dict(trainer=dict(epochs=3)), dict(net=dict(depth=4))):
+    for different in (dict(seed=1), dict(prep=dict(name="std")), dict(trainer=dict(epochs=3)), dict(net=dict(depth=4)),
+                      dict(trainer=dict(precision="bfloat16")), dict(trainer=dict(schedule="cosine"))):
         assert tracking.config_hash(cfg(**different)) != base, different
 
 

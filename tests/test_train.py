@@ -20,7 +20,9 @@ def splits(tmp_path_factory):
 
 
 def trainer(**overrides):
-    return OmegaConf.create(dict(epochs=2, batch_size=32, lr=1e-3, deterministic=False, threads=0) | overrides)
+    """conf/trainer's settings, small, in float32 unless asked otherwise."""
+    defaults = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "trainer" / "default.yaml"))
+    return OmegaConf.create(defaults | dict(epochs=2, batch_size=32, precision="float32", backend="tensorflow") | overrides)
 
 
 def test_batch_order_depends_on_the_seed_only_and_changes_each_epoch():
@@ -90,3 +92,45 @@ def test_a_variant_is_transformed_once_per_data_set_not_once_per_job(splits):
     augmented = prepared_arrays(splits, build("std", augment=True).fit(splits.x_train))
     np.testing.assert_allclose(augmented[0], splits.x_train / 255, atol=1e-6)  # only scaled: normalized per batch
     np.testing.assert_array_equal(augmented[1], first[1])
+
+
+def test_a_float32_job_after_a_bfloat16_job_in_one_process_really_runs_in_float32(splits):
+    import keras
+
+    inputs = make_inputs(splits, build("none"), batch_size=32, epochs=1, seed=0, augmentation=AUGMENTATION)
+    policy_while_training = {}
+    for precision in ("bfloat16", "float32"):
+        fit_and_evaluate(
+            inputs, net=NET, trainer=trainer(epochs=1, precision=precision), seed=0, batchnorm=False,
+            on_epoch=lambda epoch, metrics, p=precision: policy_while_training.update(
+                {p: keras.mixed_precision.global_policy().compute_dtype}
+            ),
+        )
+    assert policy_while_training == {"bfloat16": "bfloat16", "float32": "float32"}
+
+
+def test_bfloat16_computes_in_bfloat16_with_float32_variables_and_logits():
+    import keras
+
+    from prepbench.nets import build_model
+    from prepbench.precision import set_keras_policy
+
+    set_keras_policy("bfloat16")
+    try:
+        model = build_model(depth=2, width=4, dense=8, num_classes=3, input_shape=(8, 8, 3), batchnorm=True, seed=0)
+    finally:
+        set_keras_policy("float32")
+    conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    assert conv.compute_dtype == "bfloat16" and conv.variable_dtype == "float32"
+    logits = model(np.zeros((2, 8, 8, 3), np.float32))
+    assert keras.backend.standardize_dtype(logits.dtype) == "float32"
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    from prepbench.train import learning_rate
+
+    schedule = learning_rate(trainer(schedule="cosine", epochs=4, warmup_epochs=1, lr=0.01), steps_per_epoch=10)
+    lr = [float(schedule(step)) for step in (0, 5, 10, 25, 40)]
+    assert lr[0] == 0 and 0.004 < lr[1] < 0.006 and abs(lr[2] - 0.01) < 1e-9
+    assert 0.004 < lr[3] < 0.006 and lr[4] < 1e-9
+    assert learning_rate(trainer(schedule="constant", lr=0.01), steps_per_epoch=10) == 0.01

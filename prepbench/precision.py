@@ -1,0 +1,71 @@
+"""Which floating-point precision a job trains in: `trainer.precision` = auto, float32 or bfloat16.
+
+bfloat16 is Keras' `mixed_bfloat16` policy: convolutions and matrix products compute in bfloat16,
+variables and optimizer state stay float32, and prepbench's classifier layer returns float32 logits,
+so the loss and the metrics are float32 too. `auto` resolves from the hardware, without importing a
+framework (a skipped job must stay fast):
+
+- an NVIDIA GPU of compute capability 8.0 or later (Ampere, Hopper: bfloat16 tensor cores): bfloat16;
+- an x86 CPU with AMX (`amx_bf16` in /proc/cpuinfo), when no GPU is used: bfloat16;
+- anything else: float32, because emulated bfloat16 is slower than float32.
+
+The resolved value, never `auto`, is what a job logs and hashes: the same config trains in float32
+on one machine and in bfloat16 on another, and those are different jobs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from prepbench.errors import PrepbenchError
+
+CHOICES = ("auto", "float32", "bfloat16")
+KERAS_POLICY = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """The first CPU's feature flags (empty where /proc/cpuinfo does not exist)."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def gpu_compute_capabilities() -> list[float]:
+    """Compute capabilities of the NVIDIA GPUs that nvidia-smi lists; [] without one."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=20, check=True,
+        ).stdout
+        return [float(line) for line in out.split()]
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return []
+
+
+def resolve(requested: str, *, flags: set[str] | None = None, gpus: list[float] | None = None) -> str:
+    """`requested` as the precision a job really trains in; `flags` and `gpus` default to this machine's."""
+    if requested not in CHOICES:
+        raise PrepbenchError(f"trainer.precision={requested} is unknown; expected auto, float32 or bfloat16")
+    if requested != "auto":
+        return requested
+    gpus = gpu_compute_capabilities() if gpus is None else gpus
+    if gpus:
+        return "bfloat16" if min(gpus) >= 8.0 else "float32"
+    flags = cpu_flags() if flags is None else flags
+    return "bfloat16" if "amx_bf16" in flags else "float32"
+
+
+def set_keras_policy(precision: str) -> None:
+    """Set Keras' global dtype policy for the next model. Called for every job, so a float32 job
+    after a bfloat16 one in the same process really builds float32 layers."""
+    import keras
+
+    keras.mixed_precision.set_global_policy(KERAS_POLICY[precision])
