@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from prepbench import bench
+from prepbench.bench import measures, plans, ratios, render
+from prepbench.bench.__main__ import main
 
 
 def test_flop_count_matches_a_hand_count():
@@ -17,14 +18,14 @@ def test_flop_count_matches_a_hand_count():
     model = build_model(depth=1, width=2, dense=4, num_classes=3, input_shape=(8, 8, 3), batchnorm=False, seed=0)
     conv = 2 * 8 * 8 * 3 * 3 * 3 * 2
     dense = 2 * 32 * 4 + 2 * 4 * 3
-    assert bench.training_flops_per_image(model) == {"forward": conv + dense, "training": 3 * (conv + dense)}
+    assert measures.training_flops_per_image(model) == {"forward": conv + dense, "training": 3 * (conv + dense)}
 
 
 def test_flop_count_of_the_deep_net_grows_with_depth():
     from prepbench.nets import build_model
 
     counts = [
-        bench.training_flops_per_image(
+        measures.training_flops_per_image(
             build_model(depth=d, width=8, dense=16, num_classes=10, input_shape=(16, 16, 3), batchnorm=False, seed=0)
         )["forward"]
         for d in (1, 2, 4)
@@ -33,9 +34,9 @@ def test_flop_count_of_the_deep_net_grows_with_depth():
 
 
 def test_ratio_refuses_a_zero_or_missing_denominator():
-    assert bench.ratio(6.0, 3.0) == 2.0
-    assert math.isnan(bench.ratio(1.0, 0.0))
-    assert math.isnan(bench.ratio(1.0, math.nan))
+    assert ratios.ratio(6.0, 3.0) == 2.0
+    assert math.isnan(ratios.ratio(1.0, 0.0))
+    assert math.isnan(ratios.ratio(1.0, math.nan))
 
 
 def fake_report():
@@ -46,48 +47,71 @@ def fake_report():
         "ratio": ours / idg, "ratio_with_setup": ours / 2 / idg,
     }
     pipeline = {v: {"repeats": [pipeline_row(100.0, 100.0 * k)], "ratio": float(k), "ratio_with_setup": k / 2}
-                for v, k in zip(bench.PIPELINE_VARIANTS, (5, 60, 4))}
+                for v, k in zip(plans.PIPELINE_VARIANTS, (5, 60, 4))}
     training = {}
     for net, flops in (("shallow", 1e7), ("deep", 1e8)):
-        row = {"bare": {"images_per_second": 100.0}} | {v: {"images_per_second": 95.0} for v in bench.HARNESS_VARIANTS}
+        row = {"bare": {"images_per_second": 100.0}} | {v: {"images_per_second": 95.0} for v in plans.HARNESS_VARIANTS}
         training[net] = {
             "flops_per_image": {"forward": flops / 3, "training": flops}, "repeats": [row],
-            "harness_vs_bare": {v: 0.95 for v in bench.HARNESS_VARIANTS},
+            "harness_vs_bare": {v: 0.95 for v in plans.HARNESS_VARIANTS},
             "bare_images_per_second": 100.0, "harness_none_images_per_second": 95.0,
             "harness_gflops": 95.0 * flops / 1e9, "bare_gflops": 100.0 * flops / 1e9,
         }
     report = {
-        "command": "python -m prepbench.bench --out x", "plan": bench.PLANS["tiny"].__dict__, "git_commit": "abc",
+        "command": "python -m prepbench.bench --out x", "plan": plans.PLANS["tiny"].__dict__, "git_commit": "abc",
         "versions": {"tensorflow": "2.21"}, "threads": {"intra_op": 2, "inter_op": 1, "setting": 2},
         "machine": {"hardware": "cpu x2", "loadavg_start": [1.0, 1.0, 1.0], "loadavg_end": [1.0, 1.0, 1.0], "gpus": []},
         "data": {"name": "synthetic", "note": "synthetic images", "fingerprint": "f"},
         "zca_fit": {"images": 10, "idg_seconds": 40.0, "prepbench_seconds": 8.0},
         "pipeline": pipeline, "training": training, "matmul_peak": {"n": 8, "gflops": 19.0},
     }
-    report["ratios"] = bench.compute_ratios(report)
+    report["ratios"] = ratios.compute_ratios(report)
     return report
 
 
 def test_ratios_come_from_the_raw_figures():
-    ratios = fake_report()["ratios"]
-    assert ratios["pipeline_vs_idg"] == {"std": 5.0, "zca": 60.0, "augment": 4.0}
-    assert ratios["zca_fit_vs_idg"] == pytest.approx(5.0)
-    assert ratios["harness_vs_bare"]["deep"]["augment"] == pytest.approx(0.95)
-    assert ratios["flops_vs_peak"]["deep"] == pytest.approx(95.0 * 1e8 / 1e9 / 19.0)
+    r = fake_report()["ratios"]
+    assert r["pipeline_vs_idg"] == {"std": 5.0, "zca": 60.0, "augment": 4.0}
+    assert r["zca_fit_vs_idg"] == pytest.approx(5.0)
+    assert r["harness_vs_bare"]["deep"]["augment"] == pytest.approx(0.95)
+    assert r["flops_vs_peak"]["deep"] == pytest.approx(95.0 * 1e8 / 1e9 / 19.0)
 
 
 def test_every_ratio_has_its_target_where_the_issue_sets_one():
-    flat = bench.flat_ratios(fake_report()["ratios"])
-    assert bench.target_for("harness_vs_bare.deep.zca") == 0.9
-    assert bench.target_for("flops_vs_peak.deep") == 0.6
-    assert bench.target_for("flops_vs_peak.shallow") is None
-    assert {k for k in flat if bench.target_for(k) is None} == {"flops_vs_peak.shallow"}
+    flat = ratios.flat_ratios(fake_report()["ratios"])
+    assert ratios.target_for("harness_vs_bare.deep.zca") == 0.9
+    assert ratios.target_for("flops_vs_peak.deep") == 0.6
+    assert ratios.target_for("flops_vs_peak.shallow") is None
+    assert {k for k in flat if ratios.target_for(k) is None} == {"flops_vs_peak.shallow"}
+
+
+def test_the_targets_written_to_json_are_the_ratio_tables_targets():
+    assert ratios.TARGETS == {
+        "pipeline_vs_idg.std": 4.0, "pipeline_vs_idg.zca": 50.0, "pipeline_vs_idg.augment": 4.0,
+        "zca_fit_vs_idg": 4.0, "harness_vs_bare.*": 0.9, "flops_vs_peak.deep": 0.6,
+    }
+    assert [r.key for r in ratios.RATIOS] == list(fake_report()["ratios"])
+
+
+def test_every_measure_has_a_part_of_the_markdown():
+    rendered = {key for key, _ in render.SECTIONS}
+    assert [m.key for m in measures.MEASURES] == ["zca_fit", "pipeline", "training", "matmul_peak", "sweep"]
+    assert {m.key for m in measures.MEASURES} <= rendered
+
+
+def test_the_committed_benchmark_renders_as_committed():
+    """bench.md is a pure function of bench.json: the committed pair must agree."""
+    from prepbench import ROOT
+
+    committed = ROOT / "results" / "bench"
+    report = json.loads((committed / "bench.json").read_text())
+    assert render.markdown(report) == (committed / "bench.md").read_text()
 
 
 def test_json_and_markdown_hold_every_required_key(tmp_path):
     report = fake_report()
     report["ratios"]["zca_fit_vs_idg"] = math.nan  # written as null, never as invalid JSON
-    bench.write(report, tmp_path)
+    render.write(report, tmp_path)
     data = json.loads((tmp_path / "bench.json").read_text())
     assert set(data["ratios"]) == {"pipeline_vs_idg", "zca_fit_vs_idg", "harness_vs_bare", "flops_vs_peak"}
     assert set(data["ratios"]["pipeline_vs_idg"]) == {"std", "zca", "augment"}
@@ -97,21 +121,21 @@ def test_json_and_markdown_hold_every_required_key(tmp_path):
     for key in ("machine", "versions", "plan", "data", "git_commit", "command"):
         assert key in data
     text = (tmp_path / "bench.md").read_text()
-    for key in bench.flat_ratios(report["ratios"]):
+    for key in ratios.flat_ratios(report["ratios"]):
         assert f"`{key}`" in text
     assert "synthetic images" in text and "n/a" in text
 
 
 def test_the_idg_reference_does_the_memos_augmentation():
-    aug = bench.augmentation_conf()
-    idg = bench.idg_for("augment")
+    aug = plans.augmentation_conf()
+    idg = plans.idg_for("augment")
     assert idg.rotation_range == aug.rotation_degrees
     assert idg.width_shift_range == idg.height_shift_range == aug.shift_fraction
     assert idg.horizontal_flip == aug.horizontal_flip and idg.fill_mode == aug.fill_mode
     assert idg.featurewise_center and idg.featurewise_std_normalization
-    p = bench.preprocessor("augment")
+    p = plans.preprocessor("augment")
     assert p.augment and p.normalization == "std"
-    assert bench.idg_for("zca").zca_whitening and not bench.idg_for("std").zca_whitening
+    assert plans.idg_for("zca").zca_whitening and not plans.idg_for("std").zca_whitening
 
 
 def test_pipeline_throughput_counts_every_image_of_every_epoch():
@@ -122,17 +146,17 @@ def test_pipeline_throughput_counts_every_image_of_every_epoch():
     x = rng.integers(0, 256, size=(40, 8, 8, 3), dtype=np.uint8)
     y = rng.integers(0, 3, size=40)
     splits = Splits(x, y, x[:8], y[:8], x[:8], y[:8], ("a", "b", "c"), "f")
-    out = bench.pipeline_throughput(splits, build("std", augment=True).fit(x), epochs=2, batch_size=16)
+    out = measures.pipeline_throughput(splits, build("std", augment=True).fit(x), epochs=2, batch_size=16)
     assert out["images"] == 80
     assert out["images_per_second"] > 0 and out["setup_seconds"] >= 0
 
 
 @pytest.mark.slow
 def test_a_tiny_run_writes_the_report(tmp_path):
-    assert bench.main(["--out", str(tmp_path), "--plan", "tiny", "--data", "synthetic", "--no-sweep"]) == 0
+    assert main(["--out", str(tmp_path), "--plan", "tiny", "--data", "synthetic", "--no-sweep"]) == 0
     data = json.loads((tmp_path / "bench.json").read_text())
-    flat = bench.flat_ratios(data["ratios"])
-    assert len(flat) == 3 + 1 + 2 * len(bench.HARNESS_VARIANTS) + 2
+    flat = ratios.flat_ratios(data["ratios"])
+    assert len(flat) == 3 + 1 + 2 * len(plans.HARNESS_VARIANTS) + 2
     assert all(v is None or v > 0 for v in flat.values())
     assert data["data"]["note"] and data["machine"]["loadavg_start"]
     assert data["training"]["deep"]["flops_per_image"]["training"] > data["training"]["shallow"]["flops_per_image"]["training"] / 10

@@ -1,0 +1,315 @@
+"""The measurements: timing primitives, then one function per report section (each takes the
+Bench context and returns its section of bench.json), listed in MEASURES in the order they run."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from prepbench.bench.plans import (
+    HARNESS_VARIANTS, JPEG_ZIP, NETS, PIPELINE_VARIANTS, Plan, augmentation_conf, conf, idg_for, preprocessor, subset,
+)
+from prepbench.bench.ratios import median, ratio
+
+
+@dataclass
+class Bench:
+    """What the measures share: the plan, the data, a log, and what one measure hands to a later one."""
+
+    plan: Plan
+    splits: object  # prepbench.data.Splits
+    data_name: str
+    sweep: bool = False  # take the sweep-level figures
+    log: Callable[[str], None] = print
+    fitted: dict = field(default_factory=dict)  # ZCA fits reused by the pipeline measure
+    peaks: list = field(default_factory=list)  # matmul peak readings, taken beside the training
+
+
+# ---- timing primitives --------------------------------------------------------------------------
+
+
+def seconds(call):
+    start = time.perf_counter()
+    value = call()
+    return time.perf_counter() - start, value
+
+
+def idg_flow_throughput(idg, x, y, *, images: int, batch_size: int) -> dict:
+    """IDG `flow`: pull batches covering `images` images; images/s of batches fully produced."""
+    it = idg.flow(x[:images], y[:images], batch_size=batch_size, shuffle=True, seed=0)
+    batches = math.ceil(min(images, len(x)) / batch_size)
+
+    def pull():
+        return sum(len(next(it)[0]) for _ in range(batches))
+
+    elapsed, n = seconds(pull)
+    return {"images": n, "seconds": elapsed, "images_per_second": n / elapsed}
+
+
+def pipeline_throughput(splits, p, *, epochs: int, batch_size: int) -> dict:
+    """prepbench's training input (train.make_inputs): setup (static work, once) and then every
+    batch of `epochs` epochs fully produced. `images_per_second` is the steady rate the training
+    loop sees; `with_setup_images_per_second` charges the one-time static work to these epochs."""
+    from prepbench import train
+
+    setup, inputs = seconds(
+        lambda: train.make_inputs(
+            splits, p, batch_size=batch_size, epochs=epochs, seed=0, augmentation=augmentation_conf()
+        )
+    )
+
+    def produce():
+        n = 0
+        for x, _ in inputs.train:
+            n += int(x.shape[0])
+        return n
+
+    elapsed, n = seconds(produce)
+    return {
+        "images": n, "seconds": elapsed, "setup_seconds": setup,
+        "images_per_second": n / elapsed, "with_setup_images_per_second": n / (elapsed + setup),
+    }
+
+
+def zca_fits(x_uint8, *, all_images=None) -> dict:
+    """IDG's ZCA fit vs prepbench's, on the same images; optionally prepbench's on the whole split."""
+    from prepbench.preprocess import build
+
+    idg = idg_for("zca")
+    idg_seconds, _ = seconds(lambda: idg.fit(x_uint8))
+    ours = build("zca")
+    ours_seconds, _ = seconds(lambda: ours.fit(x_uint8))
+    out = {
+        "images": len(x_uint8), "idg_seconds": idg_seconds, "prepbench_seconds": ours_seconds,
+        "idg": idg, "prepbench": ours,
+    }
+    if all_images is not None:
+        out["prepbench_all_images"] = len(all_images)
+        out["prepbench_all_seconds"] = seconds(lambda: build("zca").fit(all_images))[0]
+    return out
+
+
+def epoch_timer():
+    """A Keras callback adding up training seconds per epoch (bare fit has no validation)."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        seconds = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds += time.perf_counter() - self.start
+
+    return EpochTimer()
+
+
+def bench_model(net, splits):
+    """The network a measurement trains: nets.build_model from a net config, no batch norm, seed 0."""
+    from prepbench.nets import build_model
+
+    return build_model(
+        depth=net.depth, width=net.width, dense=net.dense, num_classes=len(splits.class_names),
+        input_shape=splits.x_train.shape[1:], batchnorm=False, seed=0,
+    )
+
+
+def bare_fit_throughput(splits, net, *, epochs: int, batch_size: int, lr: float = 1e-3) -> dict:
+    """Bare Keras: the same network (nets.build_model), `model.fit` on normalized in-memory tensors
+    (x / 255), no augmentation, no validation."""
+    import keras
+    import tensorflow as tf
+
+    from prepbench.train import compile_model
+
+    keras.utils.set_random_seed(0)
+    model = bench_model(net, splits)
+    compile_model(model, lr=lr)
+    x = tf.constant(splits.x_train.astype(np.float32) / 255)
+    y = tf.constant(splits.y_train.astype(np.int32))
+    timer = epoch_timer()
+    model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0, callbacks=[timer])
+    n = len(splits.y_train) * epochs
+    return {"images": n, "seconds": timer.seconds, "images_per_second": n / timer.seconds}
+
+
+def harness_throughput(
+    splits, net, variant: str, *, epochs: int, batch_size: int, lr: float = 1e-3, precision: str = "float32"
+) -> dict:
+    """A prepbench job's training: train.make_inputs + train.fit_and_evaluate, its own timing."""
+    from omegaconf import OmegaConf
+
+    from prepbench import ROOT, train
+
+    p = preprocessor(variant)
+    fit_seconds, _ = seconds(lambda: p.fit(splits.x_train))
+    inputs = train.make_inputs(
+        splits, p, batch_size=batch_size, epochs=epochs, seed=0, augmentation=augmentation_conf()
+    )
+    trainer = OmegaConf.merge(
+        OmegaConf.load(ROOT / "conf" / "trainer" / "default.yaml"),
+        dict(epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, schedule="constant"),
+    )
+    result = train.fit_and_evaluate(inputs, net=net, trainer=trainer, seed=0, batchnorm=p.batchnorm)
+    return {
+        "images": len(splits.y_train) * epochs, "images_per_second": result.train_images_per_second,
+        "prep_fit_seconds": fit_seconds,
+    }
+
+
+def training_flops_per_image(model) -> dict:
+    """Analytic FLOPs per image: conv 2*H*W*k*k*Cin*Cout (output size), dense 2*in*out, forward;
+    training = 3 x forward (forward, gradient w.r.t. inputs, gradient w.r.t. weights). Pooling,
+    ReLU, biases and the loss are left out (under 1% here)."""
+    from keras import layers
+
+    forward = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            kh, kw, c_in, _ = layer.kernel.shape
+            forward += 2 * h * w * kh * kw * c_in * c_out
+        elif isinstance(layer, layers.Dense):
+            c_in, c_out = layer.kernel.shape
+            forward += 2 * c_in * c_out
+    return {"forward": int(forward), "training": int(3 * forward)}
+
+
+def matmul_peak(n: int = 2048, reps: int = 10) -> dict:
+    """float32 matmul FLOP rate (n x n by n x n), best of three timings of `reps` chained products."""
+    import tensorflow as tf
+
+    a = tf.random.stateless_normal((n, n), seed=(1, 2)) / math.sqrt(n)
+
+    @tf.function
+    def chain(x):
+        for _ in range(reps):
+            x = tf.matmul(x, a)
+        return tf.reduce_sum(x)
+
+    chain(a).numpy()  # trace and warm up
+    best = min(seconds(lambda: chain(a).numpy())[0] for _ in range(3))
+    return {"n": n, "gflops": 2 * n**3 * reps / best / 1e9}
+
+
+# ---- the report's sections ----------------------------------------------------------------------
+
+
+def zca_fit_section(b: Bench) -> dict:
+    """ZCA fit, IDG then prepbench, on the same images; the fitted objects go to the pipeline measure."""
+    b.log(f"[bench] ZCA fit on {b.plan.zca_fit_images} images (IDG, then prepbench)")
+    x_fit = subset(b.splits, b.plan.zca_fit_images).x_train
+    fits = zca_fits(x_fit, all_images=b.splits.x_train if b.plan.zca_fit_all else None)
+    b.fitted["zca"] = (fits.pop("idg"), fits.pop("prepbench"))
+    return fits
+
+
+def pipeline_section(b: Bench) -> dict:
+    """Input pipelines: IDG flow vs train.make_inputs, the same images, the same batch size."""
+    plan, bs = b.plan, b.plan.batch_size
+    pipe = {}
+    pipe_splits = subset(b.splits, plan.pipeline_images, n_eval=bs)
+    for variant in PIPELINE_VARIANTS:
+        # IDG's ZCA was fitted on the ZCA-fit images; it flows over the same kind of images.
+        if variant in b.fitted:
+            idg, p = b.fitted[variant]
+        else:
+            idg, p = idg_for(variant), preprocessor(variant)
+            idg.fit(pipe_splits.x_train)
+            p.fit(pipe_splits.x_train)
+        rows = []
+        for r in range(plan.repeats):
+            b.log(f"[bench] pipeline {variant} repeat {r + 1}/{plan.repeats}")
+            i = idg_flow_throughput(
+                idg, pipe_splits.x_train, pipe_splits.y_train, images=plan.idg_images[variant], batch_size=bs
+            )
+            o = pipeline_throughput(pipe_splits, p, epochs=plan.pipeline_epochs, batch_size=bs)
+            rows.append({
+                "idg": i, "prepbench": o, "ratio": ratio(o["images_per_second"], i["images_per_second"]),
+                "ratio_with_setup": ratio(o["with_setup_images_per_second"], i["images_per_second"]),
+            })
+        pipe[variant] = {
+            "repeats": rows, "ratio": median(r["ratio"] for r in rows),
+            "ratio_with_setup": median(r["ratio_with_setup"] for r in rows),
+        }
+    return pipe
+
+
+def training_section(b: Bench) -> dict:
+    """Training: a prepbench job's training loop vs bare Keras, the same net, interleaved repeats.
+    The peak is measured beside each net's training too, and the best kept (matmul_peak_section):
+    on a shared machine a single reading taken while others load the cores understates it."""
+    plan, bs = b.plan, b.plan.batch_size
+    b.peaks.append(matmul_peak())
+    train_splits = subset(b.splits, plan.train_images)
+    training = {}
+    for name in NETS:
+        net = conf(f"net/{name}.yaml")
+        flops = training_flops_per_image(bench_model(net, b.splits))
+        rows = []
+        for r in range(plan.repeats):
+            b.peaks.append(matmul_peak())
+            b.log(f"[bench] {name}: bare Keras, repeat {r + 1}/{plan.repeats}")
+            row = {"bare": bare_fit_throughput(train_splits, net, epochs=plan.train_epochs, batch_size=bs)}
+            for variant in HARNESS_VARIANTS:
+                b.log(f"[bench] {name}: prepbench {variant}, repeat {r + 1}/{plan.repeats}")
+                row[variant] = harness_throughput(train_splits, net, variant, epochs=plan.train_epochs, batch_size=bs)
+            rows.append(row)
+        training[name] = net_summary(rows, flops)
+    return training
+
+
+def net_summary(rows: list[dict], flops: dict) -> dict:
+    """One net's training figures: medians over the repeats, ratios to bare Keras, FLOP rates."""
+
+    def ips(key):
+        return median(row[key]["images_per_second"] for row in rows)
+
+    ratios = {
+        v: median(ratio(row[v]["images_per_second"], row["bare"]["images_per_second"]) for row in rows)
+        for v in HARNESS_VARIANTS
+    }
+    bare_ips, none_ips = ips("bare"), ips("none")
+    return {
+        "flops_per_image": flops, "repeats": rows, "harness_vs_bare": ratios,
+        "bare_images_per_second": bare_ips, "harness_none_images_per_second": none_ips,
+        "harness_gflops": none_ips * flops["training"] / 1e9, "bare_gflops": bare_ips * flops["training"] / 1e9,
+    }
+
+
+def matmul_peak_section(b: Bench) -> dict:
+    """The best matmul reading of the run (no measurement of its own: the training section's readings)."""
+    return max(b.peaks, key=lambda p: p["gflops"]) | {"readings_gflops": [p["gflops"] for p in b.peaks]}
+
+
+def sweep_section(b: Bench) -> dict:
+    """Fixed cost per job, re-run of a FINISHED sweep, determinism cost (prepbench.bench.sweeps)."""
+    from prepbench.bench.sweeps import sweep_figures
+
+    b.log("[bench] sweep-level figures (fixed cost per job, re-run of a FINISHED sweep)")
+    data = ["data=folder", f"data.path={JPEG_ZIP}"] if b.data_name.startswith("CIFAR") else ["data=synthetic"]
+    with tempfile.TemporaryDirectory(prefix="prepbench-bench-") as workdir:
+        return sweep_figures(Path(workdir), ["experiment=cpu", *data])
+
+
+@dataclass(frozen=True)
+class Measure:
+    key: str  # its section of bench.json
+    run: Callable[[Bench], dict]
+    when: Callable[[Bench], bool] = lambda b: True
+
+
+MEASURES = (
+    Measure("zca_fit", zca_fit_section),
+    Measure("pipeline", pipeline_section),
+    Measure("training", training_section),
+    Measure("matmul_peak", matmul_peak_section),
+    Measure("sweep", sweep_section, when=lambda b: b.sweep),
+)

@@ -1,0 +1,230 @@
+"""bench.md and bench.json from the report dict: one function per part of bench.md, listed in
+SECTIONS (a part whose report key is absent, such as the sweep-level figures, is left out)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from prepbench.bench.plans import HARNESS_VARIANTS
+from prepbench.bench.ratios import flat_ratios, median, target_for
+
+
+def num(v, d: int = 1) -> str:
+    """A figure with thousands separators and d decimals; "n/a" for a missing or NaN one."""
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:,.{d}f}"
+
+
+def header(r: dict) -> list[str]:
+    machine, data = r["machine"], r["data"]
+    return [
+        "# prepbench benchmark",
+        "",
+        f"Command: `{r.get('command') or 'python -m prepbench.bench'}`  ",
+        f"Commit: `{r['git_commit']}`  ",
+        f"Data: {data['name']} (fingerprint `{data['fingerprint']}`)"
+        + (f" — **{data['note']}**" if data["note"] else ""),
+        f"Machine: {machine['hardware']}; load average at start "
+        f"{', '.join(num(x, 2) for x in machine['loadavg_start'])}, "
+        f"at end {', '.join(num(x, 2) for x in machine.get('loadavg_end', []))} (other engineers share this machine)  ",
+        f"TensorFlow threads: intra-op {r['threads']['intra_op']}, inter-op {r['threads']['inter_op']} "
+        "(0 = TensorFlow's default)  ",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in r["versions"].items()) + "  ",
+        f"Plan `{r['plan']['name']}`: {r['plan']['repeats']} repeat(s), batch {r['plan']['batch_size']}; "
+        f"wall time {num(r.get('wall_seconds', 0), 0)} s",
+    ]
+
+
+def headline(r: dict) -> list[str]:
+    lines = ["", "## Headline ratios (higher is better)", "", "| ratio | measured | target |", "|---|---:|---:|"]
+    for key, value in flat_ratios(r["ratios"]).items():
+        target = target_for(key)
+        mark = "" if target is None else (" ✓" if value >= target else " ✗")
+        lines.append(f"| `{key}` | {num(value, 2)}{mark} | {'' if target is None else f'≥ {target:g}'} |")
+    return lines
+
+
+def zca_fit(r: dict) -> list[str]:
+    z = r["zca_fit"]
+    lines = [
+        "",
+        "## ZCA fit",
+        "",
+        f"On the same {z['images']:,} training images: IDG `fit` {num(z['idg_seconds'])} s, "
+        f"prepbench `fit` {num(z['prepbench_seconds'])} s.",
+    ]
+    if "prepbench_all_seconds" in z:
+        lines.append(
+            f"prepbench on all {z['prepbench_all_images']:,} training images: "
+            f"{num(z['prepbench_all_seconds'])} s (target < 30 s)."
+        )
+    return lines
+
+
+def pipeline(r: dict) -> list[str]:
+    lines = [
+        "",
+        "## Input pipelines (images/s of batches fully produced)",
+        "",
+        "IDG: `ImageDataGenerator(rescale=1/255, featurewise ...).flow(x, y, batch_size)`, pulled batch by batch. "
+        "prepbench: `train.make_inputs(...).train`, iterated; static work (scaling, standardization, whitening) "
+        "is done once in make_inputs (`setup`), augmentation + normalization per batch in tf.data. "
+        "`augment` = the memo's rotation 20°, shifts 0.2, flip, nearest fill, then featurewise standardization.",
+        "",
+        "| variant | IDG img/s | prepbench img/s | ratio | prepbench setup s | ratio incl. setup |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for v, d in r["pipeline"].items():
+        i = median(x["idg"]["images_per_second"] for x in d["repeats"])
+        o = median(x["prepbench"]["images_per_second"] for x in d["repeats"])
+        s = median(x["prepbench"]["setup_seconds"] for x in d["repeats"])
+        lines.append(
+            f"| {v} | {num(i, 0)} | {num(o, 0)} | {num(d['ratio'], 1)} | {num(s, 2)} | {num(d['ratio_with_setup'], 1)} |"
+        )
+    plan = r["plan"]
+    lines += [
+        "",
+        f"Images: IDG {', '.join(f'{k} {v:,}' for k, v in plan['idg_images'].items())}; prepbench "
+        f"{plan['pipeline_images']:,} x {plan['pipeline_epochs']} epoch(s). 'incl. setup' charges the "
+        "one-time static transform to those epochs only.",
+    ]
+    return lines
+
+
+def training(r: dict) -> list[str]:
+    lines = [
+        "",
+        "## Training: a prepbench job vs bare Keras (training images/s, validation excluded)",
+        "",
+        "prepbench: `train.make_inputs` + `train.fit_and_evaluate` (its own timing). Bare: the same "
+        "`nets.build_model` network, same compile, `model.fit(x, y, batch_size)` on x/255 tensors in memory, "
+        "no augmentation.",
+        "",
+        "| net | bare img/s | " + " | ".join(f"{v} img/s (ratio)" for v in HARNESS_VARIANTS) + " |",
+        "|---|---:|" + "---:|" * len(HARNESS_VARIANTS),
+    ]
+    for net, t in r["training"].items():
+        cells = []
+        for v in HARNESS_VARIANTS:
+            ips = median(row[v]["images_per_second"] for row in t["repeats"])
+            cells.append(f"{num(ips, 0)} ({num(t['harness_vs_bare'][v], 2)})")
+        lines.append(f"| {net} | {num(t['bare_images_per_second'], 0)} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"{r['plan']['train_images']:,} images x {r['plan']['train_epochs']} epochs per measurement; "
+        "ratio = median over repeats of (prepbench / bare) measured back to back.",
+    ]
+    return lines
+
+
+def flop_rate(r: dict) -> list[str]:
+    peak = r["matmul_peak"]
+    readings = ", ".join(num(g) for g in peak.get("readings_gflops", [peak["gflops"]]))
+    lines = [
+        "",
+        "## FLOP rate",
+        "",
+        "FLOPs counted analytically from the layer shapes: conv 2·H·W·k·k·Cin·Cout per image forward, dense "
+        "2·in·out; training = 3 x forward; pooling, ReLU, biases and loss left out. Peak: float32 "
+        f"{peak['n']}x{peak['n']} `tf.matmul`, measured in this run beside each net's training, "
+        f"best reading kept: {num(peak['gflops'])} GFLOP/s (readings: {readings}). The convolutions "
+        "(oneDNN) can beat a plain matmul, so a ratio above 1 is possible.",
+        "",
+        "| net | training MFLOP/image | prepbench (none) GFLOP/s | bare GFLOP/s | prepbench / peak |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for net, t in r["training"].items():
+        lines.append(
+            f"| {net} | {num(t['flops_per_image']['training'] / 1e6)} | {num(t['harness_gflops'])} | "
+            f"{num(t['bare_gflops'])} | {num(r['ratios']['flops_vs_peak'][net], 2)} |"
+        )
+    return lines
+
+
+def fixed_cost(r: dict) -> list[str]:
+    fc = r["sweep"]["fixed_cost"]
+    lines = [
+        "",
+        "## Sweep-level figures",
+        "",
+        "Fixed cost per job = 2 x t(1 epoch) - t(2 epochs), through `job.run_job` in one process "
+        "(MLflow run, figure, data, preprocessing, model build, test evaluation; not the TensorFlow import), "
+        "`cpu` study budget, shallow net:",
+        "",
+        "| prep | job 1 epoch s | job 2 epochs s | per epoch s | fixed s | fixed / cpu-study job |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for prep in ("none", "zca"):
+        lines.append(
+            f"| {prep} | {num(fc[prep + '/1']['seconds'])} | {num(fc[prep + '/2']['seconds'])} | "
+            f"{num(fc[prep]['per_epoch_seconds'])} | {num(fc[prep]['fixed_seconds'])} | "
+            f"{num(100 * fc[prep]['share_of_cpu_job'], 0)}% |"
+        )
+    return lines
+
+
+def rerun(r: dict) -> list[str]:
+    rr = r["sweep"]["rerun"]
+    return [
+        "",
+        f"Re-run of an all-FINISHED sweep: `{rr['command']}` ({rr['jobs']} jobs): first run "
+        f"{num(rr['first_seconds'])} s, second run (all skipped: {rr['second_skipped']}) {num(rr['second_seconds'])} s, "
+        "a new Python process each (target: under 30 s). `python -m prepbench --help` takes "
+        f"{num(rr['startup_seconds'])} s, so a skipped job costs {num(rr['per_skipped_job_seconds'], 2)} s and "
+        f"re-running the 48-job `cpu` study with everything FINISHED takes about "
+        f"{num(rr['estimated_48_job_seconds'])} s (estimate).",
+    ]
+
+
+def determinism(r: dict) -> list[str]:
+    det = r["sweep"]["determinism"]
+    return [
+        "",
+        "`trainer.deterministic=true` (TensorFlow op determinism), deep net, one epoch of the `cpu` budget, "
+        f"fresh processes alternated: {num(median(det['images_per_second']['true']))} vs "
+        f"{num(median(det['images_per_second']['false']))} training images/s, a ratio of "
+        f"{num(det['deterministic_vs_default'], 2)}.",
+    ]
+
+
+# (the report key a part needs, or None for always; the part)
+SECTIONS = (
+    (None, header),
+    (None, headline),
+    ("zca_fit", zca_fit),
+    ("pipeline", pipeline),
+    ("training", training),
+    ("matmul_peak", flop_rate),
+    ("sweep", fixed_cost),
+    ("sweep", rerun),
+    ("sweep", determinism),
+)
+
+
+def markdown(report: dict) -> str:
+    lines = []
+    for key, part in SECTIONS:
+        if key is None or key in report:
+            lines += part(report)
+    return "\n".join([*lines, ""])
+
+
+def jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write(report: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(jsonable(report), indent=2) + "\n")
+    (out / "bench.md").write_text(markdown(report))
