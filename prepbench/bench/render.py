@@ -11,6 +11,7 @@ import numpy as np
 
 from prepbench.bench.plans import HARNESS_VARIANTS
 from prepbench.bench.ratios import flat_ratios, median, target_for
+from prepbench.document import Document
 
 
 def num(v, d: int = 1) -> str:
@@ -18,11 +19,10 @@ def num(v, d: int = 1) -> str:
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:,.{d}f}"
 
 
-def header(r: dict) -> list[str]:
+def header(doc: Document, r: dict) -> None:
     machine, data = r["machine"], r["data"]
-    return [
-        "# prepbench benchmark",
-        "",
+    doc.h(1, "prepbench benchmark")
+    lines = [
         f"Command: `{r.get('command') or 'python -m prepbench.bench'}`  ",
         f"Commit: `{r['git_commit']}`  ",
         f"Data: {data['name']} (fingerprint `{data['fingerprint']}`)"
@@ -36,158 +36,137 @@ def header(r: dict) -> list[str]:
         f"Plan `{r['plan']['name']}`: {r['plan']['repeats']} repeat(s), batch {r['plan']['batch_size']}; "
         f"wall time {num(r.get('wall_seconds', 0), 0)} s",
     ]
+    doc.p("\n".join(lines))
 
 
-def headline(r: dict) -> list[str]:
-    lines = ["", "## Headline ratios (higher is better)", "", "| ratio | measured | target |", "|---|---:|---:|"]
+def headline(doc: Document, r: dict) -> None:
+    doc.h(2, "Headline ratios (higher is better)")
+    rows = []
     for key, value in flat_ratios(r["ratios"]).items():
         target = target_for(key)
         mark = "" if target is None else (" ✓" if value >= target else " ✗")
-        lines.append(f"| `{key}` | {num(value, 2)}{mark} | {'' if target is None else f'≥ {target:g}'} |")
-    return lines
+        rows.append([f"`{key}`", f"{num(value, 2)}{mark}", "" if target is None else f"≥ {target:g}"])
+    doc.table(["ratio", "measured", "target"], rows, align="lrr")
 
 
-def zca_fit(r: dict) -> list[str]:
+def zca_fit(doc: Document, r: dict) -> None:
     z = r["zca_fit"]
-    lines = [
-        "",
-        "## ZCA fit",
-        "",
+    doc.h(2, "ZCA fit")
+    text = (
         f"On the same {z['images']:,} training images: IDG `fit` {num(z['idg_seconds'])} s, "
-        f"prepbench `fit` {num(z['prepbench_seconds'])} s.",
-    ]
+        f"prepbench `fit` {num(z['prepbench_seconds'])} s."
+    )
     if "prepbench_all_seconds" in z:
-        lines.append(
-            f"prepbench on all {z['prepbench_all_images']:,} training images: "
+        text += (
+            f"\nprepbench on all {z['prepbench_all_images']:,} training images: "
             f"{num(z['prepbench_all_seconds'])} s (target < 30 s)."
         )
-    return lines
+    doc.p(text)
 
 
-def pipeline(r: dict) -> list[str]:
-    lines = [
-        "",
-        "## Input pipelines (images/s of batches fully produced)",
-        "",
+def pipeline(doc: Document, r: dict) -> None:
+    doc.h(2, "Input pipelines (images/s of batches fully produced)")
+    doc.p(
         "IDG: `ImageDataGenerator(rescale=1/255, featurewise ...).flow(x, y, batch_size)`, pulled batch by batch. "
         "prepbench: `train.make_inputs(...).train`, iterated; static work (scaling, standardization, whitening) "
         "is done once in make_inputs (`setup`), augmentation + normalization per batch in tf.data. "
-        "`augment` = the memo's rotation 20°, shifts 0.2, flip, nearest fill, then featurewise standardization.",
-        "",
-        "| variant | IDG img/s | prepbench img/s | ratio | prepbench setup s | ratio incl. setup |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
+        "`augment` = the memo's rotation 20°, shifts 0.2, flip, nearest fill, then featurewise standardization."
+    )
+    rows = []
     for v, d in r["pipeline"].items():
         i = median(x["idg"]["images_per_second"] for x in d["repeats"])
         o = median(x["prepbench"]["images_per_second"] for x in d["repeats"])
         s = median(x["prepbench"]["setup_seconds"] for x in d["repeats"])
-        lines.append(
-            f"| {v} | {num(i, 0)} | {num(o, 0)} | {num(d['ratio'], 1)} | {num(s, 2)} | {num(d['ratio_with_setup'], 1)} |"
-        )
+        rows.append([v, num(i, 0), num(o, 0), num(d["ratio"], 1), num(s, 2), num(d["ratio_with_setup"], 1)])
+    columns = ["variant", "IDG img/s", "prepbench img/s", "ratio", "prepbench setup s", "ratio incl. setup"]
+    doc.table(columns, rows, align="lrrrrr")
     plan = r["plan"]
-    lines += [
-        "",
+    doc.p(
         f"Images: IDG {', '.join(f'{k} {v:,}' for k, v in plan['idg_images'].items())}; prepbench "
         f"{plan['pipeline_images']:,} x {plan['pipeline_epochs']} epoch(s). 'incl. setup' charges the "
-        "one-time static transform to those epochs only.",
-    ]
-    return lines
+        "one-time static transform to those epochs only."
+    )
 
 
-def training(r: dict) -> list[str]:
-    lines = [
-        "",
-        "## Training: a prepbench job vs bare Keras (training images/s, validation excluded)",
-        "",
+def training(doc: Document, r: dict) -> None:
+    doc.h(2, "Training: a prepbench job vs bare Keras (training images/s, validation excluded)")
+    doc.p(
         "prepbench: `train.make_inputs` + `train.fit_and_evaluate` (its own timing). Bare: the same "
         "`nets.build_model` network, same compile, `model.fit(x, y, batch_size)` on x/255 tensors in memory, "
-        "no augmentation.",
-        "",
-        "| net | bare img/s | " + " | ".join(f"{v} img/s (ratio)" for v in HARNESS_VARIANTS) + " |",
-        "|---|---:|" + "---:|" * len(HARNESS_VARIANTS),
-    ]
+        "no augmentation."
+    )
+    rows = []
     for net, t in r["training"].items():
-        cells = []
+        cells = [net, num(t["bare_images_per_second"], 0)]
         for v in HARNESS_VARIANTS:
             ips = median(row[v]["images_per_second"] for row in t["repeats"])
             cells.append(f"{num(ips, 0)} ({num(t['harness_vs_bare'][v], 2)})")
-        lines.append(f"| {net} | {num(t['bare_images_per_second'], 0)} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
+        rows.append(cells)
+    columns = ["net", "bare img/s", *(f"{v} img/s (ratio)" for v in HARNESS_VARIANTS)]
+    doc.table(columns, rows, align="l" + "r" * (len(columns) - 1))
+    doc.p(
         f"{r['plan']['train_images']:,} images x {r['plan']['train_epochs']} epochs per measurement; "
-        "ratio = median over repeats of (prepbench / bare) measured back to back.",
-    ]
-    return lines
+        "ratio = median over repeats of (prepbench / bare) measured back to back."
+    )
 
 
-def flop_rate(r: dict) -> list[str]:
+def flop_rate(doc: Document, r: dict) -> None:
     peak = r["matmul_peak"]
     readings = ", ".join(num(g) for g in peak.get("readings_gflops", [peak["gflops"]]))
-    lines = [
-        "",
-        "## FLOP rate",
-        "",
+    doc.h(2, "FLOP rate")
+    doc.p(
         "FLOPs counted analytically from the layer shapes: conv 2·H·W·k·k·Cin·Cout per image forward, dense "
         "2·in·out; training = 3 x forward; pooling, ReLU, biases and loss left out. Peak: float32 "
         f"{peak['n']}x{peak['n']} `tf.matmul`, measured in this run beside each net's training, "
         f"best reading kept: {num(peak['gflops'])} GFLOP/s (readings: {readings}). The convolutions "
-        "(oneDNN) can beat a plain matmul, so a ratio above 1 is possible.",
-        "",
-        "| net | training MFLOP/image | prepbench (none) GFLOP/s | bare GFLOP/s | prepbench / peak |",
-        "|---|---:|---:|---:|---:|",
+        "(oneDNN) can beat a plain matmul, so a ratio above 1 is possible."
+    )
+    rows = [
+        [net, num(t["flops_per_image"]["training"] / 1e6), num(t["harness_gflops"]), num(t["bare_gflops"]),
+         num(r["ratios"]["flops_vs_peak"][net], 2)]
+        for net, t in r["training"].items()
     ]
-    for net, t in r["training"].items():
-        lines.append(
-            f"| {net} | {num(t['flops_per_image']['training'] / 1e6)} | {num(t['harness_gflops'])} | "
-            f"{num(t['bare_gflops'])} | {num(r['ratios']['flops_vs_peak'][net], 2)} |"
-        )
-    return lines
+    columns = ["net", "training MFLOP/image", "prepbench (none) GFLOP/s", "bare GFLOP/s", "prepbench / peak"]
+    doc.table(columns, rows, align="lrrrr")
 
 
-def fixed_cost(r: dict) -> list[str]:
+def fixed_cost(doc: Document, r: dict) -> None:
     fc = r["sweep"]["fixed_cost"]
-    lines = [
-        "",
-        "## Sweep-level figures",
-        "",
+    doc.h(2, "Sweep-level figures")
+    doc.p(
         "Fixed cost per job = 2 x t(1 epoch) - t(2 epochs), through `job.run_job` in one process "
         "(MLflow run, figure, data, preprocessing, model build, test evaluation; not the TensorFlow import), "
-        "`cpu` study budget, shallow net:",
-        "",
-        "| prep | job 1 epoch s | job 2 epochs s | per epoch s | fixed s | fixed / cpu-study job |",
-        "|---|---:|---:|---:|---:|---:|",
+        "`cpu` study budget, shallow net:"
+    )
+    rows = [
+        [prep, num(fc[prep + "/1"]["seconds"]), num(fc[prep + "/2"]["seconds"]), num(fc[prep]["per_epoch_seconds"]),
+         num(fc[prep]["fixed_seconds"]), f"{num(100 * fc[prep]['share_of_cpu_job'], 0)}%"]
+        for prep in ("none", "zca")
     ]
-    for prep in ("none", "zca"):
-        lines.append(
-            f"| {prep} | {num(fc[prep + '/1']['seconds'])} | {num(fc[prep + '/2']['seconds'])} | "
-            f"{num(fc[prep]['per_epoch_seconds'])} | {num(fc[prep]['fixed_seconds'])} | "
-            f"{num(100 * fc[prep]['share_of_cpu_job'], 0)}% |"
-        )
-    return lines
+    columns = ["prep", "job 1 epoch s", "job 2 epochs s", "per epoch s", "fixed s", "fixed / cpu-study job"]
+    doc.table(columns, rows, align="lrrrrr")
 
 
-def rerun(r: dict) -> list[str]:
+def rerun(doc: Document, r: dict) -> None:
     rr = r["sweep"]["rerun"]
-    return [
-        "",
+    doc.p(
         f"Re-run of an all-FINISHED sweep: `{rr['command']}` ({rr['jobs']} jobs): first run "
         f"{num(rr['first_seconds'])} s, second run (all skipped: {rr['second_skipped']}) {num(rr['second_seconds'])} s, "
         "a new Python process each (target: under 30 s). `python -m prepbench --help` takes "
         f"{num(rr['startup_seconds'])} s, so a skipped job costs {num(rr['per_skipped_job_seconds'], 2)} s and "
         f"re-running the 48-job `cpu` study with everything FINISHED takes about "
-        f"{num(rr['estimated_48_job_seconds'])} s (estimate).",
-    ]
+        f"{num(rr['estimated_48_job_seconds'])} s (estimate)."
+    )
 
 
-def determinism(r: dict) -> list[str]:
+def determinism(doc: Document, r: dict) -> None:
     det = r["sweep"]["determinism"]
-    return [
-        "",
+    doc.p(
         "`trainer.deterministic=true` (TensorFlow op determinism), deep net, one epoch of the `cpu` budget, "
         f"fresh processes alternated: {num(median(det['images_per_second']['true']))} vs "
         f"{num(median(det['images_per_second']['false']))} training images/s, a ratio of "
-        f"{num(det['deterministic_vs_default'], 2)}.",
-    ]
+        f"{num(det['deterministic_vs_default'], 2)}."
+    )
 
 
 # (the report key a part needs, or None for always; the part)
@@ -204,12 +183,16 @@ SECTIONS = (
 )
 
 
-def markdown(report: dict) -> str:
-    lines = []
+def document(report: dict) -> Document:
+    doc = Document()
     for key, part in SECTIONS:
         if key is None or key in report:
-            lines += part(report)
-    return "\n".join([*lines, ""])
+            part(doc, report)
+    return doc
+
+
+def markdown(report: dict) -> str:
+    return document(report).markdown()
 
 
 def jsonable(value):
