@@ -4,30 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from prepbench.io import atomic_write
+
 log = logging.getLogger(__name__)
 
 
 def save_arrays(path: Path, **arrays: np.ndarray) -> None:
-    """Write `arrays` to `path` (.npz) through a temporary file and a rename, so a crash never
-    leaves a half-written cache under the real name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache may be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `arrays` to `path` (.npz) atomically (prepbench.io), so a crash never leaves a
+    half-written cache under the real name."""
+    with atomic_write(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def load_arrays(path: Path) -> dict[str, np.ndarray] | None:

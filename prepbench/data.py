@@ -28,6 +28,7 @@ from PIL import Image, UnidentifiedImageError
 
 from prepbench.cache import digest, load_arrays, save_arrays
 from prepbench.errors import PrepbenchError
+from prepbench.io import write_text
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +266,7 @@ def file_digests(path: Path, cache_dir: Path) -> dict:
             md5.update(chunk)
             sha256.update(chunk)
     digests = {"md5": md5.hexdigest(), "sha256": sha256.hexdigest()}
-    write_text_atomically(memo, json.dumps(digests))
+    write_text(memo, json.dumps(digests))
     return digests
 
 
@@ -282,16 +283,8 @@ def directory_hash(files: list[Path], root: Path, cache_dir: Path) -> str:
     for f in files:
         content.update(f.relative_to(root).as_posix().encode() + b"\0")
         content.update(f.read_bytes())
-    write_text_atomically(memo, content.hexdigest())
+    write_text(memo, content.hexdigest())
     return content.hexdigest()
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        tmp.write(text)
-    os.chmod(tmp.name, 0o644)
-    os.replace(tmp.name, path)
 
 
 # ---------------------------------------------------------------- source: cifar10

@@ -16,6 +16,7 @@ from prepbench import precision, tracking
 from prepbench.config import validate
 from prepbench.data import Splits, load_splits
 from prepbench.preprocess import fit_cached, from_config
+from prepbench.provenance import hardware
 
 
 @lru_cache(maxsize=2)
@@ -49,7 +50,7 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "") -> str:
     run = tracking.JobRun(client, exp_id, cfg, overrides, os.environ.get(tracking.PARENT_RUN_ENV))
     try:
         run.log_config(cfg)
-        run.set_tags(data_fingerprint=splits.fingerprint, hardware=tracking.hardware())
+        run.set_tags(data_fingerprint=splits.fingerprint, hardware=hardware())
         inputs = train.make_inputs(
             splits, preprocessor, batch_size=cfg.trainer.batch_size, epochs=cfg.trainer.epochs,
             seed=cfg.seed, augmentation=cfg.augmentation,

@@ -10,18 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
-import subprocess
-import sys
 import time
 import traceback
-from functools import lru_cache
 
 from omegaconf import DictConfig, OmegaConf
 
-from prepbench import ROOT
 from prepbench.cache import digest
 from prepbench.errors import PrepbenchError
+from prepbench.provenance import git_commit, versions
 
 PARENT_RUN_ENV = "PREPBENCH_PARENT_RUN_ID"
 SWEEP_SIZE_ENV = "PREPBENCH_SWEEP_JOBS"
@@ -116,39 +112,7 @@ def _artifact_location(tracking_cfg):
     return str(location) if "://" in str(location) else f"file://{location}"
 
 
-# ---- provenance ------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def git_commit() -> str:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        return commit + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def versions() -> dict[str, str]:
-    from importlib.metadata import version
-
-    libs = ("tensorflow", "keras", "numpy", "pandas", "mlflow", "hydra-core", "scipy")
-    return {"python": platform.python_version(), **{lib: version(lib) for lib in libs}}
-
-
-def hardware() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    gpus = ""
-    if "tensorflow" in sys.modules:
-        import tensorflow as tf
-
-        gpus = ", ".join(d.name for d in tf.config.list_physical_devices("GPU"))
-    return f"{cpu} x{os.cpu_count()}" + (f"; GPU: {gpus}" if gpus else "; no GPU")
+# ---- provenance (prepbench.provenance; imported here for the callers that use tracking.*) ------
 
 
 def command_for(overrides: list[str], multirun: bool = False) -> str:

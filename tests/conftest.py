@@ -7,8 +7,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from prepbench import ROOT
+from prepbench.provenance import SHARED_ZIP
 
-CIFAR_JPEG_ZIP = ROOT.parent / "shared" / "data" / "cifar10-jpeg.zip"
+CIFAR_JPEG_ZIP = SHARED_ZIP
 
 
 @pytest.fixture(scope="session")

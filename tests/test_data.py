@@ -16,8 +16,9 @@ import prepbench
 from prepbench import data
 from prepbench.data import Splits, load_splits
 from prepbench.errors import PrepbenchError
+from prepbench.provenance import SHARED_ZIP
 
-REAL_ZIP = Path(__file__).parents[1].parent / "shared/data/cifar10-jpeg.zip"
+REAL_ZIP = SHARED_ZIP
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 needs_real_zip = pytest.mark.skipif(not REAL_ZIP.exists(), reason=f"{REAL_ZIP} is absent (see shared/data/README.md)")
 

@@ -14,11 +14,10 @@ from prepbench.bench.measures import MEASURES, Bench
 from prepbench.bench.plans import PLANS, Plan, load_data
 from prepbench.bench.ratios import TARGETS, compute_ratios
 from prepbench.bench.render import write
+from prepbench.provenance import git_commit, hardware, versions
 
 
 def machine_info() -> dict:
-    from prepbench.tracking import hardware
-
     gpus = []
     if "tensorflow" in sys.modules:
         import tensorflow as tf
@@ -37,8 +36,6 @@ def machine_info() -> dict:
 def context(plan: Plan, splits, data_name: str, data_note: str, threads: int, load_start: list) -> dict:
     """The report's first keys: what was run, where, with what, on which data."""
     import tensorflow as tf
-
-    from prepbench.tracking import git_commit, versions
 
     as_script = Path(sys.argv[0]).name == "__main__.py" and Path(sys.argv[0]).parent.name == "bench"
     return {

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from prepbench import ROOT
+from prepbench.provenance import SHARED_ZIP, data_name
 
-JPEG_ZIP = ROOT.parent / "shared" / "data" / "cifar10-jpeg.zip"
+JPEG_ZIP = SHARED_ZIP
 PIPELINE_VARIANTS = ("std", "zca", "augment")  # augment = the memo's augmentation + featurewise std
 HARNESS_VARIANTS = ("none", "std", "zca", "augment")
 NETS = ("shallow", "deep")
@@ -62,7 +63,7 @@ def load_data(source: str, cache_dir: str | None = None):
         note = "synthetic images, not CIFAR-10" if source == "synthetic" else ""
     if source == "folder":
         cfg.merge_with(dict(source="folder", path=str(JPEG_ZIP), cache_dir=cache_dir))
-        name = "CIFAR-10 (JPEG q75 copy)"
+        name = data_name("folder", JPEG_ZIP)
     else:
         cfg.merge_with(conf("data/synthetic.yaml"))
         cfg.merge_with(

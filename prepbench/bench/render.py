@@ -12,6 +12,7 @@ import numpy as np
 from prepbench.bench.plans import HARNESS_VARIANTS
 from prepbench.bench.ratios import flat_ratios, median, target_for
 from prepbench.document import Document
+from prepbench.io import write_text
 
 
 def num(v, d: int = 1) -> str:
@@ -209,5 +210,5 @@ def jsonable(value):
 
 def write(report: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps(jsonable(report), indent=2) + "\n")
-    (out / "bench.md").write_text(markdown(report))
+    write_text(out / "bench.json", json.dumps(jsonable(report), indent=2) + "\n")
+    write_text(out / "bench.md", markdown(report))

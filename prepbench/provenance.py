@@ -1,0 +1,72 @@
+"""Where a result came from: the code's commit, the library versions, the hardware, the data's name.
+
+Every tool that writes results (jobs' MLflow tags, the bench, the memo, the report) takes these
+from here, so they describe a run the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+from prepbench import ROOT
+
+# The CIFAR-10 copy shared beside the repository (JPEG, quality 75); see ../shared/data/README.md.
+SHARED_ZIP = ROOT.parent / "shared" / "data" / "cifar10-jpeg.zip"
+OFFICIAL_NAME = "CIFAR-10 (official release)"
+JPEG_COPY_NAME = "CIFAR-10 (JPEG q75 copy)"
+LIBRARIES = ("tensorflow", "keras", "numpy", "pandas", "mlflow", "hydra-core", "scipy")
+
+
+@lru_cache(maxsize=None)
+def git_commit(short: bool = False, paths: tuple[str, ...] = ()) -> str:
+    """The checked-out commit, with "-dirty" when tracked files (under `paths`, or anywhere) have
+    uncommitted changes; "unknown" outside a git checkout."""
+    try:
+        commit = _git("rev-parse", *(["--short"] if short else []), "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no", *(["--", *paths] if paths else []))
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def versions() -> dict[str, str]:
+    """Python's version and those of the libraries that change results."""
+    from importlib.metadata import version
+
+    return {"python": platform.python_version(), **{lib: version(lib) for lib in LIBRARIES}}
+
+
+def hardware() -> str:
+    """"<CPU model> x<cores>; no GPU" or "...; GPU: <devices>" (GPUs seen only once TensorFlow is imported)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    gpus = ""
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        gpus = ", ".join(d.name for d in tf.config.list_physical_devices("GPU"))
+    return f"{cpu} x{os.cpu_count()}" + (f"; GPU: {gpus}" if gpus else "; no GPU")
+
+
+def data_name(source: str, path: str | Path | None = None) -> str:
+    """How results name their data: results on the shared JPEG re-encoding must say so."""
+    if source == "cifar10":
+        return OFFICIAL_NAME
+    if source == "folder" and path is not None and Path(str(path)).name == SHARED_ZIP.name:
+        return JPEG_COPY_NAME
+    if source == "folder":
+        return "an image folder" if path is None else f"the image folder {path}"
+    return {"synthetic": "synthetic images"}.get(source, source)

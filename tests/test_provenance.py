@@ -1,0 +1,38 @@
+"""prepbench.provenance: commit, versions, hardware and data names as every tool writes them."""
+
+import os
+import re
+
+from prepbench import provenance
+
+
+def test_git_commit_is_the_checked_out_commit(monkeypatch):
+    full = provenance.git_commit()
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", full), full
+    short = provenance.git_commit(short=True, paths=("prepbench",))
+    assert re.fullmatch(r"[0-9a-f]{7,12}(-dirty)?", short) and full.startswith(short.removesuffix("-dirty"))
+
+
+def test_git_commit_outside_a_checkout_is_unknown(monkeypatch, tmp_path):
+    monkeypatch.setattr(provenance, "ROOT", tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    provenance.git_commit.cache_clear()
+    try:
+        assert provenance.git_commit() == "unknown"
+    finally:
+        provenance.git_commit.cache_clear()
+
+
+def test_versions_and_hardware():
+    v = provenance.versions()
+    assert set(v) == {"python", *provenance.LIBRARIES} and all(v.values())
+    assert re.fullmatch(rf".+ x{os.cpu_count()}; (no GPU|GPU: .+)", provenance.hardware())
+
+
+def test_data_names_say_which_cifar10():
+    assert provenance.data_name("cifar10") == "CIFAR-10 (official release)"
+    assert provenance.data_name("folder", provenance.SHARED_ZIP) == "CIFAR-10 (JPEG q75 copy)"
+    assert provenance.data_name("folder", "../shared/data/cifar10-jpeg.zip") == "CIFAR-10 (JPEG q75 copy)"
+    assert provenance.data_name("folder", "/x/flowers") == "the image folder /x/flowers"
+    assert provenance.data_name("folder") == "an image folder"
+    assert provenance.data_name("synthetic") == "synthetic images"
