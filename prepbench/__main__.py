@@ -13,30 +13,16 @@ import signal
 import sys
 
 import hydra
-import hydra._internal.utils as hydra_utils
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import CompactHydraException, MissingConfigException
+from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
 import prepbench  # noqa: F401 (registers the ${prepbench_root:} resolver used by conf/)
-from prepbench.errors import PrepbenchError
+from prepbench.errors import PrepbenchError, one_line
+from prepbench.hydra_private import wrap_run_and_report
 
 BAD_INPUT_EXIT = 2
 INTERRUPTED_EXIT = 130
-
-
-def one_line(err: BaseException) -> str:
-    """A bad-input error as one line that names the bad value and what was expected."""
-    if isinstance(err, MissingConfigException) and err.missing_cfg_file and err.options:
-        group, _, name = err.missing_cfg_file.rpartition("/")
-        return f"{group}={name} is unknown; expected one of {', '.join(err.options)}"
-    lines = [line.strip() for line in str(err).splitlines()]
-    # Hydra adds the config search path and OmegaConf's object details: context, not the message.
-    if "Config search path:" in lines:
-        lines = lines[: lines.index("Config search path:")]
-    if err.__cause__ is not None and str(err.__cause__).strip():  # OmegaConf's reason, as Hydra prints it
-        lines.append(str(err.__cause__).strip().splitlines()[0].strip())
-    return " ".join(line for line in lines if line and not line.startswith(("full_key:", "object_type=")))
 
 
 def full_error() -> bool:
@@ -66,7 +52,7 @@ def _report_bad_input(original):
     return wrapped
 
 
-hydra_utils.run_and_report = _report_bad_input(hydra_utils.run_and_report)
+wrap_run_and_report(_report_bad_input)
 
 
 def _terminate(signum, frame):

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from prepbench.cache import digest, load_arrays, save_arrays
+from prepbench.config import check
 from prepbench.errors import PrepbenchError
 from prepbench.io import write_text
 
@@ -106,7 +107,7 @@ def require(cfg: dict, key: str):
 
 
 def count_setting(cfg: dict, key: str, allow_null: bool) -> int | None:
-    """A non-negative int setting such as val_size; null only where allowed."""
+    """A non-negative int setting of the synthetic source; null only where allowed."""
     value = cfg.get(key)
     if value is None and allow_null:
         return None
@@ -116,11 +117,16 @@ def count_setting(cfg: dict, key: str, allow_null: bool) -> int | None:
     return value
 
 
+def setting(cfg: dict, key: str):
+    """A split setting (val_size, train_size, test_size, split_seed, image_size), checked by its
+    one rule in prepbench.config.RULES."""
+    value = cfg.get(key)
+    check(f"data.{key}", value)
+    return value
+
+
 def image_size_setting(cfg: dict) -> int | None:
-    size = cfg.get("image_size")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-        raise PrepbenchError(f"data.image_size={size!r} is invalid; expected a positive integer or null")
-    return size
+    return setting(cfg, "image_size")
 
 
 # ---------------------------------------------------------------- splitting
@@ -128,10 +134,10 @@ def image_size_setting(cfg: dict) -> int | None:
 
 def split(decoded: Decoded, cfg: dict) -> Splits:
     """Carve a stratified validation set out of train, then stratified train/test subsets."""
-    val_size = count_setting(cfg, "val_size", allow_null=False)
-    train_size = count_setting(cfg, "train_size", allow_null=True)
-    test_size = count_setting(cfg, "test_size", allow_null=True)
-    split_seed = count_setting(cfg, "split_seed", allow_null=False)
+    val_size = setting(cfg, "val_size")
+    train_size = setting(cfg, "train_size")
+    test_size = setting(cfg, "test_size")
+    split_seed = setting(cfg, "split_seed")
 
     n_train = len(decoded.y_train)
     if val_size > n_train:

@@ -16,13 +16,11 @@ from prepbench.errors import PrepbenchError
 
 def sweep_size(config: DictConfig) -> int:
     """How many jobs this multirun will launch (for `job 3/14`), from its overrides."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from prepbench.hydra_private import sweep_batches
 
     params = config.hydra.sweeper.get("params") or {}
     arguments = [*(f"{k}={v}" for k, v in params.items()), *config.hydra.overrides.task]
-    parsed = OverridesParser.create().parse_overrides(arguments)
-    return sum(len(batch) for batch in BasicSweeper.split_arguments(parsed, max_batch_size=None))
+    return sum(len(batch) for batch in sweep_batches(arguments))
 
 
 class SweepCallback(Callback):

@@ -93,3 +93,49 @@ def test_batchnorm_momentum_is_in_range_and_only_on_the_batchnorm_variant():
     assert "batchnorm_momentum" not in composed("prep=none").prep
     with pytest.raises(PrepbenchError, match=r"prep.batchnorm_momentum=1.5 is out of range"):
         validate(composed("prep=batchnorm", "prep.batchnorm_momentum=1.5"))
+
+
+def test_compose_is_the_config_a_job_sees_with_overrides():
+    from prepbench.config import compose
+
+    cfg = compose(["net=deep", "data.train_size=100"])
+    assert cfg == composed("net=deep", "data.train_size=100")
+    assert cfg.net.depth == 8 and cfg.data.train_size == 100 and "hydra" not in cfg
+
+
+def test_compose_inside_an_initialised_hydra_uses_it():
+    from prepbench.config import compose
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        assert compose(["prep=zca"]).prep.zca_epsilon == 1e-6
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["prep=zxa"], "prep=zxa is unknown; expected one of augment, batchnorm, featurewise, minmax, none"),
+        (["trainer.momentum=0.9"], "Could not override 'trainer.momentum'"),
+        (["trainer.epochs=0"], "trainer.epochs=0 is out of range; expected an integer >= 1"),
+    ],
+)
+def test_compose_refuses_bad_overrides_with_one_line(overrides, message):
+    from prepbench.config import compose
+
+    with pytest.raises(PrepbenchError) as err:
+        compose(overrides)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_compose_unchecked_lets_a_tool_see_any_value():
+    from prepbench.config import compose
+
+    assert compose(["trainer.epochs=0"], checked=False).trainer.epochs == 0
+
+
+def test_each_rule_is_checked_alone():
+    from prepbench.config import check
+
+    check("data.image_size", 8)
+    with pytest.raises(PrepbenchError, match=r"data.image_size=4 is out of range; expected null or an integer >= 8"):
+        check("data.image_size", 4)

@@ -153,8 +153,8 @@ def test_stratified_pick_rounds_to_exact_count():
         (dict(val_size=401), "data.val_size=401 is larger than the 400 training images"),
         (dict(train_size=321), "data.train_size=321 is larger than the 320 training images left after data.val_size=80"),
         (dict(test_size=121), "data.test_size=121 is larger than the 120 test images"),
-        (dict(val_size=-1), "data.val_size=-1 is invalid"),
-        (dict(train_size=1.5), "data.train_size=1.5 is invalid"),
+        (dict(val_size=-1), "data.val_size=-1 is out of range; expected an integer >= 0"),
+        (dict(train_size=1.5), "data.train_size=1.5 is out of range; expected null or an integer >= 1"),
     ],
 )
 def test_split_sizes_too_large_or_invalid(tmp_path, overrides, message):
@@ -286,8 +286,8 @@ def test_folder_image_size_resizes_mixed_sizes(tmp_path):
     save_image(tree / "train/cat/big.png", colour_image(50, size=(20, 12)))
     with pytest.raises(PrepbenchError, match=r"train/cat/big\.png is 12x20 but earlier images are 8x8"):
         load_splits(folder_cfg(tmp_path, tree))
-    splits = load_splits(folder_cfg(tmp_path, tree, image_size=4))
-    assert splits.x_train.shape == (7, 4, 4, 3) and splits.x_test.shape == (4, 4, 4, 3)
+    splits = load_splits(folder_cfg(tmp_path, tree, image_size=8))
+    assert splits.x_train.shape == (7, 8, 8, 3) and splits.x_test.shape == (4, 8, 8, 3)
     assert (splits.x_train == 50).all(axis=(1, 2, 3)).sum() == 1  # big.png, resized
 
 
