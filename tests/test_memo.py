@@ -13,14 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from prepbench.memo import (
-    main,
-    pixel_correlations,
-    samplewise_demo,
-    whitening_rows,
-    zca_single,
-    zca_single_idg,
-)
+from prepbench.memo.__main__ import main
+from prepbench.memo.compute import pixel_correlations, samplewise_demo, whitening_rows, zca_single, zca_single_idg
 from prepbench.preprocess import build
 
 
