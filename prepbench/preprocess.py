@@ -16,6 +16,9 @@ does before its statistics. Then, with statistics from the training split only:
                 W = U diag(1 / (sqrt(lambda) + eps / sqrt(n))) U^T from the covariance's eigenpairs
                 (= IDG's U diag(sqrt(n) / (s + eps)) U^T from the SVD of the n x D data)
 
+Each normalization is one class (a `Normalization` subclass, registered in NORMALIZATIONS by
+being defined); the variants users select are conf/prep/*.yaml, listed by prepbench.variants.
+
 `augment` (training batches only, see `augment_batch`) runs before the normalization, in IDG's
 order; `batchnorm` changes the network, not the input. TensorFlow is imported only by the
 functions that build tf.data graphs, so fitting and transforming stay cheap to import.
@@ -26,27 +29,155 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from prepbench.cache import digest, load_arrays, save_arrays
+from prepbench.config import check
 from prepbench.errors import PrepbenchError
+from prepbench.variants import variant
 
-NORMALIZATIONS = ("none", "raw", "minmax", "samplewise", "std", "zca")
-# Variant names users select; each is a normalization, optionally with augmentation or batch norm.
-PRESETS = {
-    "none": dict(normalization="none"),
-    "raw": dict(normalization="raw"),
-    "minmax": dict(normalization="minmax"),
-    "samplewise": dict(normalization="samplewise"),
-    "std": dict(normalization="std"),
-    "featurewise": dict(normalization="std"),
-    "zca": dict(normalization="zca"),
-    "augment": dict(normalization="none", augment=True),
-    "batchnorm": dict(normalization="none", batchnorm=True),
-}
 # ImageDataGenerator's guard against division by zero; part of the formulas above, not a setting.
 STD_GUARD = 1e-6
+AXES = (1, 2, 3)  # per image: over H, W and C together
+
+# ---- the normalizations: one class each ---------------------------------------------------------
+
+NORMALIZATIONS: dict[str, type[Normalization]] = {}  # by name, in definition order (= report order)
+
+
+class Normalization:
+    """One normalization, as `fit` (on scaled float32 training images, setting the fitted
+    attributes listed in `state` on the Preprocessor) and `numpy` / `tf` (scaled images in,
+    normalized out). Defining a subclass registers it; a variant that uses it is a conf/prep/*.yaml."""
+
+    name: ClassVar[str]
+    unit_scale: ClassVar[bool] = True  # pixels / 255 first
+    state: ClassVar[tuple[str, ...]] = ()  # fitted attributes, cached by fit_cached
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        NORMALIZATIONS[cls.name] = cls
+
+    @staticmethod
+    def check(p: Preprocessor) -> None:
+        """Refuse options this normalization cannot work with."""
+
+    @staticmethod
+    def fit(p: Preprocessor, x: np.ndarray) -> None:
+        pass
+
+    @staticmethod
+    def numpy(p: Preprocessor, x: np.ndarray) -> np.ndarray:
+        return x
+
+    @staticmethod
+    def tf(p: Preprocessor, x):
+        return x
+
+
+class Identity(Normalization):
+    name = "none"
+
+
+class Raw(Normalization):
+    name = "raw"
+    unit_scale = False
+
+
+class MinMax(Normalization):
+    name = "minmax"
+
+    @staticmethod
+    def numpy(p, x):
+        low, high = x.min(axis=AXES, keepdims=True), x.max(axis=AXES, keepdims=True)
+        return (x - low) / np.where(high > low, high - low, 1).astype(np.float32)
+
+    @staticmethod
+    def tf(p, x):
+        import tensorflow as tf
+
+        low = tf.reduce_min(x, axis=AXES, keepdims=True)
+        high = tf.reduce_max(x, axis=AXES, keepdims=True)
+        return (x - low) / tf.where(high > low, high - low, 1.0)
+
+
+class Samplewise(Normalization):
+    name = "samplewise"
+
+    @staticmethod
+    def numpy(p, x):
+        return (x - x.mean(axis=AXES, keepdims=True)) / (x.std(axis=AXES, keepdims=True) + STD_GUARD)
+
+    @staticmethod
+    def tf(p, x):
+        import tensorflow as tf
+
+        mean, var = tf.nn.moments(x, axes=AXES, keepdims=True)
+        return (x - mean) / (tf.sqrt(var) + STD_GUARD)
+
+
+class Std(Normalization):
+    name = "std"
+    state = ("mean_", "std_")
+
+    @staticmethod
+    def fit(p, x):
+        p.mean_, p.std_ = channel_mean_std(x)
+
+    @staticmethod
+    def numpy(p, x):
+        return ((x - p.mean_) / (p.std_ + STD_GUARD)).astype(np.float32)
+
+    @staticmethod
+    def tf(p, x):
+        return (x - p.mean_) / (p.std_ + STD_GUARD)
+
+
+class Zca(Normalization):
+    name = "zca"
+    state = ("mean_", "components_", "scales_", "whitening_")
+
+    @staticmethod
+    def check(p):
+        check("prep.zca_epsilon", p.zca_epsilon)
+
+    @staticmethod
+    def fit(p, x):
+        p.mean_ = x.mean(axis=(0, 1, 2), dtype=np.float64).astype(np.float32)
+        p.components_, p.scales_ = fit_zca(x - p.mean_, p.zca_epsilon)
+        d = p.components_.shape[0]
+        # With a full basis one D x D matrix is cheaper to apply than two thin factors.
+        p.whitening_ = (
+            # Applied in float32 anyway; the eigenpairs above are where float64 matters.
+            (p.components_ * p.scales_).astype(np.float32) @ p.components_.T.astype(np.float32)
+            if p.components_.shape[1] == d
+            else None
+        )
+
+    @staticmethod
+    def numpy(p, x):
+        flat = (x - p.mean_).reshape(len(x), -1).astype(np.float32)
+        return Zca.whiten(p, flat, matmul=np.matmul).reshape(x.shape)
+
+    @staticmethod
+    def tf(p, x):
+        import tensorflow as tf
+
+        flat = tf.reshape(x - p.mean_, (tf.shape(x)[0], -1))
+        return tf.reshape(Zca.whiten(p, flat, matmul=tf.matmul), tf.shape(x))
+
+    @staticmethod
+    def whiten(p, flat, matmul):
+        if p.whitening_ is not None:
+            return matmul(flat, p.whitening_.astype(np.float32))
+        # Low rank (fitted on fewer images than D): W = U diag(f) U^T without building D x D.
+        u = p.components_.astype(np.float32)
+        return matmul(matmul(flat, u) * p.scales_.astype(np.float32), u.T)
+
+
+# ---- a variant: a normalization, optionally with augmentation or batch norm ---------------------
 
 
 @dataclass
@@ -65,50 +196,32 @@ class Preprocessor:
             raise PrepbenchError(
                 f"prep.normalization={self.normalization!r} is unknown; expected one of {', '.join(NORMALIZATIONS)}"
             )
-        if self.normalization == "zca":
-            eps = self.zca_epsilon
-            if eps is None or not np.isfinite(eps) or eps <= 0:
-                raise PrepbenchError(f"prep.zca_epsilon={eps} is invalid; expected a positive number such as 1e-6")
+        self.method.check(self)
+
+    @property
+    def method(self) -> type[Normalization]:
+        return NORMALIZATIONS[self.normalization]
 
     @property
     def needs_fit(self) -> bool:
-        return self.normalization in ("std", "zca")
+        return bool(self.method.state)
 
     # ---- fitting ------------------------------------------------------------------------------
 
-    def fit(self, x_train: np.ndarray) -> "Preprocessor":
+    def fit(self, x_train: np.ndarray) -> Preprocessor:
         """Learn the training split's statistics (a no-op for per-image variants)."""
         x = self.scale(x_train)
-        if self.normalization == "std":
-            self.mean_, self.std_ = channel_mean_std(x)
-        elif self.normalization == "zca":
-            self.mean_ = x.mean(axis=(0, 1, 2), dtype=np.float64).astype(np.float32)
-            self.components_, self.scales_ = fit_zca(x - self.mean_, self.zca_epsilon)
-            d = self.components_.shape[0]
-            # With a full basis one D x D matrix is cheaper to apply than two thin factors.
-            self.whitening_ = (
-                # Applied in float32 anyway; the eigenpairs above are where float64 matters.
-                (self.components_ * self.scales_).astype(np.float32) @ self.components_.T.astype(np.float32)
-                if self.components_.shape[1] == d
-                else None
-            )
+        self.method.fit(self, x)
         self.fitted_ = True
         return self
 
     def state(self) -> dict[str, np.ndarray]:
         """The fitted arrays, for caching."""
-        names = {"std": ("mean_", "std_"), "zca": ("mean_", "components_", "scales_", "whitening_")}
-        return {
-            n: getattr(self, n)
-            for n in names.get(self.normalization, ())
-            if getattr(self, n) is not None
-        }
+        return {n: getattr(self, n) for n in self.method.state if getattr(self, n) is not None}
 
-    def load_state(self, arrays: dict[str, np.ndarray]) -> "Preprocessor":
-        for name, value in arrays.items():
-            setattr(self, name, value)
-        if self.normalization == "zca":
-            self.whitening_ = arrays.get("whitening_")
+    def load_state(self, arrays: dict[str, np.ndarray]) -> Preprocessor:
+        for name in self.method.state:
+            setattr(self, name, arrays.get(name))
         self.fitted_ = True
         return self
 
@@ -118,7 +231,7 @@ class Preprocessor:
         """uint8 NHWC to float32: x / 255, or unscaled floats for `raw`."""
         check_images(x)
         x = x.astype(np.float32)
-        return x if self.normalization == "raw" else x * np.float32(1 / 255)
+        return x * np.float32(1 / 255) if self.method.unit_scale else x
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """uint8 NHWC in, float32 NHWC out."""
@@ -127,49 +240,12 @@ class Preprocessor:
     def normalize(self, x: np.ndarray) -> np.ndarray:
         """The normalization alone, on scaled float32 images (numpy)."""
         self._check_fitted()
-        axes = (1, 2, 3)
-        match self.normalization:
-            case "none" | "raw":
-                return x
-            case "minmax":
-                low, high = x.min(axis=axes, keepdims=True), x.max(axis=axes, keepdims=True)
-                return (x - low) / np.where(high > low, high - low, 1).astype(np.float32)
-            case "samplewise":
-                return (x - x.mean(axis=axes, keepdims=True)) / (x.std(axis=axes, keepdims=True) + STD_GUARD)
-            case "std":
-                return ((x - self.mean_) / (self.std_ + STD_GUARD)).astype(np.float32)
-            case "zca":
-                flat = (x - self.mean_).reshape(len(x), -1).astype(np.float32)
-                return self._whiten(flat, matmul=np.matmul).reshape(x.shape)
+        return self.method.numpy(self, x)
 
     def normalize_tf(self, x):
         """`normalize` as TensorFlow ops, for batches augmented inside tf.data."""
-        import tensorflow as tf
-
         self._check_fitted()
-        axes = (1, 2, 3)
-        match self.normalization:
-            case "none" | "raw":
-                return x
-            case "minmax":
-                low = tf.reduce_min(x, axis=axes, keepdims=True)
-                high = tf.reduce_max(x, axis=axes, keepdims=True)
-                return (x - low) / tf.where(high > low, high - low, 1.0)
-            case "samplewise":
-                mean, var = tf.nn.moments(x, axes=axes, keepdims=True)
-                return (x - mean) / (tf.sqrt(var) + STD_GUARD)
-            case "std":
-                return (x - self.mean_) / (self.std_ + STD_GUARD)
-            case "zca":
-                flat = tf.reshape(x - self.mean_, (tf.shape(x)[0], -1))
-                return tf.reshape(self._whiten(flat, matmul=tf.matmul), tf.shape(x))
-
-    def _whiten(self, flat, matmul):
-        if self.whitening_ is not None:
-            return matmul(flat, self.whitening_.astype(np.float32))
-        # Low rank (fitted on fewer images than D): W = U diag(f) U^T without building D x D.
-        u = self.components_.astype(np.float32)
-        return matmul(matmul(flat, u) * self.scales_.astype(np.float32), u.T)
+        return self.method.tf(self, x)
 
     def _check_fitted(self):
         if self.needs_fit and not self.fitted_:
@@ -187,25 +263,18 @@ FIT_VERSION = 2
 
 
 def build(name: str, *, zca_epsilon: float | None = None, augment: bool | None = None) -> Preprocessor:
-    """A preprocessor for a variant name (`PRESETS`); `augment=True` adds augmentation to any.
-    `zca_epsilon` None takes the default of conf/prep/zca.yaml."""
-    if name not in PRESETS:
-        raise PrepbenchError(f"prep={name!r} is unknown; expected one of {', '.join(PRESETS)}")
-    options = dict(PRESETS[name])
-    if augment is not None:
-        options["augment"] = augment
+    """A preprocessor for a variant (prepbench.variants: conf/prep/<name>.yaml); `augment=True` adds
+    augmentation to any. `zca_epsilon` None takes the variant's (conf/prep/zca.yaml's)."""
+    v = variant(name)
     eps = None
-    if options["normalization"] == "zca":
-        eps = zca_epsilon if zca_epsilon is not None else _conf_zca_epsilon()
-    return Preprocessor(**options, zca_epsilon=eps)
-
-
-def _conf_zca_epsilon() -> float:
-    from omegaconf import OmegaConf
-
-    from prepbench import ROOT
-
-    return float(OmegaConf.load(ROOT / "conf" / "prep" / "zca.yaml").zca_epsilon)
+    if v.normalization == "zca":
+        eps = zca_epsilon if zca_epsilon is not None else v.settings["zca_epsilon"]
+    return Preprocessor(
+        normalization=v.normalization,
+        augment=v.augment if augment is None else augment,
+        batchnorm=v.batchnorm,
+        zca_epsilon=eps,
+    )
 
 
 def from_config(prep_cfg) -> Preprocessor:

@@ -1,0 +1,84 @@
+"""The registry of preprocessing variants: what `prep=NAME` can be, read from conf/prep/*.yaml.
+
+    variants()            {option: Variant} for every conf/prep/<option>.yaml, in report order
+    names()               the variant names in report order (an alias such as featurewise included)
+    order_key(name)       a sort key putting any name in that order (unknown names last, by name)
+    variant("zca")        one Variant; unknown names raise PrepbenchError naming the options
+
+A variant is a normalization (one class in prepbench.preprocess, NORMALIZATIONS) with optional
+augmentation or batch normalization, and its settings (zca_epsilon, batchnorm_momentum). The order:
+plain normalizations first, in the order their classes are defined, then the variants that add
+augmentation, then batch normalization. Adding a variant is one YAML file in conf/prep/ (and, for a
+new normalization, one class in prepbench/preprocess.py); preprocess, the config and the report
+all read it from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from prepbench.config import CONF
+from prepbench.errors import PrepbenchError
+
+FLAGS = ("name", "normalization", "augment", "batchnorm")
+
+
+@dataclass(frozen=True)
+class Variant:
+    option: str  # the file name: prep=<option>
+    name: str  # what runs record as `prep` (featurewise.yaml is std's, so its name is std)
+    normalization: str
+    augment: bool = False
+    batchnorm: bool = False
+    settings: dict = field(default_factory=dict)  # the other keys: zca_epsilon, batchnorm_momentum
+
+    @property
+    def alias(self) -> bool:
+        return self.option != self.name
+
+
+@lru_cache(maxsize=1)
+def variants() -> dict[str, Variant]:
+    """Every conf/prep/*.yaml, composed as a job would (so an alias inherits its target's keys)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    options = sorted(p.stem for p in (CONF / "prep").glob("*.yaml"))
+
+    def load(option):
+        node = OmegaConf.to_container(compose("config", overrides=[f"prep={option}"]).prep, resolve=True)
+        flags = {key: node.pop(key) for key in FLAGS}
+        return Variant(option=option, **flags, settings=node)
+
+    if GlobalHydra.instance().is_initialized():
+        found = [load(option) for option in options]
+    else:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            found = [load(option) for option in options]
+    return {v.option: v for v in sorted(found, key=_rank)}
+
+
+def _rank(v: Variant) -> tuple:
+    from prepbench.preprocess import NORMALIZATIONS
+
+    order = list(NORMALIZATIONS)
+    position = order.index(v.normalization) if v.normalization in order else len(order)
+    return (v.augment or v.batchnorm, v.batchnorm, position, v.alias, v.option)
+
+
+def names() -> list[str]:
+    return list(variants())
+
+
+def order_key(name: str) -> tuple[int, str]:
+    order = names()
+    return (order.index(name) if name in order else len(order), name)
+
+
+def variant(option: str) -> Variant:
+    found = variants()
+    if option not in found:
+        raise PrepbenchError(f"prep={option!r} is unknown; expected one of {', '.join(found)}")
+    return found[option]

@@ -1,0 +1,49 @@
+"""prepbench.variants: conf/prep is the one list of variants, in the order reports show them."""
+
+import pytest
+
+from prepbench import ROOT
+from prepbench.errors import PrepbenchError
+from prepbench.preprocess import NORMALIZATIONS, build
+from prepbench.variants import names, order_key, variant, variants
+
+
+def test_every_prep_file_is_a_variant_in_report_order():
+    files = {p.stem for p in (ROOT / "conf" / "prep").glob("*.yaml")}
+    assert set(names()) == files
+    assert names() == ["none", "raw", "minmax", "samplewise", "std", "featurewise", "zca", "augment", "batchnorm"]
+
+
+def test_every_variant_uses_a_registered_normalization_and_builds():
+    for v in variants().values():
+        assert v.normalization in NORMALIZATIONS
+        p = build(v.option)
+        assert (p.normalization, p.augment, p.batchnorm) == (v.normalization, v.augment, v.batchnorm)
+
+
+def test_an_alias_inherits_its_targets_settings():
+    assert variant("featurewise").name == "std" and variant("featurewise").alias
+    assert variant("zca").settings == {"zca_epsilon": 1e-6}
+    assert variant("batchnorm").settings == {"batchnorm_momentum": 0.9}
+
+
+def test_unknown_names_sort_last_and_are_refused_by_name():
+    assert sorted(["zzz", "batchnorm", "none", "zca"], key=order_key) == ["none", "zca", "batchnorm", "zzz"]
+    with pytest.raises(PrepbenchError, match="prep='zxa' is unknown; expected one of none, raw, minmax"):
+        variant("zxa")
+
+
+def test_a_new_normalization_class_registers_itself():
+    from prepbench.preprocess import Normalization
+
+    class Halve(Normalization):
+        name = "halve-test"
+
+        @staticmethod
+        def numpy(p, x):
+            return x / 2
+
+    try:
+        assert list(NORMALIZATIONS)[-1] == "halve-test"
+    finally:
+        del NORMALIZATIONS["halve-test"]
