@@ -563,11 +563,7 @@ def main(argv=None) -> int:
     import sys
     import time
 
-    from hydra import compose, initialize_config_dir
-
-    from prepbench import ROOT
-
-    from hydra.errors import HydraException
+    from prepbench.config import compose
 
     overrides = list(sys.argv[1:] if argv is None else argv)
     if {"-h", "--help"} & set(overrides):
@@ -575,11 +571,10 @@ def main(argv=None) -> int:
               "data=folder data.path=PATH.zip data.train_size=5000)")
         return 0
     try:
-        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-            cfg = compose("config", overrides=overrides)
+        cfg = compose(overrides)
         start = time.perf_counter()
         splits = load_splits(cfg.data)
-    except (PrepbenchError, HydraException) as err:
+    except PrepbenchError as err:
         print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 2
     seconds = time.perf_counter() - start

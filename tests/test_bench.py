@@ -41,11 +41,14 @@ def test_ratio_refuses_a_zero_or_missing_denominator():
 
 def fake_report():
     """A report with every section the writers read, figures chosen so the ratios are known."""
-    pipeline_row = lambda idg, ours: {  # noqa: E731
-        "idg": {"images_per_second": idg},
-        "prepbench": {"images_per_second": ours, "setup_seconds": 0.5, "with_setup_images_per_second": ours / 2},
-        "ratio": ours / idg, "ratio_with_setup": ours / 2 / idg,
-    }
+
+    def pipeline_row(idg, ours):
+        return {
+            "idg": {"images_per_second": idg},
+            "prepbench": {"images_per_second": ours, "setup_seconds": 0.5, "with_setup_images_per_second": ours / 2},
+            "ratio": ours / idg, "ratio_with_setup": ours / 2 / idg,
+        }
+
     pipeline = {v: {"repeats": [pipeline_row(100.0, 100.0 * k)], "ratio": float(k), "ratio_with_setup": k / 2}
                 for v, k in zip(plans.PIPELINE_VARIANTS, (5, 60, 4))}
     training = {}

@@ -6,14 +6,23 @@ from __future__ import annotations
 import math
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from prepbench.bench.plans import (
-    HARNESS_VARIANTS, JPEG_ZIP, NETS, PIPELINE_VARIANTS, Plan, augmentation_conf, conf, idg_for, preprocessor, subset,
+    HARNESS_VARIANTS,
+    JPEG_ZIP,
+    NETS,
+    PIPELINE_VARIANTS,
+    Plan,
+    augmentation_conf,
+    conf,
+    idg_for,
+    preprocessor,
+    subset,
 )
 from prepbench.bench.ratios import median, ratio
 
@@ -251,7 +260,7 @@ def training_section(b: Bench) -> dict:
     train_splits = subset(b.splits, plan.train_images)
     training = {}
     for name in NETS:
-        net = conf(f"net/{name}.yaml")
+        net = conf("net", name)
         flops = training_flops_per_image(bench_model(net, b.splits))
         rows = []
         for r in range(plan.repeats):

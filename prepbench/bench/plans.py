@@ -4,12 +4,10 @@ preprocessors and the memo's ImageDataGenerator, both configured from conf/)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from prepbench import ROOT
 from prepbench.provenance import SHARED_ZIP, data_name
 
 JPEG_ZIP = SHARED_ZIP
@@ -50,26 +48,24 @@ PLANS = {
 
 def load_data(source: str, cache_dir: str | None = None):
     """(Splits, name, note): the shared CIFAR-10 JPEG copy, or synthetic images when it is absent or asked for."""
-    from omegaconf import OmegaConf
-
+    from prepbench.config import compose
     from prepbench.data import load_splits
 
-    cache_dir = cache_dir or os.environ.get("PREPBENCH_CACHE", os.path.expanduser("~/.cache/prepbench"))
-    cfg = OmegaConf.load(ROOT / "conf" / "data_splits.yaml")
     if source == "auto":
         source = "folder" if JPEG_ZIP.exists() else "synthetic"
         note = "" if source == "folder" else f"{JPEG_ZIP} is absent: SYNTHETIC images, not CIFAR-10"
     else:
         note = "synthetic images, not CIFAR-10" if source == "synthetic" else ""
     if source == "folder":
-        cfg.merge_with(dict(source="folder", path=str(JPEG_ZIP), cache_dir=cache_dir))
+        cfg = compose(["data=folder"]).data
+        cfg.path = str(JPEG_ZIP)
         name = data_name("folder", JPEG_ZIP)
     else:
-        cfg.merge_with(conf("data/synthetic.yaml"))
-        cfg.merge_with(
-            dict(cache_dir=cache_dir, size=32, train_images=1_200, test_images=200, val_size=100, num_classes=10)
-        )
+        sizes = ["size=32", "train_images=1200", "test_images=200", "val_size=100", "num_classes=10"]
+        cfg = compose(["data=synthetic", *(f"data.{s}" for s in sizes)]).data
         name = "synthetic 32x32"
+    if cache_dir is not None:
+        cfg.cache_dir = cache_dir
     return load_splits(cfg), name, note
 
 
@@ -95,19 +91,17 @@ def subset(splits, n_train: int, n_eval: int = 256):
 # ---- the objects compared -----------------------------------------------------------------------
 
 
-def conf(path: str):
-    """One file of conf/ (a group option), without its defaults list."""
-    from omegaconf import OmegaConf
+def conf(group: str, option: str):
+    """One group's settings as a job with `group=option` sees them (prepbench.config.compose)."""
+    from prepbench.config import compose
 
-    node = OmegaConf.load(ROOT / "conf" / path)
-    node.pop("defaults", None)
-    return node
+    return compose([f"{group}={option}"])[group]
 
 
 def augmentation_conf():
-    from omegaconf import OmegaConf
+    from prepbench.config import compose
 
-    return OmegaConf.load(ROOT / "conf" / "config.yaml").augmentation
+    return compose().augmentation
 
 
 def preprocessor(variant: str):
@@ -127,7 +121,7 @@ def idg_for(variant: str):
     if variant in ("std", "augment"):
         options["featurewise_std_normalization"] = True
     if variant == "zca":
-        options.update(zca_whitening=True, zca_epsilon=float(conf("prep/zca.yaml").zca_epsilon))
+        options.update(zca_whitening=True, zca_epsilon=float(conf("prep", "zca").zca_epsilon))
     if variant == "augment":
         a = augmentation_conf()
         options.update(

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from prepbench.bench.plans import PIPELINE_VARIANTS
 

@@ -28,28 +28,24 @@ def sweep_figures(workdir: Path, cpu_overrides: list[str], repeats: int = 2) -> 
 def fixed_cost(cpu_overrides: list[str], uri: str, repeats: int = 2) -> tuple[dict, int]:
     """(jobs' seconds by "prep/epochs" and the fixed and per-epoch seconds by prep, the cpu study's
     epochs): fixed = 2 x t(1 epoch) - t(2 epochs), medians over `repeats` alternated runs."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
+    from prepbench.config import compose
     from prepbench.job import run_job
 
+    def job(prep: str, epochs: int) -> float:
+        overrides = [*cpu_overrides, f"prep={prep}", "net=shallow", f"trainer.epochs={epochs}",
+                     f"tracking.uri={uri}", "study=bench-fixed-cost", "rerun=true"]
+        cfg = compose(overrides)
+        return seconds(lambda: run_job(cfg, overrides))[0]
+
     jobs: dict = {}
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-
-        def job(prep: str, epochs: int) -> float:
-            overrides = [*cpu_overrides, f"prep={prep}", "net=shallow", f"trainer.epochs={epochs}",
-                         f"tracking.uri={uri}", "study=bench-fixed-cost", "rerun=true"]
-            cfg = compose(config_name="config", overrides=overrides)
-            return seconds(lambda: run_job(cfg, overrides))[0]
-
-        job("none", 1)  # warm-up, not counted: imports, the MLflow store's creation, the data cache
-        for _ in range(repeats):
-            for prep in ("none", "zca"):
-                for epochs in (1, 2):
-                    jobs.setdefault(f"{prep}/{epochs}", {"runs": []})["runs"].append(job(prep, epochs))
+    job("none", 1)  # warm-up, not counted: imports, the MLflow store's creation, the data cache
+    for _ in range(repeats):
+        for prep in ("none", "zca"):
+            for epochs in (1, 2):
+                jobs.setdefault(f"{prep}/{epochs}", {"runs": []})["runs"].append(job(prep, epochs))
     for value in jobs.values():
         value["seconds"] = median(value["runs"])
-    cpu_epochs = int(OmegaConf.load(ROOT / "experiments" / "cpu.yaml").trainer.epochs)
+    cpu_epochs = int(compose(["experiment=cpu"]).trainer.epochs)
     for prep in ("none", "zca"):
         one, two = jobs[f"{prep}/1"]["seconds"], jobs[f"{prep}/2"]["seconds"]
         fixed, per_epoch = 2 * one - two, two - one
