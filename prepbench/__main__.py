@@ -17,7 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
-import prepbench  # noqa: F401 (registers the ${prepbench_root:} resolver used by conf/)
+# Importing any prepbench module runs prepbench/__init__.py, which registers ${prepbench_root:} for conf/.
 from prepbench.errors import PrepbenchError, one_line
 from prepbench.hydra_private import wrap_run_and_report
 

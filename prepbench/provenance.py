@@ -10,7 +10,7 @@ import os
 import platform
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from prepbench import ROOT
@@ -22,7 +22,7 @@ JPEG_COPY_NAME = "CIFAR-10 (JPEG q75 copy)"
 LIBRARIES = ("tensorflow", "keras", "numpy", "pandas", "mlflow", "hydra-core", "scipy")
 
 
-@lru_cache(maxsize=None)
+@cache
 def git_commit(short: bool = False, paths: tuple[str, ...] = ()) -> str:
     """The checked-out commit, with "-dirty" when tracked files (under `paths`, or anywhere) have
     uncommitted changes; "unknown" outside a git checkout."""

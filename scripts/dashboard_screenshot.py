@@ -72,7 +72,7 @@ def main() -> int:
                 break
             except OSError:
                 if server.poll() is not None:
-                    raise SystemExit(f"error: mlflow server on {store}/mlflow.db exited with status {server.returncode}")
+                    raise SystemExit(f"error: mlflow server on {store}/mlflow.db exited with status {server.returncode}") from None
                 time.sleep(0.5)
         from mlflow.tracking import MlflowClient
 

@@ -9,10 +9,9 @@ import subprocess
 import sys
 
 import pytest
-from omegaconf import OmegaConf
 
 from prepbench import ROOT, tracking
-from tests._proc import error_lines, jobs, prepbench, runs, start, wait_for
+from tests._proc import jobs, prepbench, runs, start, wait_for
 
 SMALL = ["data=synthetic", "net=shallow", "net.width=4", "net.dense=8"]
 
@@ -92,7 +91,8 @@ class _Failing:
 
 
 def compose(*overrides: str):
-    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         return hydra_compose("config", overrides=list(overrides))
@@ -108,9 +108,9 @@ def compose(*overrides: str):
     ids=["non-finite-loss", "out-of-memory", "bug"],
 )
 def test_a_job_that_raises_ends_failed_with_reason_and_traceback(tmp_path, monkeypatch, error, reason):
-    import prepbench
     from mlflow.tracking import MlflowClient
 
+    import prepbench
     from prepbench.job import run_job
 
     monkeypatch.setenv("PREPBENCH_CACHE", str(tmp_path / "cache"))
