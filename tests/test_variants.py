@@ -11,7 +11,9 @@ from prepbench.variants import names, order_key, variant, variants
 def test_every_prep_file_is_a_variant_in_report_order():
     files = {p.stem for p in (ROOT / "conf" / "prep").glob("*.yaml")}
     assert set(names()) == files
-    assert names() == ["none", "raw", "minmax", "samplewise", "std", "featurewise", "zca", "augment", "batchnorm"]
+    assert names() == [
+        "none", "raw", "minmax", "samplewise", "std", "featurewise", "zca", "zca_reg", "augment", "batchnorm",
+    ]
 
 
 def test_every_variant_uses_a_registered_normalization_and_builds():

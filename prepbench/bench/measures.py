@@ -153,19 +153,16 @@ def harness_throughput(
     splits, net, variant: str, *, epochs: int, batch_size: int, lr: float = 1e-3, precision: str = "float32"
 ) -> dict:
     """A prepbench job's training: train.make_inputs + train.fit_and_evaluate, its own timing."""
-    from omegaconf import OmegaConf
-
-    from prepbench import ROOT, train
+    from prepbench import train
+    from prepbench.config import compose
 
     p = preprocessor(variant)
     fit_seconds, _ = seconds(lambda: p.fit(splits.x_train))
     inputs = train.make_inputs(
         splits, p, batch_size=batch_size, epochs=epochs, seed=0, augmentation=augmentation_conf()
     )
-    trainer = OmegaConf.merge(
-        OmegaConf.load(ROOT / "conf" / "trainer" / "default.yaml"),
-        dict(epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, schedule="constant"),
-    )
+    settings = dict(epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, schedule="constant")
+    trainer = compose([f"trainer.{key}={value}" for key, value in settings.items()]).trainer
     result = train.fit_and_evaluate(inputs, net=net, trainer=trainer, seed=0, batchnorm=p.batchnorm)
     return {
         "images": len(splits.y_train) * epochs, "images_per_second": result.train_images_per_second,
