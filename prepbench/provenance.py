@@ -46,7 +46,7 @@ def versions() -> dict[str, str]:
 
 
 def hardware() -> str:
-    """"<CPU model> x<cores>; no GPU" or "...; GPU: <devices>" (GPUs seen only once TensorFlow is imported)."""
+    """ "<CPU model> x<cores>; no GPU" or "...; GPU: <devices>" (GPUs seen only once TensorFlow is imported)."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:

@@ -12,7 +12,16 @@ def test_every_prep_file_is_a_variant_in_report_order():
     files = {p.stem for p in (ROOT / "conf" / "prep").glob("*.yaml")}
     assert set(names()) == files
     assert names() == [
-        "none", "raw", "minmax", "samplewise", "std", "featurewise", "zca", "zca_reg", "augment", "batchnorm",
+        "none",
+        "raw",
+        "minmax",
+        "samplewise",
+        "std",
+        "featurewise",
+        "zca",
+        "zca_reg",
+        "augment",
+        "batchnorm",
     ]
 
 

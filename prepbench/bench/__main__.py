@@ -60,7 +60,13 @@ def context(plan: Plan, splits, data_name: str, data_note: str, threads: int, lo
 
 
 def run(
-    plan: Plan, *, data: str = "auto", threads: int = 0, cache_dir: str | None = None, sweep: bool | None = None, log=print
+    plan: Plan,
+    *,
+    data: str = "auto",
+    threads: int = 0,
+    cache_dir: str | None = None,
+    sweep: bool | None = None,
+    log=print,
 ) -> dict:
     """All measurements of one plan; returns the report as a dict (ratios, raw figures, context)."""
     start = time.perf_counter()

@@ -81,8 +81,11 @@ def pipeline_throughput(splits, p, *, epochs: int, batch_size: int) -> dict:
 
     elapsed, n = seconds(produce)
     return {
-        "images": n, "seconds": elapsed, "setup_seconds": setup,
-        "images_per_second": n / elapsed, "with_setup_images_per_second": n / (elapsed + setup),
+        "images": n,
+        "seconds": elapsed,
+        "setup_seconds": setup,
+        "images_per_second": n / elapsed,
+        "with_setup_images_per_second": n / (elapsed + setup),
     }
 
 
@@ -95,8 +98,11 @@ def zca_fits(x_uint8, *, all_images=None) -> dict:
     ours = build("zca")
     ours_seconds, _ = seconds(lambda: ours.fit(x_uint8))
     out = {
-        "images": len(x_uint8), "idg_seconds": idg_seconds, "prepbench_seconds": ours_seconds,
-        "idg": idg, "prepbench": ours,
+        "images": len(x_uint8),
+        "idg_seconds": idg_seconds,
+        "prepbench_seconds": ours_seconds,
+        "idg": idg,
+        "prepbench": ours,
     }
     if all_images is not None:
         out["prepbench_all_images"] = len(all_images)
@@ -125,8 +131,13 @@ def bench_model(net, splits):
     from prepbench.nets import build_model
 
     return build_model(
-        depth=net.depth, width=net.width, dense=net.dense, num_classes=len(splits.class_names),
-        input_shape=splits.x_train.shape[1:], batchnorm=False, seed=0,
+        depth=net.depth,
+        width=net.width,
+        dense=net.dense,
+        num_classes=len(splits.class_names),
+        input_shape=splits.x_train.shape[1:],
+        batchnorm=False,
+        seed=0,
     )
 
 
@@ -165,7 +176,8 @@ def harness_throughput(
     trainer = compose([f"trainer.{key}={value}" for key, value in settings.items()]).trainer
     result = train.fit_and_evaluate(inputs, net=net, trainer=trainer, seed=0, batchnorm=p.batchnorm)
     return {
-        "images": len(splits.y_train) * epochs, "images_per_second": result.train_images_per_second,
+        "images": len(splits.y_train) * epochs,
+        "images_per_second": result.train_images_per_second,
         "prep_fit_seconds": fit_seconds,
     }
 
@@ -237,12 +249,17 @@ def pipeline_section(b: Bench) -> dict:
                 idg, pipe_splits.x_train, pipe_splits.y_train, images=plan.idg_images[variant], batch_size=bs
             )
             o = pipeline_throughput(pipe_splits, p, epochs=plan.pipeline_epochs, batch_size=bs)
-            rows.append({
-                "idg": i, "prepbench": o, "ratio": ratio(o["images_per_second"], i["images_per_second"]),
-                "ratio_with_setup": ratio(o["with_setup_images_per_second"], i["images_per_second"]),
-            })
+            rows.append(
+                {
+                    "idg": i,
+                    "prepbench": o,
+                    "ratio": ratio(o["images_per_second"], i["images_per_second"]),
+                    "ratio_with_setup": ratio(o["with_setup_images_per_second"], i["images_per_second"]),
+                }
+            )
         pipe[variant] = {
-            "repeats": rows, "ratio": median(r["ratio"] for r in rows),
+            "repeats": rows,
+            "ratio": median(r["ratio"] for r in rows),
             "ratio_with_setup": median(r["ratio_with_setup"] for r in rows),
         }
     return pipe
@@ -284,9 +301,13 @@ def net_summary(rows: list[dict], flops: dict) -> dict:
     }
     bare_ips, none_ips = ips("bare"), ips("none")
     return {
-        "flops_per_image": flops, "repeats": rows, "harness_vs_bare": ratios,
-        "bare_images_per_second": bare_ips, "harness_none_images_per_second": none_ips,
-        "harness_gflops": none_ips * flops["training"] / 1e9, "bare_gflops": bare_ips * flops["training"] / 1e9,
+        "flops_per_image": flops,
+        "repeats": rows,
+        "harness_vs_bare": ratios,
+        "bare_images_per_second": bare_ips,
+        "harness_none_images_per_second": none_ips,
+        "harness_gflops": none_ips * flops["training"] / 1e9,
+        "bare_gflops": bare_ips * flops["training"] / 1e9,
     }
 
 

@@ -123,8 +123,13 @@ def flop_rate(doc: Document, r: dict) -> None:
         "(oneDNN) can beat a plain matmul, so a ratio above 1 is possible."
     )
     rows = [
-        [net, num(t["flops_per_image"]["training"] / 1e6), num(t["harness_gflops"]), num(t["bare_gflops"]),
-         num(r["ratios"]["flops_vs_peak"][net], 2)]
+        [
+            net,
+            num(t["flops_per_image"]["training"] / 1e6),
+            num(t["harness_gflops"]),
+            num(t["bare_gflops"]),
+            num(r["ratios"]["flops_vs_peak"][net], 2),
+        ]
         for net, t in r["training"].items()
     ]
     columns = ["net", "training MFLOP/image", "prepbench (none) GFLOP/s", "bare GFLOP/s", "prepbench / peak"]
@@ -140,8 +145,14 @@ def fixed_cost(doc: Document, r: dict) -> None:
         "`cpu` study budget, shallow net:"
     )
     rows = [
-        [prep, num(fc[prep + "/1"]["seconds"]), num(fc[prep + "/2"]["seconds"]), num(fc[prep]["per_epoch_seconds"]),
-         num(fc[prep]["fixed_seconds"]), f"{num(100 * fc[prep]['share_of_cpu_job'], 0)}%"]
+        [
+            prep,
+            num(fc[prep + "/1"]["seconds"]),
+            num(fc[prep + "/2"]["seconds"]),
+            num(fc[prep]["per_epoch_seconds"]),
+            num(fc[prep]["fixed_seconds"]),
+            f"{num(100 * fc[prep]['share_of_cpu_job'], 0)}%",
+        ]
         for prep in ("none", "zca")
     ]
     columns = ["prep", "job 1 epoch s", "job 2 epochs s", "per epoch s", "fixed s", "fixed / cpu-study job"]

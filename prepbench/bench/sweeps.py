@@ -32,8 +32,15 @@ def fixed_cost(cpu_overrides: list[str], uri: str, repeats: int = 2) -> tuple[di
     from prepbench.job import run_job
 
     def job(prep: str, epochs: int) -> float:
-        overrides = [*cpu_overrides, f"prep={prep}", "net=shallow", f"trainer.epochs={epochs}",
-                     f"tracking.uri={uri}", "study=bench-fixed-cost", "rerun=true"]
+        overrides = [
+            *cpu_overrides,
+            f"prep={prep}",
+            "net=shallow",
+            f"trainer.epochs={epochs}",
+            f"tracking.uri={uri}",
+            "study=bench-fixed-cost",
+            "rerun=true",
+        ]
         cfg = compose(overrides)
         return seconds(lambda: run_job(cfg, overrides))[0]
 
@@ -49,15 +56,25 @@ def fixed_cost(cpu_overrides: list[str], uri: str, repeats: int = 2) -> tuple[di
     for prep in ("none", "zca"):
         one, two = jobs[f"{prep}/1"]["seconds"], jobs[f"{prep}/2"]["seconds"]
         fixed, per_epoch = 2 * one - two, two - one
-        jobs[prep] = {"per_epoch_seconds": per_epoch, "fixed_seconds": fixed,
-                      "share_of_cpu_job": ratio(fixed, fixed + cpu_epochs * per_epoch)}
+        jobs[prep] = {
+            "per_epoch_seconds": per_epoch,
+            "fixed_seconds": fixed,
+            "share_of_cpu_job": ratio(fixed, fixed + cpu_epochs * per_epoch),
+        }
     return jobs, cpu_epochs
 
 
 def rerun_cost(workdir: Path, uri: str) -> dict:
     """The smoke sweep run twice in fresh processes: the second run skips every job."""
-    command = [sys.executable, "-m", "prepbench", "-m", "experiment=smoke", f"tracking.uri={uri}",
-               f"hydra.sweep.dir={workdir / 'sweeps'}"]
+    command = [
+        sys.executable,
+        "-m",
+        "prepbench",
+        "-m",
+        "experiment=smoke",
+        f"tracking.uri={uri}",
+        f"hydra.sweep.dir={workdir / 'sweeps'}",
+    ]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
 
     def run(argv):
@@ -67,11 +84,15 @@ def rerun_cost(workdir: Path, uri: str) -> dict:
     first, r1 = seconds(lambda: run(command))
     second, r2 = seconds(lambda: run(command))
     return {
-        "command": " ".join(["python -m prepbench", *command[3:]]), "jobs": 6,
-        "first_seconds": first, "second_seconds": second, "startup_seconds": startup,
+        "command": " ".join(["python -m prepbench", *command[3:]]),
+        "jobs": 6,
+        "first_seconds": first,
+        "second_seconds": second,
+        "startup_seconds": startup,
         "per_skipped_job_seconds": (second - startup) / 6,
         "estimated_48_job_seconds": startup + 48 * (second - startup) / 6,
-        "second_skipped": r2.stdout.count("skipped, already FINISHED"), "returncodes": [r1.returncode, r2.returncode],
+        "second_skipped": r2.stdout.count("skipped, already FINISHED"),
+        "returncodes": [r1.returncode, r2.returncode],
     }
 
 
@@ -84,12 +105,24 @@ def determinism_cost(workdir: Path, cpu_overrides: list[str], uri: str, repeats:
     for _ in range(repeats):
         for flag in ("false", "true"):
             study = f"bench-determinism-{flag}"
-            command = [sys.executable, "-m", "prepbench", *cpu_overrides, "net=deep", "trainer.epochs=1",
-                       f"trainer.deterministic={flag}", f"tracking.uri={uri}", f"study={study}", "rerun=true",
-                       f"hydra.run.dir={workdir / 'runs'}"]
+            command = [
+                sys.executable,
+                "-m",
+                "prepbench",
+                *cpu_overrides,
+                "net=deep",
+                "trainer.epochs=1",
+                f"trainer.deterministic={flag}",
+                f"tracking.uri={uri}",
+                f"study={study}",
+                "rerun=true",
+                f"hydra.run.dir={workdir / 'runs'}",
+            ]
             subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
             mlflow.set_tracking_uri(uri)
-            latest = mlflow.search_runs(experiment_names=[study], order_by=["attributes.start_time DESC"], max_results=1)
+            latest = mlflow.search_runs(
+                experiment_names=[study], order_by=["attributes.start_time DESC"], max_results=1
+            )
             speeds[flag].append(float(latest["metrics.train_images_per_second"].iloc[0]))
     return {
         "images_per_second": speeds,

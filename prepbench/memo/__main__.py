@@ -31,11 +31,17 @@ def parse_args(argv):
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument("--image", type=Path, help="your own image for sections 1-3 (default: CIFAR-10 images)")
     parser.add_argument(
-        "--data-path", type=Path, default=SHARED_ZIP if SHARED_ZIP.exists() else None,
+        "--data-path",
+        type=Path,
+        default=SHARED_ZIP if SHARED_ZIP.exists() else None,
         help=f"image-folder tree or .zip (default: {SHARED_ZIP} if present, else the official CIFAR-10)",
     )
-    parser.add_argument("--train-images", type=int, default=5000,
-                        help="training images for the ZCA correlation study; more than D = H*W*C (default 5000)")
+    parser.add_argument(
+        "--train-images",
+        type=int,
+        default=5000,
+        help="training images for the ZCA correlation study; more than D = H*W*C (default 5000)",
+    )
     parser.add_argument("--heldout-images", type=int, default=1000, help="test images never fitted on (default 1000)")
     parser.add_argument("--bn-images", type=int, default=2000, help="training images for section 7 (default 2000)")
     parser.add_argument("--bn-epochs", type=int, default=1, help="epochs for section 7 (default 1)")
@@ -104,8 +110,11 @@ def provenance(m: Memo, argv) -> dict:
     """memo.json's first entries: how it was made, from what."""
     return dict(
         command="python -m prepbench.memo " + shlex.join(argv),
-        data=m.label, data_fingerprint=m.splits.fingerprint, train_images=int(len(m.x_train)),
-        heldout_images=int(len(m.x_heldout)), prepbench_version=__version__,
+        data=m.label,
+        data_fingerprint=m.splits.fingerprint,
+        train_images=int(len(m.x_train)),
+        heldout_images=int(len(m.x_heldout)),
+        prepbench_version=__version__,
         commit=git_commit(short=True, paths=("prepbench",)),
         image=str(m.args.image) if m.args.image is not None else m.demo_name,
     )

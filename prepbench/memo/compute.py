@@ -236,7 +236,12 @@ def build_model_from(net_cfg, num_classes, input_shape, batchnorm, seed):
 
     momentum = compose(["prep=batchnorm"]).prep.batchnorm_momentum if batchnorm else None
     return build_model(
-        depth=int(net_cfg.depth), width=int(net_cfg.width), dense=int(net_cfg.dense),
-        num_classes=num_classes, input_shape=tuple(input_shape), batchnorm=batchnorm, seed=seed,
+        depth=int(net_cfg.depth),
+        width=int(net_cfg.width),
+        dense=int(net_cfg.dense),
+        num_classes=num_classes,
+        input_shape=tuple(input_shape),
+        batchnorm=batchnorm,
+        seed=seed,
         batchnorm_momentum=momentum,
     )

@@ -48,7 +48,9 @@ def load_image(path: Path) -> np.ndarray:
         with Image.open(path) as img:
             rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
     except (UnidentifiedImageError, OSError) as err:
-        raise PrepbenchError(f"--image {path} could not be read as an image ({err}); expected a PNG or JPEG file") from None
+        raise PrepbenchError(
+            f"--image {path} could not be read as an image ({err}); expected a PNG or JPEG file"
+        ) from None
     if min(rgb.shape[:2]) < 2:
         raise PrepbenchError(f"--image {path} is {rgb.shape[1]}x{rgb.shape[0]} pixels; expected at least 2x2")
     return rgb
@@ -112,7 +114,15 @@ def prepare(args: argparse.Namespace) -> Memo:
         f"test image {i} ({splits.class_names[int(splits.y_test[i])]}), the lowest-contrast image of the test split"
     )
     return Memo(
-        args=args, figs=args.out / "figures", cfg=cfg, splits=splits, label=data_label(args.data_path),
-        x_heldout=splits.x_test[heldout_idx], user_image=user_image, demo=demo, demo_name=demo_name,
-        low=splits.x_test[i], low_name=low_name,
+        args=args,
+        figs=args.out / "figures",
+        cfg=cfg,
+        splits=splits,
+        label=data_label(args.data_path),
+        x_heldout=splits.x_test[heldout_idx],
+        user_image=user_image,
+        demo=demo,
+        demo_name=demo_name,
+        low=splits.x_test[i],
+        low_name=low_name,
     )

@@ -18,9 +18,15 @@ def section(m: Memo) -> Section:
     n_bn = min(m.args.bn_images, len(m.x_train))
     trainer = m.cfg.trainer
     bn = batchnorm_study(
-        m.x_train[:n_bn], m.splits.y_train[:n_bn], m.x_heldout[:256], net_cfg=m.cfg.net,
-        num_classes=len(m.splits.class_names), epochs=m.args.bn_epochs, batch_size=int(trainer.batch_size),
-        lr=float(trainer.lr), seed=int(m.cfg.seed),
+        m.x_train[:n_bn],
+        m.splits.y_train[:n_bn],
+        m.x_heldout[:256],
+        net_cfg=m.cfg.net,
+        num_classes=len(m.splits.class_names),
+        epochs=m.args.bn_epochs,
+        batch_size=int(trainer.batch_size),
+        lr=float(trainer.lr),
+        seed=int(m.cfg.seed),
     )
     numbers = {}
     for tag, flag in (("without", False), ("with", True)):
@@ -30,8 +36,13 @@ def section(m: Memo) -> Section:
         numbers[f"bn_train_loss_{tag}"] = bn[flag]["loss"]
         numbers[f"bn_train_accuracy_{tag}"] = bn[flag]["accuracy"]
         numbers[f"bn_init_post_std_{tag}"] = bn[flag]["init"].post_std
-    numbers.update(bn_layers=bn[False]["trained"].layers, bn_images=n_bn, bn_epochs=m.args.bn_epochs,
-                   bn_batch_size=int(trainer.batch_size), bn_probe_batch=int(min(256, len(m.x_heldout))))
+    numbers.update(
+        bn_layers=bn[False]["trained"].layers,
+        bn_images=n_bn,
+        bn_epochs=m.args.bn_epochs,
+        bn_batch_size=int(trainer.batch_size),
+        bn_probe_batch=int(min(256, len(m.x_heldout))),
+    )
     figure(m, bn, numbers)
     return Section(document(m, bn, numbers), numbers, [FIGURE])
 
@@ -49,8 +60,10 @@ def figure(m: Memo, bn: dict, numbers: dict) -> None:
             axes[0, 1].plot(layers, s.pre_std, style, color=colour, marker="o", label=lab)
             axes[1, 0].plot(layers, s.post_mean, style, color=colour, marker="o", label=lab)
             axes[1, 1].plot(layers, s.post_std, style, color=colour, marker="o", label=lab)
-    titles = [["before ReLU (conv output, or BN output): mean", "before ReLU: std"],
-              ["after ReLU (input to the next layer): mean", "after ReLU: std"]]
+    titles = [
+        ["before ReLU (conv output, or BN output): mean", "before ReLU: std"],
+        ["after ReLU (input to the next layer): mean", "after ReLU: std"],
+    ]
     for r in range(2):
         for cc in range(2):
             ax = axes[r, cc]
@@ -92,7 +105,12 @@ def document(m: Memo, bn: dict, numbers: dict) -> Document:
         f"{bn[True]['loss'][-1]:.3f} with."
     )
     rows = [
-        [sw_.layers[i], f"{sw_.pre_std[i]:.3g}", f"{sb_.pre_std[i]:.3g}", f"{sw_.post_mean[i]:.3g} / {sb_.post_mean[i]:.3g}"]
+        [
+            sw_.layers[i],
+            f"{sw_.pre_std[i]:.3g}",
+            f"{sb_.pre_std[i]:.3g}",
+            f"{sw_.post_mean[i]:.3g} / {sb_.post_mean[i]:.3g}",
+        ]
         for i in range(len(sw_.layers))
     ]
     header = ["layer", "pre-ReLU std, without BN", "pre-ReLU std, with BN", "post-ReLU mean without / with"]

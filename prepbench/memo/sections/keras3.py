@@ -117,8 +117,12 @@ def document(checks: list[dict], keras_version: str, tf_version: str) -> Documen
         "(`cv2` lines are OpenCV, not Keras, and are not checked.)"
     )
     rows = [
-        [f"`{cell(c['memo_line'])}`", "works" if c["memo_line_works"] else "fails: " + cell(c["memo_line_result"]),
-         f"`{cell(c['replacement'])}`", result(c["replacement_works"], c["replacement_result"])]
+        [
+            f"`{cell(c['memo_line'])}`",
+            "works" if c["memo_line_works"] else "fails: " + cell(c["memo_line_result"]),
+            f"`{cell(c['replacement'])}`",
+            result(c["replacement_works"], c["replacement_result"]),
+        ]
         for c in checks
     ]
     doc.table(["memo's line", "result on Keras 3", "replacement", "replacement's result"], rows)

@@ -70,7 +70,11 @@ def document(m: Memo, rows, results, numbers) -> Document:
     doc.p(
         "**What it means**: min-max is a per-image linear stretch: the histogram keeps its shape and is widened to "
         "fill the range. It changes nothing for an image that already uses the full range"
-        + (f" ({' and '.join(full_range)} does, so its output is just the input rescaled to 0..1)" if full_range else "")
+        + (
+            f" ({' and '.join(full_range)} does, so its output is just the input rescaled to 0..1)"
+            if full_range
+            else ""
+        )
         + f"; of the {len(m.x_train):,} training images, {100 * numbers['minmax_train_fraction_range_ge_250']:.0f}% "
         f"span at least 250 of the 255 levels (median range {numbers['minmax_train_median_range']:.0f}), so on "
         f"{m.label} it changes most images little and stretches the few dark or hazy ones a lot. (The memo's "

@@ -104,8 +104,11 @@ def filters_figure(m: Memo, rows: np.ndarray) -> None:
         surround = window.copy()
         surround[zoom, zoom, pick[2]] = 0
         scale = np.abs(surround).max()  # the own-value weight saturates; the rest stays readable
-        imshow(axes[0, i], np.clip(0.5 + window / (2 * scale), 0, 1),
-               f"output {'RGB'[pick[2]]} at ({pick[0]},{pick[1]})\n{side}x{side} window around it")
+        imshow(
+            axes[0, i],
+            np.clip(0.5 + window / (2 * scale), 0, 1),
+            f"output {'RGB'[pick[2]]} at ({pick[0]},{pick[1]})\n{side}x{side} window around it",
+        )
     r0, c0 = h // 2, w // 2
     crop = rows[0][r0 - zoom : r0 + zoom + 1, c0 - zoom : c0 + zoom + 1]
     lim = np.abs(crop).max()
@@ -124,9 +127,12 @@ def filters_figure(m: Memo, rows: np.ndarray) -> None:
     ax.set_xlabel(f"column (row {r0})")
     ax.set_ylabel("R weight")
     ax.set_title(f"output R at ({r0},{c0}):\nweights on input R along row {r0}", fontsize=9)
-    fig.suptitle("ZCA whitening filters = rows of W: each output value is this weighted sum of the input values\n"
-                 "top: RGB composites, grey = 0, the weight on the value itself clipped; bottom: the first filter per "
-                 "channel", fontsize=11)
+    fig.suptitle(
+        "ZCA whitening filters = rows of W: each output value is this weighted sum of the input values\n"
+        "top: RGB composites, grey = 0, the weight on the value itself clipped; bottom: the first filter per "
+        "channel",
+        fontsize=11,
+    )
     save(fig, m.figs / FIGURES[1])
 
 
@@ -144,20 +150,28 @@ def document(m: Memo, numbers: dict, correlations) -> Document:
     doc.p(
         f"**Measured** on {n:,} training images of {m.label}, D = {h}x{w}x{c} = {d} values per image; "
         "ZCA fitted by prepbench with eps 1e-6 ("
-        + (f"loaded in {fit_seconds:.1f} s from prepbench's statistics cache, where an earlier run stored the fit"
-           if numbers["zca_fit_loaded_from_cache"]
-           else f"fitted in {fit_seconds:.1f} s, and stored in prepbench's statistics cache")
+        + (
+            f"loaded in {fit_seconds:.1f} s from prepbench's statistics cache, where an earlier run stored the fit"
+            if numbers["zca_fit_loaded_from_cache"]
+            else f"fitted in {fit_seconds:.1f} s, and stored in prepbench's statistics cache"
+        )
         + "). Each number is the correlation, across "
         "images, between two pixel values of the same image, averaged over all such pairs in the image:"
     )
     rows = [
         (name, f"{cb[key]:.3f}", f"{ca[key]:.3g}", f"{ch[key]:.3f}")
-        for name, key in (("neighbouring pixels, same channel", "neighbour_pixels"),
-                          (f"pixels {w // 2} apart, same channel", "distant_pixels"),
-                          ("R, G and B of one pixel", "channels"))
+        for name, key in (
+            ("neighbouring pixels, same channel", "neighbour_pixels"),
+            (f"pixels {w // 2} apart, same channel", "distant_pixels"),
+            ("R, G and B of one pixel", "channels"),
+        )
     ]
-    header = ["pair of values", "before (`corr_before`)", "after, training images (`corr_after`)",
-              "after, held-out test images"]
+    header = [
+        "pair of values",
+        "before (`corr_before`)",
+        "after, training images (`corr_after`)",
+        "after, held-out test images",
+    ]
     doc.table(header, rows)
     doc.img(f"figures/{FIGURES[0]}", "correlations", caption=False)
     doc.p(

@@ -87,12 +87,23 @@ def document(m: Memo, numbers: dict, gains: dict, effect: dict, heldout_corr: di
         "1/(sqrt(eigenvalue) + eps/sqrt(n)). Directions with almost no variance in the training images (the finest, "
         "pixel-level detail) get the largest gains."
     )
-    header = ["zca_epsilon", "largest gain", "directions damped ≥2x vs 1e-6", "output std, training",
-              "output std, held-out", "held-out corr. neighbours / channels"]
+    header = [
+        "zca_epsilon",
+        "largest gain",
+        "directions damped ≥2x vs 1e-6",
+        "output std, training",
+        "output std, held-out",
+        "held-out corr. neighbours / channels",
+    ]
     rows = [
-        [f"{e:g}", f"{gains[e].max():.0f}", f"{damped[f'{e:g}']} of {directions}", f"{effect[e]['train_std']:.3f}",
-         f"{effect[e]['heldout_std']:.3f}",
-         f"{heldout_corr[e]['neighbour_pixels']:.3f} / {heldout_corr[e]['channels']:.3f}"]
+        [
+            f"{e:g}",
+            f"{gains[e].max():.0f}",
+            f"{damped[f'{e:g}']} of {directions}",
+            f"{effect[e]['train_std']:.3f}",
+            f"{effect[e]['heldout_std']:.3f}",
+            f"{heldout_corr[e]['neighbour_pixels']:.3f} / {heldout_corr[e]['channels']:.3f}",
+        ]
         for e in EPSILONS
     ]
     doc.table(header, rows)

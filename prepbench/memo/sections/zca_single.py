@@ -24,8 +24,12 @@ def section(m: Memo) -> Section:
         native = zca_single(m.demo)
         numbers.update({f"zca_native_{k}": native[k] for k in ("std", "mean", "D", "expected_std", "seconds")})
     idg = zca_single_idg(resize(m.demo, IDG_SIZE))
-    numbers.update(zca_single_idg16_std=idg["std"], zca_single_idg16_mean=idg["mean"], zca_single_idg16_D=idg["D"],
-                   zca_single_idg16_expected_std=float(1 / np.sqrt(idg["D"])))
+    numbers.update(
+        zca_single_idg16_std=idg["std"],
+        zca_single_idg16_mean=idg["mean"],
+        zca_single_idg16_D=idg["D"],
+        zca_single_idg16_expected_std=float(1 / np.sqrt(idg["D"])),
+    )
     figure(m, img128, single)
     return Section(document(m, single, native, idg, numbers), numbers, [FIGURE])
 
