@@ -17,7 +17,7 @@ from PIL import Image
 from prepbench import ROOT
 from tests._proc import env, error_lines, prepbench
 
-PREPS = "augment, batchnorm, featurewise, minmax, none, raw, samplewise, std, zca"
+PREPS = ", ".join(sorted(p.stem for p in (ROOT / "conf" / "prep").glob("*.yaml")))  # as Hydra lists them
 
 
 def make_folders(root: Path) -> None:

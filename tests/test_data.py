@@ -428,4 +428,4 @@ def test_command_line_loads_and_reports_or_names_the_bad_value(tmp_path, capsys)
 def test_command_line_help_and_unknown_option(capsys):
     assert data.main(["--help"]) == 0 and "usage: python -m prepbench.data" in capsys.readouterr().out
     assert data.main(["data=nope"]) == 2
-    assert capsys.readouterr().err.strip() == "error: In 'config': Could not find 'data/nope'"
+    assert capsys.readouterr().err.strip() == "error: data=nope is unknown; expected one of cifar10, folder, synthetic"
