@@ -55,6 +55,7 @@ class TrainResult:
     test_accuracy: float = math.nan
     fit_seconds: float = 0.0
     train_images_per_second: float = 0.0
+    epoch_train_seconds: list[float] = field(default_factory=list)  # training part of each epoch
 
 
 _threads_configured = False
@@ -231,6 +232,7 @@ class _Progress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         train_end = self.train_end or time.perf_counter()
         self.train_seconds += train_end - self.epoch_start
+        self.result.epoch_train_seconds.append(train_end - self.epoch_start)
         self.images += self.images_per_epoch
         metrics = {
             "train_loss": logs["loss"], "train_accuracy": logs["accuracy"],

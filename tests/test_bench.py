@@ -67,6 +67,12 @@ def fake_report():
         "data": {"name": "synthetic", "note": "synthetic images", "fingerprint": "f"},
         "zca_fit": {"images": 10, "idg_seconds": 40.0, "prepbench_seconds": 8.0},
         "pipeline": pipeline, "training": training, "matmul_peak": {"n": 8, "gflops": 19.0},
+        "precision": {"matmul_peak_bf16": {"n": 8, "gflops": 50.0}, "nets": {
+            net: {"flops_per_image": {"training": flops}, "repeats": [], "float32_images_per_second": 100.0,
+                  "bfloat16_images_per_second": 250.0, "ratio": 2.5, "bfloat16_gflops": 250.0 * flops / 1e9,
+                  "float32_gflops": 100.0 * flops / 1e9}
+            for net, flops in (("shallow", 1e7), ("deep", 1e8))
+        }},
     }
     report["ratios"] = ratios.compute_ratios(report)
     return report
@@ -78,6 +84,8 @@ def test_ratios_come_from_the_raw_figures():
     assert r["zca_fit_vs_idg"] == pytest.approx(5.0)
     assert r["harness_vs_bare"]["deep"]["augment"] == pytest.approx(0.95)
     assert r["flops_vs_peak"]["deep"] == pytest.approx(95.0 * 1e8 / 1e9 / 19.0)
+    assert r["bf16_vs_fp32"] == {"shallow": 2.5, "deep": 2.5}
+    assert r["flops_vs_peak_bf16"]["deep"] == pytest.approx(250.0 * 1e8 / 1e9 / 50.0)
 
 
 def test_every_ratio_has_its_target_where_the_issue_sets_one():
@@ -85,13 +93,16 @@ def test_every_ratio_has_its_target_where_the_issue_sets_one():
     assert ratios.target_for("harness_vs_bare.deep.zca") == 0.9
     assert ratios.target_for("flops_vs_peak.deep") == 0.6
     assert ratios.target_for("flops_vs_peak.shallow") is None
-    assert {k for k in flat if ratios.target_for(k) is None} == {"flops_vs_peak.shallow"}
+    assert ratios.target_for("bf16_vs_fp32.deep") == 2.0 and ratios.target_for("bf16_vs_fp32.shallow") == 2.0
+    assert ratios.target_for("flops_vs_peak_bf16.deep") == 0.5
+    assert {k for k in flat if ratios.target_for(k) is None} == {"flops_vs_peak.shallow", "flops_vs_peak_bf16.shallow"}
 
 
 def test_the_targets_written_to_json_are_the_ratio_tables_targets():
     assert ratios.TARGETS == {
         "pipeline_vs_idg.std": 4.0, "pipeline_vs_idg.zca": 50.0, "pipeline_vs_idg.augment": 4.0,
         "zca_fit_vs_idg": 4.0, "harness_vs_bare.*": 0.9, "flops_vs_peak.deep": 0.6,
+        "bf16_vs_fp32.shallow": 2.0, "bf16_vs_fp32.deep": 2.0, "flops_vs_peak_bf16.deep": 0.5,
     }
     assert [r.key for r in ratios.RATIOS] == list(fake_report()["ratios"])
 
@@ -118,7 +129,9 @@ def test_json_and_markdown_hold_every_required_key(tmp_path):
     report["ratios"]["zca_fit_vs_idg"] = math.nan  # written as null, never as invalid JSON
     render.write(report, tmp_path)
     data = json.loads((tmp_path / "bench.json").read_text())
-    assert set(data["ratios"]) == {"pipeline_vs_idg", "zca_fit_vs_idg", "harness_vs_bare", "flops_vs_peak"}
+    assert set(data["ratios"]) == {
+        "pipeline_vs_idg", "zca_fit_vs_idg", "harness_vs_bare", "flops_vs_peak", "bf16_vs_fp32", "flops_vs_peak_bf16"
+    }
     assert set(data["ratios"]["pipeline_vs_idg"]) == {"std", "zca", "augment"}
     assert data["ratios"]["zca_fit_vs_idg"] is None
     for net in ("shallow", "deep"):
@@ -161,7 +174,21 @@ def test_a_tiny_run_writes_the_report(tmp_path):
     assert main(["--out", str(tmp_path), "--plan", "tiny", "--data", "synthetic", "--no-sweep"]) == 0
     data = json.loads((tmp_path / "bench.json").read_text())
     flat = ratios.flat_ratios(data["ratios"])
-    assert len(flat) == 3 + 1 + 2 * len(plans.HARNESS_VARIANTS) + 2
+    assert len(flat) == 3 + 1 + 2 * len(plans.HARNESS_VARIANTS) + 2 + 2 + 2  # + bf16_vs_fp32, flops_vs_peak_bf16
     assert all(v is None or v > 0 for v in flat.values())
     assert data["data"]["note"] and data["machine"]["loadavg_start"]
     assert data["training"]["deep"]["flops_per_image"]["training"] > data["training"]["shallow"]["flops_per_image"]["training"] / 10
+    assert data["precision"]["matmul_peak_bf16"]["dtype"] == "bfloat16"
+
+
+def test_the_quick_plan_measures_what_the_full_plan_measures_with_fewer_repeats():
+    full, quick = plans.PLANS["full"], plans.PLANS["quick"]
+    assert quick.repeats < full.repeats
+    assert {k: v for k, v in quick.__dict__.items() if k not in ("name", "repeats")} == {
+        k: v for k, v in full.__dict__.items() if k not in ("name", "repeats")
+    }
+
+
+def test_the_steady_rate_leaves_out_the_first_epoch():
+    assert measures.steady_rate(100, [10.0, 1.0, 2.0]) == pytest.approx(100 / 1.5)
+    assert measures.steady_rate(100, [4.0]) == 25.0

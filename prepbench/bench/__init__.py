@@ -9,6 +9,9 @@ Everything is measured side by side in one process, on the same images, and repo
     harness_vs_bare.<net>.<var>    training images/s of a prepbench job (make_inputs + fit_and_evaluate)
                                    / a bare Keras `fit` of the same model on normalized in-memory tensors
     flops_vs_peak.<net>            training FLOP rate / a float32 matmul's FLOP rate measured in this run
+    bf16_vs_fp32.<net>             steady training images/s of a prepbench job in bfloat16 / the same job in
+                                   float32, alternated back to back (trainer.precision)
+    flops_vs_peak_bf16.<net>       training FLOP rate in bfloat16 / a bfloat16 matmul's FLOP rate in this run
 
 Writes DIR/bench.json (machine-readable: ratios, raw figures, machine, versions, command) and
 DIR/bench.md (the same as tables). Speed is never asserted by the tests; this command reports it.

@@ -90,7 +90,7 @@ def run(
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m prepbench.bench", description=package_doc.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="folder for bench.md and bench.json")
-    parser.add_argument("--quick", action="store_true", help="fewer images and repeats: under five minutes on 2 cores")
+    parser.add_argument("--quick", action="store_true", help="the full plan with one repeat instead of two")
     parser.add_argument("--plan", choices=sorted(PLANS), help="full, quick or tiny (tests); overrides --quick")
     parser.add_argument(
         "--data",

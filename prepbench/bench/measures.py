@@ -147,9 +147,11 @@ def bare_fit_throughput(splits, net, *, epochs: int, batch_size: int, lr: float 
     import keras
     import tensorflow as tf
 
+    from prepbench.precision import set_keras_policy
     from prepbench.train import compile_model
 
     keras.utils.set_random_seed(0)
+    set_keras_policy("float32")  # whatever an earlier measure left
     model = bench_model(net, splits)
     compile_model(model, lr=lr)
     x = tf.constant(splits.x_train.astype(np.float32) / 255)
@@ -178,8 +180,16 @@ def harness_throughput(
     return {
         "images": len(splits.y_train) * epochs,
         "images_per_second": result.train_images_per_second,
+        "steady_images_per_second": steady_rate(len(splits.y_train), result.epoch_train_seconds),
         "prep_fit_seconds": fit_seconds,
     }
+
+
+def steady_rate(images_per_epoch: int, epoch_seconds: list[float]) -> float:
+    """Images/s once training runs: the median epoch after the first, whose time includes tracing
+    the train step (seconds on the deep net, as long as a whole bfloat16 epoch of a small plan)."""
+    later = epoch_seconds[1:] or epoch_seconds
+    return images_per_epoch / median(later)
 
 
 def training_flops_per_image(model) -> dict:
@@ -200,11 +210,11 @@ def training_flops_per_image(model) -> dict:
     return {"forward": int(forward), "training": int(3 * forward)}
 
 
-def matmul_peak(n: int = 2048, reps: int = 10) -> dict:
-    """float32 matmul FLOP rate (n x n by n x n), best of three timings of `reps` chained products."""
+def matmul_peak(n: int = 2048, reps: int = 10, dtype: str = "float32") -> dict:
+    """matmul FLOP rate (n x n by n x n) in `dtype`, best of three timings of `reps` chained products."""
     import tensorflow as tf
 
-    a = tf.random.stateless_normal((n, n), seed=(1, 2)) / math.sqrt(n)
+    a = tf.cast(tf.random.stateless_normal((n, n), seed=(1, 2)) / math.sqrt(n), dtype)
 
     @tf.function
     def chain(x):
@@ -214,7 +224,7 @@ def matmul_peak(n: int = 2048, reps: int = 10) -> dict:
 
     chain(a).numpy()  # trace and warm up
     best = min(seconds(lambda: chain(a).numpy())[0] for _ in range(3))
-    return {"n": n, "gflops": 2 * n**3 * reps / best / 1e9}
+    return {"n": n, "dtype": dtype, "gflops": 2 * n**3 * reps / best / 1e9}
 
 
 # ---- the report's sections ----------------------------------------------------------------------
@@ -311,6 +321,46 @@ def net_summary(rows: list[dict], flops: dict) -> dict:
     }
 
 
+def precision_section(b: Bench) -> dict:
+    """The same prepbench job (variant none) in float32 and in bfloat16, alternated back to back,
+    steady training rate (after the first epoch); the bfloat16 matmul peak read beside each repeat,
+    best reading kept."""
+    plan, bs = b.plan, b.plan.batch_size
+    train_splits = subset(b.splits, plan.train_images)
+    out, peaks = {}, []
+    for name in NETS:
+        net = conf("net", name)
+        flops = training_flops_per_image(bench_model(net, b.splits))
+        rows = []
+        for r in range(plan.repeats):
+            peaks.append(matmul_peak(dtype="bfloat16"))
+            row = {}
+            for precision in ("float32", "bfloat16"):
+                b.log(f"[bench] {name}: prepbench none in {precision}, repeat {r + 1}/{plan.repeats}")
+                row[precision] = harness_throughput(
+                    train_splits, net, "none", epochs=plan.train_epochs, batch_size=bs, precision=precision
+                )
+            rows.append(row)
+
+        def steady(precision, rows=rows):
+            return median(row[precision]["steady_images_per_second"] for row in rows)
+
+        out[name] = {
+            "flops_per_image": flops,
+            "repeats": rows,
+            "float32_images_per_second": steady("float32"),
+            "bfloat16_images_per_second": steady("bfloat16"),
+            "ratio": median(
+                ratio(row["bfloat16"]["steady_images_per_second"], row["float32"]["steady_images_per_second"])
+                for row in rows
+            ),
+            "bfloat16_gflops": steady("bfloat16") * flops["training"] / 1e9,
+            "float32_gflops": steady("float32") * flops["training"] / 1e9,
+        }
+    peak = max(peaks, key=lambda p: p["gflops"]) | {"readings_gflops": [p["gflops"] for p in peaks]}
+    return {"nets": out, "matmul_peak_bf16": peak}
+
+
 def matmul_peak_section(b: Bench) -> dict:
     """The best matmul reading of the run (no measurement of its own: the training section's readings)."""
     return max(b.peaks, key=lambda p: p["gflops"]) | {"readings_gflops": [p["gflops"] for p in b.peaks]}
@@ -337,6 +387,7 @@ MEASURES = (
     Measure("zca_fit", zca_fit_section),
     Measure("pipeline", pipeline_section),
     Measure("training", training_section),
+    Measure("precision", precision_section),
     Measure("matmul_peak", matmul_peak_section),
     Measure("sweep", sweep_section, when=lambda b: b.sweep),
 )

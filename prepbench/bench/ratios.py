@@ -35,6 +35,15 @@ def _flops_vs_peak(report: dict) -> dict:
     return {net: ratio(t["harness_gflops"], peak) for net, t in report["training"].items()}
 
 
+def _bf16_vs_fp32(report: dict) -> dict:
+    return {net: p["ratio"] for net, p in report["precision"]["nets"].items()}
+
+
+def _flops_vs_peak_bf16(report: dict) -> dict:
+    peak = report["precision"]["matmul_peak_bf16"]["gflops"]
+    return {net: ratio(p["bfloat16_gflops"], peak) for net, p in report["precision"]["nets"].items()}
+
+
 RATIOS = (
     Ratio(
         "pipeline_vs_idg",
@@ -52,6 +61,8 @@ RATIOS = (
         {"*": 0.9},
     ),
     Ratio("flops_vs_peak", _flops_vs_peak, {"deep": 0.6}),
+    Ratio("bf16_vs_fp32", _bf16_vs_fp32, {"shallow": 2.0, "deep": 2.0}),
+    Ratio("flops_vs_peak_bf16", _flops_vs_peak_bf16, {"deep": 0.5}),
 )
 
 # The targets by dotted key (written into bench.json): "harness_vs_bare.*" stands for every net and variant.

@@ -136,6 +136,32 @@ def flop_rate(doc: Document, r: dict) -> None:
     doc.table(columns, rows, align="lrrrr")
 
 
+def precision(doc: Document, r: dict) -> None:
+    peak32, peak16 = r["matmul_peak"], r["precision"]["matmul_peak_bf16"]
+    doc.h(2, "bfloat16 against float32 (trainer.precision)")
+    doc.p(
+        "The same prepbench job (variant none) in float32 and in bfloat16 (Keras `mixed_bfloat16`: float32 "
+        "variables, bfloat16 compute, float32 logits and loss), alternated back to back; steady training "
+        "images/s (epochs after the first, whose time includes tracing the train step). Peaks: "
+        f"{peak32['n']}x{peak32['n']} `tf.matmul`, best reading of the run: float32 {num(peak32['gflops'])} GFLOP/s, "
+        f"bfloat16 {num(peak16['gflops'])} GFLOP/s (readings: "
+        f"{', '.join(num(g) for g in peak16.get('readings_gflops', [peak16['gflops']]))})."
+    )
+    rows = [
+        [
+            net,
+            num(p["float32_images_per_second"], 0),
+            num(p["bfloat16_images_per_second"], 0),
+            num(p["ratio"], 2),
+            num(p["bfloat16_gflops"]),
+            num(r["ratios"]["flops_vs_peak_bf16"][net], 2),
+        ]
+        for net, p in r["precision"]["nets"].items()
+    ]
+    columns = ["net", "float32 img/s", "bfloat16 img/s", "bf16 / fp32", "bfloat16 GFLOP/s", "/ bfloat16 peak"]
+    doc.table(columns, rows, align="lrrrrr")
+
+
 def fixed_cost(doc: Document, r: dict) -> None:
     fc = r["sweep"]["fixed_cost"]
     doc.h(2, "Sweep-level figures")
@@ -189,6 +215,7 @@ SECTIONS = (
     ("pipeline", pipeline),
     ("training", training),
     ("matmul_peak", flop_rate),
+    ("precision", precision),
     ("sweep", fixed_cost),
     ("sweep", rerun),
     ("sweep", determinism),
