@@ -15,12 +15,13 @@ CLAIMS = [
                   "(tested as the benefit of scaling: none = x/255 minus raw 0–255 input)."),
     ("C4", "samplewise, std", "Standardization (per image: samplewise; per channel over the "
                               "training set: std/featurewise) brings out features."),
-    ("C5", "zca", "ZCA whitening (standardization plus decorrelation) helps."),
+    ("C5", "zca, zca_reg", "ZCA whitening (standardization plus decorrelation) helps (zca: the memo's "
+                           "ε = 1e-6; zca_reg: a regularising ε = 0.1)."),
     ("C6", "batchnorm", "Batch normalization makes learning more efficient."),
 ]
 PREP_CLAIM = {"augment": "C1", "minmax": "C2", "raw": "C3", "samplewise": "C4", "std": "C4",
-              "featurewise": "C4", "zca": "C5", "batchnorm": "C6"}
-PREP_ORDER = ["none", "raw", "minmax", "samplewise", "std", "featurewise", "zca", "augment", "batchnorm"]
+              "featurewise": "C4", "zca": "C5", "zca_reg": "C5", "batchnorm": "C6"}
+PREP_ORDER = ["none", "raw", "minmax", "samplewise", "std", "featurewise", "zca", "zca_reg", "augment", "batchnorm"]
 
 REVERSED = {"raw": "scaling"}
 """Variants whose claim is about the baseline's own step: their effect is reported as baseline

@@ -74,10 +74,13 @@ def _sweepable(own: list[str], factor: str) -> tuple[str, str | None, tuple]:
     return item.split("=", 1)[0], item.split("=", 1)[1], tuple(o for o in own if o is not item)
 
 
-def commands_for(cells, sel: Selection, experiment: str, extra: tuple = ()) -> list[str]:
-    """The fewest `python -m prepbench -m ...` commands that run exactly the cells given
-    (an iterable of (variant, moderator, seed)); `extra` items are appended to each."""
+def sweeps_for(cells, sel: Selection, experiment: str, extra: tuple = ()) -> list[tuple[list[str], bool]]:
+    """The fewest sweeps (the items after `python -m prepbench -m`, and whether they were rebuilt
+    from params) that run exactly the cells given, an iterable of (variant, moderator, seed);
+    `extra` items are appended to each."""
     t, m = sel.spec.treatment, sel.spec.moderator
+    values = [sel.items["variant"][v][0].split("=", 1)[1] for v in sel.variants]
+    rank = {x: values.index(x) for x in values}  # the report's order: baseline first
     blocks: dict[tuple, dict] = {}
     for v, lev, s in cells:
         v_own, v_rest, v_rebuilt = _parts(_representative(sel, "variant", v), t, sel.items["variant"][v])
@@ -91,13 +94,22 @@ def commands_for(cells, sel: Selection, experiment: str, extra: tuple = ()) -> l
     for (t_key, v_extra, m_key, m_extra, rest, rebuilt, m_value), by_seed in blocks.items():
         by_values: dict[tuple, list[int]] = {}
         for s, values in sorted(by_seed.items()):
-            by_values.setdefault(tuple(dict.fromkeys(values)), []).append(s)
+            by_values.setdefault(tuple(sorted(dict.fromkeys(values), key=lambda x: rank.get(x, len(rank)))), []).append(s)
         for values, seeds in by_values.items():
             merged.setdefault((t_key, values, m_key, tuple(seeds), v_extra, m_extra, rest, rebuilt), []).append(m_value)
-    return [_command(k, m_values, experiment, extra) for k, m_values in merged.items()]
+    return [_items(k, m_values, experiment, extra) for k, m_values in merged.items()]
 
 
-def _command(block: tuple, m_values: list, experiment: str, extra: tuple) -> str:
+def commands_for(cells, sel: Selection, experiment: str, extra: tuple = ()) -> list[str]:
+    """`sweeps_for` as shell commands, `python -m prepbench -m ...`."""
+    out = []
+    for items, rebuilt in sweeps_for(cells, sel, experiment, extra):
+        cmd = " ".join(shlex.quote(i) for i in ["python", "-m", "prepbench", "-m", *items])
+        out.append(cmd + ("    # rebuilt from params: the runs carry no overrides tag" if rebuilt else ""))
+    return out
+
+
+def _items(block: tuple, m_values: list, experiment: str, extra: tuple) -> tuple[list[str], bool]:
     t_key, values, m_key, seeds, v_extra, m_extra, rest, rebuilt = block
     rest = list(rest)
     if not any(_key(o) in ("study", "experiment", "tracking.experiment") for o in rest):
@@ -107,7 +119,4 @@ def _command(block: tuple, m_values: list, experiment: str, extra: tuple) -> str
         sweep.append(f"{t_key}={','.join(values)}")
     if m_values != [None]:
         sweep.append(f"{m_key}={','.join(dict.fromkeys(m_values))}")
-    items = ["python", "-m", "prepbench", "-m", *sweep, f"seed={','.join(map(str, seeds))}",
-             *v_extra, *m_extra, *rest, *extra]
-    cmd = " ".join(shlex.quote(i) for i in items)
-    return cmd + ("    # rebuilt from params: the runs carry no overrides tag" if rebuilt else "")
+    return [*sweep, f"seed={','.join(map(str, seeds))}", *v_extra, *m_extra, *rest, *extra], rebuilt
