@@ -86,12 +86,20 @@ def compose_study(overrides) -> tuple[dict, dict, list]:
 
 
 def grid_where(settings: dict, runs_settings, plan: Plan) -> tuple:
-    """`--where` items that keep the runs of this grid: its settings outside the factors' groups."""
-    from prepbench.report.select import _ignored, group_of
+    """`--where` items that keep the runs of this grid: its settings outside the factors' groups.
+    `runs_settings`: the runs' settings (prepbench.report.select.settings). A setting whose value
+    no run has is resolved when a job starts (trainer.precision=auto logs float32 or bfloat16),
+    so it selects nothing and is left out."""
+    from prepbench.report.select import _ignored, canonical, group_of
 
     own = {group_of(plan.treatment), group_of(plan.moderator)}
-    return tuple((k, (v,)) for k, v in settings.items()
-                 if k in runs_settings and k != "seed" and not _ignored(k) and group_of(k) not in own)
+    out = []
+    for k, v in settings.items():
+        if k not in runs_settings or k == "seed" or _ignored(k) or group_of(k) in own:
+            continue
+        if canonical(v) in set(runs_settings[k].map(canonical).dropna()):
+            out.append((k, (v,)))
+    return tuple(out)
 
 
 def decide(a, plan: Plan) -> list[Decision]:
@@ -152,7 +160,7 @@ def _analyse(plan: Plan, settings: dict, uri: str, experiment: str):
     loaded = load.load_experiment(uri, experiment)
     jobs = split_roles(loaded.runs)[1]
     spec = Spec(treatment=plan.treatment, baseline=plan.baseline, moderator=plan.moderator, level=plan.level,
-                where=grid_where(settings, set(run_settings(jobs).columns), plan))
+                where=grid_where(settings, run_settings(jobs), plan))
     return analyse(select(loaded.runs, spec), {}, experiment), loaded
 
 

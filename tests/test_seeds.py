@@ -187,3 +187,15 @@ def test_the_real_command_on_synthetic_data(tmp_path):
     assert again.returncode == 0 and "test_accuracy" not in again.stdout  # every job skipped
     assert len([r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("prepbench.role") == "job"]) == 6
     assert not math.isnan(json.loads(exp.tags["prepbench.seeds.stops"])["zca"]["halfwidth"])
+
+
+def test_grid_where_skips_settings_resolved_when_a_job_starts():
+    import pandas as pd
+
+    from prepbench.seeds import grid_where
+
+    runs = pd.DataFrame({"trainer.precision": ["bfloat16", "bfloat16"], "data.train_size": ["10000", "2500"],
+                         "prep.zca_epsilon": ["0.1", None], "trainer.threads": ["1", "2"]})
+    settings = {"trainer.precision": "auto", "data.train_size": "10000", "prep.zca_epsilon": "1e-06",
+                "trainer.threads": "0", "seed": "0", "trainer.epochs": "30"}
+    assert grid_where(settings, runs, Plan((), 2.0, None, 10, 1, 0.95)) == (("data.train_size", ("10000",)),)
