@@ -1,18 +1,21 @@
-"""Statistics for paired seed comparisons: pure numpy/scipy/pandas, no I/O.
+"""Statistics for seed-replicated comparisons: pure numpy/scipy/pandas, no I/O.
 
-Every effect in prepbench is a *paired* difference: a variant and the baseline `none` trained
-with the same seed (same initial weights, batch order and augmentation draws) on the same network
-and data. Seeds are the only replication unit, so the differences d_1..d_n over seeds are taken
-as independent draws of one random variable, and all uncertainty statements are about its mean.
+Two kinds of effect, and the test each gets:
 
-The interaction (does a variant help one network more than another?) is a difference of paired
-differences, again per seed:
+* A **benefit** is paired: a variant and its baseline trained with the same seed on the same
+  network and data (same initial weights, batch order and augmentation draws). The differences
+  d_1..d_n over seeds are independent draws of one variable; the effect is their mean, tested with
+  the one-sample (paired) t test and a sign-flip permutation test.
+* An **interaction** compares two benefits measured on different moderator levels (shallow vs deep
+  networks, two data sizes, ...). Runs on different levels share no weights, so pairing the two
+  benefits by seed number buys nothing unless they are correlated across seeds. `interaction`
+  therefore uses Welch's two-sample t test, unless the Pearson correlation of the two benefits over
+  their common seeds is positive at one-sided p < PAIRING_ALPHA, in which case pairing measurably
+  reduces the variance and the paired t test on the per-seed differences is used. Either way the
+  correlation and the test used are returned.
 
-    i_s = (v_shallow,s - none_shallow,s) - (v_deep,s - none_deep,s)
-
-using only seeds where all four runs finished. Runs on different networks share nothing but the
-seed number, so this pairing across networks neither helps nor biases; it keeps one i_s per seed,
-independent across seeds, which is all the interval and tests below assume.
+Multiplicity: `holm` adjusts a table's p-values (family-wise error control); `holm_levels` gives
+each test the confidence level whose t interval agrees with the Holm decision (see there).
 """
 
 from __future__ import annotations
@@ -28,11 +31,17 @@ from scipy import stats as _st
 LEVEL = 0.95
 """Default confidence level of every interval, and 1 - alpha of every verdict."""
 
+PAIRING_ALPHA = 0.05
+"""An interaction is paired by seed only if the benefits' correlation is positive at this level."""
+
 BOOTSTRAP_MIN_N = 20
-"""Below this many seeds the percentile bootstrap undercovers badly; the t interval is used."""
+"""Below this many seeds the percentile bootstrap undercovers badly (`mean_interval`)."""
 
 EXACT_SIGN_FLIP_MAX_N = 16
 """Up to this many differences the sign-flip test enumerates all 2^n sign vectors (65,536)."""
+
+EXACT_PERMUTATION_MAX = 20_000
+"""Up to this many splits the two-sample permutation test enumerates all of them."""
 
 
 @dataclass(frozen=True)
@@ -56,9 +65,8 @@ def t_interval(x, level: float = LEVEL) -> Interval:
     """Student t interval for the mean: mean ± t_{(1+level)/2, n-1} · sd / sqrt(n).
 
     sd uses ddof=1. Assumes the values are independent draws from a normal distribution (for
-    seed-to-seed differences of accuracy this is an assumption, untestable with a handful of
-    seeds; the t interval is nonetheless the usual and fairly robust choice for small n).
-    With n < 2 the interval is undefined and returned as NaN.
+    seed-to-seed differences of accuracy an assumption, untestable with a handful of seeds; the t
+    interval is the usual and fairly robust choice for small n). With n < 2 the bounds are NaN.
 
     >>> t_interval([1.0, 2.0, 3.0]).low  # 2 - 4.3027 / sqrt(3)
     -0.4841...
@@ -90,9 +98,9 @@ def bootstrap_interval(x, level: float = LEVEL, n_resamples: int = 10_000, seed:
     return Interval(n, float(a.mean()), float(a.std(ddof=1)), float(low), float(high), "bootstrap")
 
 
-def mean_interval(x, level: float = LEVEL, method: str = "auto") -> Interval:
-    """The interval prepbench reports: "t" for n < BOOTSTRAP_MIN_N, "bootstrap" from there on
-    (method="auto"), or the named method."""
+def mean_interval(x, level: float = LEVEL, method: str = "t") -> Interval:
+    """A mean's interval: "t" (the default, the one consistent with the t test), "bootstrap", or
+    "auto" (t for n < BOOTSTRAP_MIN_N, bootstrap from there on)."""
     if method == "auto":
         method = "bootstrap" if _clean(x).size >= BOOTSTRAP_MIN_N else "t"
     if method == "t":
@@ -100,6 +108,12 @@ def mean_interval(x, level: float = LEVEL, method: str = "auto") -> Interval:
     if method == "bootstrap":
         return bootstrap_interval(x, level)
     raise ValueError(f"unknown interval method {method!r}; expected 'auto', 't' or 'bootstrap'")
+
+
+def clip_interval(iv: Interval, low: float = 0.0, high: float = 1.0) -> Interval:
+    """The interval of a bounded quantity (an accuracy) clipped to its range [low, high]."""
+    clip = lambda v: v if not np.isfinite(v) else min(max(v, low), high)  # noqa: E731
+    return Interval(iv.n, iv.mean, iv.sd, clip(iv.low), clip(iv.high), iv.method)
 
 
 def t_test_pvalue(x) -> float:
@@ -113,23 +127,136 @@ def t_test_pvalue(x) -> float:
     return float(_st.ttest_1samp(a, 0.0).pvalue)
 
 
+# ------------------------------------------------------------------------ one effect, one test
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """An effect estimated from seeds, with the t-type test and interval that belong together:
+    `interval(level)` excludes 0 exactly when `p` < 1 - level (same statistic, same df).
+
+    test: "paired t" (one-sample t on per-seed differences) or "Welch" (two-sample, unequal
+    variances); n: seeds used (paired: pairs; Welch: n_a + n_b); sd: the sd of the paired
+    differences (NaN for Welch); corr, corr_p: Pearson correlation across the common seeds and its
+    one-sided p (interactions only)."""
+
+    test: str
+    n: int
+    n_a: int
+    n_b: int
+    mean: float
+    sd: float
+    sd_a: float
+    sd_b: float
+    se: float
+    df: float
+    p: float
+    corr: float = math.nan
+    corr_p: float = math.nan
+    corr_n: int = 0
+
+    def halfwidth(self, level: float = LEVEL) -> float:
+        """Half the width of the two-sided t interval at `level` (NaN when undefined)."""
+        if not (np.isfinite(self.se) and np.isfinite(self.df) and self.df > 0):
+            return math.nan
+        return float(_st.t.ppf((1 + level) / 2, self.df)) * self.se
+
+    def interval(self, level: float = LEVEL) -> tuple[float, float]:
+        h = self.halfwidth(level)
+        return (self.mean - h, self.mean + h) if np.isfinite(h) else (math.nan, math.nan)
+
+
+def _p_from_t(mean: float, se: float, df: float) -> float:
+    if not (np.isfinite(se) and np.isfinite(df) and df > 0):
+        return math.nan
+    if se == 0:
+        return 1.0 if mean == 0 else 0.0
+    return float(2 * _st.t.sf(abs(mean) / se, df))
+
+
+def paired(diff) -> Comparison:
+    """The one-sample (paired) t test of mean(diff) = 0: df = n - 1, se = sd / sqrt(n)."""
+    a = _clean(diff)
+    n = a.size
+    mean = float(a.mean()) if n else math.nan
+    sd = float(a.std(ddof=1)) if n > 1 else math.nan
+    se = sd / math.sqrt(n) if n > 1 else math.nan
+    df = float(n - 1) if n > 1 else math.nan
+    return Comparison("paired t", n, n, n, mean, sd, sd, sd, se, df, _p_from_t(mean, se, df))
+
+
+def welch_df(var_a: float, n_a: int, var_b: float, n_b: int) -> float:
+    """Welch–Satterthwaite degrees of freedom of mean(a) - mean(b):
+    (va/na + vb/nb)^2 / ((va/na)^2/(na-1) + (vb/nb)^2/(nb-1)); NaN when undefined."""
+    if n_a < 2 or n_b < 2:
+        return math.nan
+    qa, qb = var_a / n_a, var_b / n_b
+    den = qa**2 / (n_a - 1) + qb**2 / (n_b - 1)
+    return (qa + qb) ** 2 / den if den > 0 else float(n_a + n_b - 2)
+
+
+def welch(a, b) -> Comparison:
+    """Welch's two-sample t test of mean(a) = mean(b), unequal variances; the effect is
+    mean(a) - mean(b), se = sqrt(va/na + vb/nb), df from `welch_df`."""
+    x, y = _clean(a), _clean(b)
+    na, nb = x.size, y.size
+    mean = float(x.mean() - y.mean()) if na and nb else math.nan
+    va = float(x.var(ddof=1)) if na > 1 else math.nan
+    vb = float(y.var(ddof=1)) if nb > 1 else math.nan
+    se = math.sqrt(va / na + vb / nb) if na > 1 and nb > 1 else math.nan
+    df = welch_df(va, na, vb, nb)
+    return Comparison("Welch", na + nb, na, nb, mean, math.nan, math.sqrt(va) if na > 1 else math.nan,
+                      math.sqrt(vb) if nb > 1 else math.nan, se, df, _p_from_t(mean, se, df))
+
+
+def correlation(a: pd.Series, b: pd.Series) -> tuple[float, float, int]:
+    """Pearson r of a and b over their common index, its one-sided p for r > 0, and n.
+    NaN below 3 common values or when either is constant."""
+    common = a.dropna().index.intersection(b.dropna().index)
+    x, y = a.loc[common].to_numpy(float), b.loc[common].to_numpy(float)
+    n = len(common)
+    if n < 3 or np.std(x) == 0 or np.std(y) == 0:
+        return math.nan, math.nan, n
+    r = float(np.clip(np.corrcoef(x, y)[0, 1], -1.0, 1.0))
+    if abs(r) > 1 - 1e-12:
+        return r, (0.0 if r > 0 else 1.0), n
+    t = r * math.sqrt((n - 2) / (1 - r * r))
+    return r, float(_st.t.sf(t, n - 2)), n
+
+
+def interaction(benefit_a: pd.Series, benefit_b: pd.Series, pairing_alpha: float = PAIRING_ALPHA) -> Comparison:
+    """benefit on level a minus benefit on level b (Series indexed by seed).
+
+    Welch on all seeds of each, unless the two benefits are positively correlated across their
+    common seeds at one-sided p < `pairing_alpha`; then the paired t test on the common seeds.
+    The returned Comparison carries the correlation either way."""
+    r, rp, rn = correlation(benefit_a, benefit_b)
+    if np.isfinite(rp) and r > 0 and rp < pairing_alpha:
+        common = benefit_a.dropna().index.intersection(benefit_b.dropna().index)
+        c = paired(benefit_a.loc[common] - benefit_b.loc[common])
+    else:
+        c = welch(benefit_a, benefit_b)
+    return Comparison(c.test, c.n, c.n_a, c.n_b, c.mean, c.sd, c.sd_a, c.sd_b, c.se, c.df, c.p, r, rp, rn)
+
+
+# ------------------------------------------------------------------------- permutation tests
+
+
 @dataclass(frozen=True)
 class SignFlip:
     pvalue: float
     exact: bool
-    min_pvalue: float  # the smallest p-value this n can give (exact test), 2 / 2^n
+    min_pvalue: float  # the smallest p-value this n can give (exact test)
 
 
 def sign_flip_test(x, n_resamples: int = 20_000, seed: int = 0,
                    exact_max_n: int = EXACT_SIGN_FLIP_MAX_N) -> SignFlip:
     """Two-sided sign-flip (paired permutation) test of "the differences are centred on 0".
 
-    Under H0 each paired difference is symmetric about 0, so its sign is a fair coin: the
-    statistic |sum(d)| is compared with |sum(s·d)| over sign vectors s in {-1, +1}^n.
-    p = #{s : |sum(s·d)| >= |sum(d)|} / 2^n, enumerated exactly when n <= `exact_max_n`;
-    otherwise a Monte Carlo estimate (1 + hits) / (1 + n_resamples). Distribution-free apart
-    from symmetry and independence; with n seeds it cannot go below 2 / 2^n (0.25 for n = 3,
-    0.0625 for n = 5, 0.031 for n = 6), so with few seeds it is honest but weak.
+    Under H0 each paired difference is symmetric about 0, so its sign is a fair coin: |sum(d)| is
+    compared with |sum(s·d)| over sign vectors s in {-1, +1}^n. p = #{s : |sum(s·d)| >= |sum(d)|}
+    / 2^n, enumerated exactly when n <= `exact_max_n`; otherwise a Monte Carlo estimate
+    (1 + hits) / (1 + n_resamples). It cannot go below 2 / 2^n (0.25 for n = 3, 0.0625 for n = 5).
     """
     a = _clean(x)
     n = a.size
@@ -148,30 +275,65 @@ def sign_flip_test(x, n_resamples: int = 20_000, seed: int = 0,
     return SignFlip((1 + hits) / (1 + n_resamples), False, min_p)
 
 
+def two_sample_permutation_test(a, b, n_resamples: int = 20_000, seed: int = 0,
+                                exact_max: int = EXACT_PERMUTATION_MAX) -> SignFlip:
+    """Two-sided permutation test of "a and b come from one distribution": |mean(a) - mean(b)|
+    against the same statistic over every split of the pooled values into groups of len(a) and
+    len(b) (exactly when there are at most `exact_max` splits, else Monte Carlo). With 3 and 3
+    values there are 20 splits, so p cannot go below 2/20 = 0.1."""
+    x, y = _clean(a), _clean(b)
+    na, nb = x.size, y.size
+    if na == 0 or nb == 0:
+        return SignFlip(math.nan, True, math.nan)
+    pooled = np.concatenate([x, y])
+    total = pooled.sum()
+    n = na + nb
+    stat = lambda s: np.abs(s / na - (total - s) / nb)  # noqa: E731 (s: sums of the first group)
+    observed = float(stat(x.sum()))
+    tol = 1e-12 * max(1.0, float(np.abs(pooled).sum()))
+    splits = math.comb(n, na)
+    if splits <= exact_max:
+        sums = np.array([pooled[list(c)].sum() for c in itertools.combinations(range(n), na)])
+        hits = int(np.sum(stat(sums) >= observed - tol))
+        return SignFlip(hits / splits, True, 2.0 / splits if na == nb else 1.0 / splits)
+    rng = np.random.default_rng(seed)
+    sums = np.array([pooled[rng.permutation(n)[:na]].sum() for _ in range(n_resamples)])
+    hits = int(np.sum(stat(sums) >= observed - tol))
+    return SignFlip((1 + hits) / (1 + n_resamples), False, 0.0)
+
+
+# --------------------------------------------------------------------------------- P(beats)
+
+
 @dataclass(frozen=True)
 class Prob:
     estimate: float
     low: float
     high: float
+    wins: int = 0
+    ties: int = 0
+    n: int = 0
 
 
 def prob_beats(diff, level: float = LEVEL) -> Prob:
-    """P(A > B) over paired seeds (Bouthillier et al., MLSys 2021): the fraction of seeds where
-    the variant beats the baseline, diff = A - B, ties counting one half.
-
-    Interval: Clopper-Pearson (exact binomial) for k = wins + ties/2 out of n, from the Beta
-    quantiles Beta((1-level)/2; k, n-k+1) and Beta((1+level)/2; k+1, n-k). It says how well
-    the probability itself is known; with 3 seeds, 3 wins out of 3 still only bounds it above 0.29.
-    """
+    """P(variant > baseline) over paired seeds (Bouthillier et al., MLSys 2021), ties handled as
+    the sign test does (Dixon and Mood, 1946): a tied seed says nothing about which is better and
+    is left out, so the estimate is wins / (n - ties), the probability of beating the baseline
+    when the two differ, with an exact Clopper–Pearson interval for that binomial proportion:
+    Beta((1-level)/2; k, m-k+1) and Beta((1+level)/2; k+1, m-k), k wins of m = n - ties.
+    With 3 seeds, 3 wins out of 3 still only bounds it above 0.29. NaN when every seed ties."""
     a = _clean(diff)
-    n = a.size
-    if n == 0:
-        return Prob(math.nan, math.nan, math.nan)
-    k = float(np.sum(a > 0) + 0.5 * np.sum(a == 0))
+    wins, ties = int(np.sum(a > 0)), int(np.sum(a == 0))
+    m = a.size - ties
+    if m == 0:
+        return Prob(math.nan, math.nan, math.nan, wins, ties, a.size)
     alpha = 1 - level
-    low = 0.0 if k <= 0 else float(_st.beta.ppf(alpha / 2, k, n - k + 1))
-    high = 1.0 if k >= n else float(_st.beta.ppf(1 - alpha / 2, k + 1, n - k))
-    return Prob(k / n, low, high)
+    low = 0.0 if wins == 0 else float(_st.beta.ppf(alpha / 2, wins, m - wins + 1))
+    high = 1.0 if wins == m else float(_st.beta.ppf(1 - alpha / 2, wins + 1, m - wins))
+    return Prob(wins / m, low, high, wins, ties, a.size)
+
+
+# --------------------------------------------------------------------------------- pairing
 
 
 def paired_differences(variant: pd.Series, baseline: pd.Series) -> pd.Series:
@@ -182,33 +344,16 @@ def paired_differences(variant: pd.Series, baseline: pd.Series) -> pd.Series:
     return (v.loc[common] - b.loc[common]).rename(None)
 
 
-def interaction_differences(v_a: pd.Series, none_a: pd.Series,
-                            v_b: pd.Series, none_b: pd.Series) -> pd.Series:
-    """Per seed, (v_a - none_a) - (v_b - none_b), over the seeds present in all four."""
-    return paired_differences(paired_differences(v_a, none_a), paired_differences(v_b, none_b))
-
-
-def verdict(low: float, high: float, above: str, below: str,
-            neutral: str = "no detectable difference") -> str:
-    """`above` if the interval lies entirely above 0, `below` if entirely below, else `neutral`.
-    Never stronger than the interval: a verdict is only the sign the interval excludes."""
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return "not enough seeds"
-    if low > 0:
-        return above
-    if high < 0:
-        return below
-    return neutral
+# ---------------------------------------------------------------------------- multiplicity
 
 
 def holm(pvalues) -> np.ndarray:
-    """Holm step-down adjusted p-values (family-wise error control); NaNs stay NaN."""
+    """Holm step-down adjusted p-values (family-wise error control); NaNs stay NaN and do not
+    count as tests. The i-th smallest of m p-values is adjusted to max_{j<=i} min(1, (m-j+1) p_(j))."""
     p = np.asarray(pvalues, dtype=float)
     out = np.full_like(p, np.nan)
     ok = np.flatnonzero(np.isfinite(p))
     m = ok.size
-    if m == 0:
-        return out
     order = ok[np.argsort(p[ok], kind="stable")]
     running = 0.0
     for rank, idx in enumerate(order):
@@ -217,22 +362,66 @@ def holm(pvalues) -> np.ndarray:
     return out
 
 
+def holm_levels(pvalues, alpha: float = 1 - LEVEL) -> np.ndarray:
+    """The confidence level at which to print each test's interval so that it never contradicts
+    the Holm decision at `alpha` (NaN where p is NaN).
+
+    Holm tests the p-values in ascending order, the i-th (from 1) against alpha / (m - i + 1), and
+    stops at the first that fails, step s. A test rejected at step i gets level 1 - alpha/(m-i+1):
+    its p is below that threshold, so its t interval at that level excludes 0. Every test not
+    rejected gets level 1 - alpha/(m-s+1): its p is at least the failing p_(s), above that
+    threshold, so its interval includes 0. The interval thus excludes 0 exactly when the
+    Holm-adjusted p is below alpha (`holm(p) < alpha`); each is a Bonferroni interval over the
+    hypotheses still in play at its step."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = ok.size
+    order = ok[np.argsort(p[ok], kind="stable")]
+    stop = m
+    for rank, idx in enumerate(order):
+        if not p[idx] * (m - rank) < alpha:
+            stop = rank
+            break
+    for rank, idx in enumerate(order):
+        out[idx] = 1 - alpha / (m - min(rank, stop))
+    return out
+
+
+# ------------------------------------------------------------------------------ resolution
+
+
+def seeds_needed(sd_a: float, halfwidth: float, level: float = LEVEL, sd_b: float | None = None,
+                 max_n: int = 100_000) -> float:
+    """Seeds needed for a t interval of half-width <= `halfwidth`, at the observed spread.
+
+    One sample (paired; sd_b None): the smallest n >= 2 with t_{n-1} · sd_a / sqrt(n) <= h.
+    Two samples (Welch, n seeds on each level): the smallest n >= 2 with
+    t_{df} · sqrt((sd_a^2 + sd_b^2) / n) <= h, df = welch_df(sd_a^2, n, sd_b^2, n).
+    NaN when a spread is unknown; inf beyond `max_n`."""
+    if not (np.isfinite(sd_a) and (sd_b is None or np.isfinite(sd_b)) and halfwidth > 0):
+        return math.nan
+    q = (1 + level) / 2
+
+    def half(n):
+        if sd_b is None:
+            return float(_st.t.ppf(q, n - 1)) * sd_a / math.sqrt(n)
+        df = welch_df(sd_a**2, n, sd_b**2, n) if sd_a + sd_b > 0 else 2.0 * (n - 1)
+        return float(_st.t.ppf(q, df)) * math.sqrt((sd_a**2 + sd_b**2) / n)
+
+    if half(max_n) > halfwidth:
+        return math.inf
+    low, high = 2, max_n  # half(n) decreases with n: bisect for the first n that is narrow enough
+    while low < high:
+        mid = (low + high) // 2
+        if half(mid) <= halfwidth:
+            high = mid
+        else:
+            low = mid + 1
+    return float(low)
+
+
 def early_epoch(epochs: int) -> int:
     """The "early" epoch at which benefits are also measured: a quarter of training, rounded
     up, at least 1 (10 epochs -> 3, 4 -> 1, 5 -> 2)."""
     return max(1, math.ceil(int(epochs) / 4))
-
-
-def describe(diff, level: float = LEVEL, method: str = "auto") -> dict:
-    """Everything reported for one set of paired differences, as a flat dict:
-    n, mean, sd, ci_low, ci_high, ci_method, p_t, p_signflip, signflip_exact,
-    signflip_min_p, prob_beats, prob_beats_low, prob_beats_high."""
-    iv = mean_interval(diff, level, method)
-    sf = sign_flip_test(diff)
-    pb = prob_beats(diff, level)
-    return {
-        "n": iv.n, "mean": iv.mean, "sd": iv.sd, "ci_low": iv.low, "ci_high": iv.high,
-        "ci_method": iv.method, "p_t": t_test_pvalue(diff), "p_signflip": sf.pvalue,
-        "signflip_exact": sf.exact, "signflip_min_p": sf.min_pvalue,
-        "prob_beats": pb.estimate, "prob_beats_low": pb.low, "prob_beats_high": pb.high,
-    }

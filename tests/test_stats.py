@@ -28,8 +28,9 @@ def test_t_interval_degenerate():
 
 def test_auto_switches_to_bootstrap_for_large_n_and_agrees_with_t():
     x = np.random.default_rng(1).normal(0.5, 1.0, size=400)
-    assert stats.mean_interval(x[:5]).method == "t"
-    boot = stats.mean_interval(x)
+    assert stats.mean_interval(x[:5], method="auto").method == "t"
+    assert stats.mean_interval(x).method == "t"  # the default: the interval that agrees with the t test
+    boot = stats.mean_interval(x, method="auto")
     t = stats.t_interval(x)
     assert boot.method == "bootstrap"
     assert boot.low == pytest.approx(t.low, abs=0.02) and boot.high == pytest.approx(t.high, abs=0.02)
@@ -65,14 +66,101 @@ def test_t_test_pvalue_matches_scipy_and_edge_cases():
     assert math.isnan(stats.t_test_pvalue([0.2]))
 
 
-def test_prob_beats_counts_ties_half_with_clopper_pearson():
-    p = stats.prob_beats([1.0, -1.0, 0.0, 2.0])
-    assert p.estimate == pytest.approx(2.5 / 4)
+def test_prob_beats_leaves_ties_out_as_the_sign_test_does():
+    p = stats.prob_beats([1.0, -1.0, 0.0, 2.0, 0.0])
+    assert (p.wins, p.ties, p.n) == (2, 2, 5)
+    assert p.estimate == pytest.approx(2 / 3)  # 2 wins of 3 untied seeds
+    assert p.low == pytest.approx(st.beta.ppf(0.025, 2, 2)) and p.high == pytest.approx(st.beta.ppf(0.975, 3, 1))
     all_win = stats.prob_beats([1.0, 1.0, 1.0])
     assert all_win.estimate == 1.0 and all_win.high == 1.0
     assert all_win.low == pytest.approx(0.025 ** (1 / 3))  # exact CP lower bound for 3/3
     none_win = stats.prob_beats([-1.0, -2.0])
     assert none_win.estimate == 0.0 and none_win.low == 0.0
+    tied = stats.prob_beats([0.0, 0.0])
+    assert math.isnan(tied.estimate) and tied.ties == 2
+
+
+def test_welch_degrees_of_freedom_and_p_match_the_textbook():
+    a, b = [1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 6.0]
+    va, vb = np.var(a, ddof=1), np.var(b, ddof=1)  # 5/3 and 4
+    df = (va / 4 + vb / 3) ** 2 / ((va / 4) ** 2 / 3 + (vb / 3) ** 2 / 2)
+    assert stats.welch_df(va, 4, vb, 3) == pytest.approx(df) == pytest.approx(3.2347, abs=1e-4)  # 1.75^2 / (0.4167^2/3 + 1.3333^2/2)
+    w = stats.welch(a, b)
+    assert (w.test, w.n_a, w.n_b) == ("Welch", 4, 3) and w.mean == pytest.approx(-1.5)
+    assert w.df == pytest.approx(df) and w.se == pytest.approx(math.sqrt(va / 4 + vb / 3))
+    assert w.p == pytest.approx(st.ttest_ind(a, b, equal_var=False).pvalue)
+    low, high = w.interval(0.95)
+    assert high - w.mean == pytest.approx(st.t.ppf(0.975, df) * w.se)
+    # equal sizes and variances: 2(n - 1), the pooled test's df
+    assert stats.welch_df(2.0, 3, 2.0, 3) == pytest.approx(4.0)
+
+
+def test_interaction_is_welch_unless_the_benefits_are_correlated():
+    seeds = range(6)
+    noise = np.array([0.004, -0.003, 0.002, -0.004, 0.003, -0.002])
+    a = pd.Series(0.05 + noise, index=seeds)
+    independent = stats.interaction(a, pd.Series(0.01 - noise, index=seeds))
+    assert independent.test == "Welch" and independent.corr == pytest.approx(-1) and independent.df == pytest.approx(10)
+    shared = stats.interaction(a, pd.Series(0.01 + noise + [0, 1e-4, 0, 0, 0, 0], index=seeds))
+    assert shared.test == "paired t" and shared.corr > 0.99 and shared.corr_p < 0.05 and shared.df == 5
+    assert shared.mean == pytest.approx(0.04 - 1e-4 / 6) and shared.halfwidth() < independent.halfwidth()
+    r, p, n = stats.correlation(pd.Series([1.0, 2.0, 3.0, 4.0]), pd.Series([1.0, 3.0, 2.0, 4.0]))
+    assert r == pytest.approx(st.pearsonr([1, 2, 3, 4], [1, 3, 2, 4])[0])
+    assert p == pytest.approx(st.pearsonr([1, 2, 3, 4], [1, 3, 2, 4], alternative="greater").pvalue) and n == 4
+
+
+def test_paired_comparison_agrees_with_its_interval():
+    d = [0.01, 0.03, 0.02, 0.05]
+    c = stats.paired(d)
+    assert c.p == pytest.approx(st.ttest_1samp(d, 0).pvalue) and c.df == 3
+    low, _ = c.interval(1 - c.p)  # at level 1 - p the interval touches 0
+    assert low == pytest.approx(0, abs=1e-12)
+    iv = stats.t_interval(d)
+    assert c.interval() == (pytest.approx(iv.low), pytest.approx(iv.high))
+
+
+def test_holm_on_a_known_p_vector():
+    p = [0.01, 0.04, 0.03, 0.005, np.nan]
+    # sorted: 0.005 (x4), 0.01 (x3), 0.03 (x2), 0.04 (x1) -> 0.02, 0.03, 0.06, max(0.04, 0.06)
+    assert list(stats.holm(p)[:4]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert math.isnan(stats.holm(p)[4])
+    levels = stats.holm_levels(p, alpha=0.05)
+    # rejected: 0.005 at step 1 (0.05/4), 0.01 at step 2 (0.05/3); 0.03 fails at step 3 (0.05/2)
+    assert levels[3] == pytest.approx(1 - 0.05 / 4) and levels[0] == pytest.approx(1 - 0.05 / 3)
+    assert levels[2] == pytest.approx(1 - 0.05 / 2) and levels[1] == pytest.approx(1 - 0.05 / 2)
+    assert math.isnan(levels[4])
+
+
+def test_holm_consistent_intervals_never_contradict_the_adjusted_p():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        samples = [rng.normal(rng.choice([0.0, 0.5, 1.5]), 1.0, size=rng.integers(3, 8)) for _ in range(6)]
+        comps = [stats.paired(x) for x in samples]
+        p = [c.p for c in comps]
+        for c, adj, lv in zip(comps, stats.holm(p), stats.holm_levels(p)):
+            low, high = c.interval(lv)
+            assert (low > 0 or high < 0) == (adj < 0.05)
+
+
+def test_two_sample_permutation_test_enumerates_every_split():
+    r = stats.two_sample_permutation_test([5.0, 6.0, 7.0], [1.0, 2.0, 3.0])
+    assert r.exact and r.pvalue == pytest.approx(2 / 20) and r.min_pvalue == pytest.approx(0.1)
+    assert stats.two_sample_permutation_test([1.0, 2.0], [1.0, 2.0]).pvalue == 1.0
+
+
+def test_seeds_needed_for_a_target_halfwidth():
+    # one sample: the smallest n with t_{n-1} * sd / sqrt(n) <= h
+    n = int(stats.seeds_needed(0.02, 0.01))
+    assert st.t.ppf(0.975, n - 1) * 0.02 / math.sqrt(n) <= 0.01 < st.t.ppf(0.975, n - 2) * 0.02 / math.sqrt(n - 1)
+    # two samples of n each (Welch): more than one sample with the same sd
+    assert stats.seeds_needed(0.02, 0.01, sd_b=0.02) > n
+    assert math.isnan(stats.seeds_needed(math.nan, 0.01))
+    assert stats.seeds_needed(0.0, 0.01) == 2
+
+
+def test_clip_interval():
+    iv = stats.clip_interval(stats.Interval(3, 0.01, 0.02, -0.04, 0.06, "t"))
+    assert (iv.low, iv.high) == (0.0, 0.06)
 
 
 def test_paired_differences_align_by_seed():
@@ -81,41 +169,6 @@ def test_paired_differences_align_by_seed():
     d = stats.paired_differences(v, b)
     assert list(d.index) == [0, 1]  # seed 2 has a NaN baseline, seed 3 no variant
     assert list(d) == pytest.approx([0.2, 0.3])
-
-
-def test_interaction_planted_is_found_and_null_is_not():
-    seeds = range(6)
-    rng = np.random.default_rng(0)
-    none_s = pd.Series(0.60 + rng.normal(0, 0.01, 6), index=seeds)
-    none_d = pd.Series(0.70 + rng.normal(0, 0.01, 6), index=seeds)
-    noise = np.array([0.004, -0.003, 0.002, -0.004, 0.003, -0.002])
-    # planted: +5 pp on shallow, +1 pp on deep -> interaction +4 pp
-    d = stats.interaction_differences(none_s + 0.05 + noise, none_s, none_d + 0.01 - noise / 2, none_d)
-    assert d.mean() == pytest.approx(0.04)
-    r = stats.describe(d)
-    assert r["ci_low"] > 0 and r["p_signflip"] < 0.05 and r["prob_beats"] == 1.0
-    assert stats.verdict(r["ci_low"], r["ci_high"], "helps shallow more", "helps deep more") == "helps shallow more"
-    # null: +2 pp on both -> interaction exactly noise around 0
-    d0 = stats.interaction_differences(none_s + 0.02 + noise, none_s, none_d + 0.02, none_d)
-    r0 = stats.describe(d0)
-    assert r0["ci_low"] < 0 < r0["ci_high"] and r0["p_signflip"] > 0.05
-    assert stats.verdict(r0["ci_low"], r0["ci_high"], "a", "b") == "no detectable difference"
-    # reversed: helps deep more
-    rev = stats.describe(-d)
-    assert stats.verdict(rev["ci_low"], rev["ci_high"], "helps shallow more", "helps deep more") == "helps deep more"
-
-
-def test_verdict_needs_an_interval():
-    assert stats.verdict(math.nan, math.nan, "a", "b") == "not enough seeds"
-    assert stats.verdict(0.0, 1.0, "a", "b") == "no detectable difference"  # touching 0 is not excluding it
-
-
-def test_holm():
-    adj = stats.holm([0.01, 0.04, 0.03, np.nan])
-    assert adj[0] == pytest.approx(0.03)  # 3 * 0.01
-    assert adj[2] == pytest.approx(0.06)  # 2 * 0.03
-    assert adj[1] == pytest.approx(0.06)  # max(1 * 0.04, previous)
-    assert math.isnan(adj[3])
 
 
 @pytest.mark.parametrize("epochs,early", [(1, 1), (2, 1), (4, 1), (5, 2), (10, 3), (12, 3), (13, 4)])

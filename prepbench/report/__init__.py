@@ -1,0 +1,18 @@
+"""The research report: reads one MLflow experiment (or a runs.csv it wrote) and writes what was
+compared, how big each effect is, how sure we are, and what that says about the hypothesis.
+
+    python -m prepbench.report --experiment NAME [--tracking-uri URI] --out DIR
+        [--treatment KEY --baseline VALUE] [--moderator KEY] [--where KEY=V1,V2] [--level 0.95]
+
+Parts: `load` (MLflow or runs.csv, the only I/O before writing), `select` (which runs enter, as
+which cell), `analysis` (effects, Holm, verdicts; pure), `commands` (sweeps that fill gaps),
+`figures/` (one module per figure), `doc` (Markdown/HTML), `document` (the sections), `driver`.
+The statistics themselves live in prepbench.stats.
+"""
+
+from prepbench.report.document import data_name
+from prepbench.report.driver import main, write_report
+from prepbench.report.load import default_tracking_uri
+from prepbench.report.select import Spec
+
+__all__ = ["Spec", "data_name", "default_tracking_uri", "main", "write_report"]

@@ -1,0 +1,5 @@
+"""`python -m prepbench.report`: see prepbench.report.driver."""
+
+from prepbench.report.driver import main
+
+raise SystemExit(main())

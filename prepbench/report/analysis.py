@@ -1,0 +1,330 @@
+"""The numbers of a report, computed once from a Selection: no I/O, nothing filled in later.
+
+Every effect is a contrast `plus − minus` between two variants on one moderator level, paired by
+seed (a *benefit*), or the difference of two benefits between moderator levels (an
+*interaction*, Welch unless pairing measurably helps: `prepbench.stats.interaction`). Tests are
+grouped into families, one per table (metric x kind); within a family p-values are Holm-adjusted,
+a verdict names a direction only when the adjusted p is below alpha, and the interval printed
+beside it is the t interval at the level `stats.holm_levels` gives, which excludes 0 exactly then.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from prepbench import stats
+from prepbench.report import claims
+from prepbench.report.commands import commands_for
+from prepbench.report.select import NOT_PLANNED, Selection
+
+TEST = "test_accuracy"
+NO_EFFECT = "no detectable effect"
+NO_DIFFERENCE = "no detectable difference"
+TOO_FEW = "not enough seeds"
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str    # as in effects.csv: test_accuracy, val_accuracy@epoch2, ...
+    column: str  # the cells' column
+    title: str   # as a table heading says it
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the figures and the document show; built whole by `analyse`."""
+
+    selection: Selection
+    experiment: str
+    epochs: int | None
+    early: int | None
+    metrics: tuple
+    contrasts: dict     # variant -> (plus, minus): benefit = plus - minus
+    pairs: tuple        # (moderator a, moderator b): interaction = benefit on a - benefit on b
+    cells: pd.DataFrame
+    summary: pd.DataFrame
+    effects: pd.DataFrame
+    curves: dict
+    missing_baseline: tuple
+    baseline_commands: tuple
+    missing_commands: tuple
+    seeds_plan: dict
+    seeds_stops: dict
+
+    @property
+    def level(self) -> float:
+        return self.selection.spec.level
+
+    @property
+    def alpha(self) -> float:
+        return 1 - self.selection.spec.level
+
+    @property
+    def claims_apply(self) -> bool:
+        return claims.applies(self.selection.spec.treatment, self.selection.spec.baseline)
+
+    @property
+    def depth_moderator(self) -> bool:
+        return self.selection.spec.moderator in claims.DEPTH_MODERATORS
+
+    def table(self, metric: str, kind: str) -> pd.DataFrame:
+        e = self.effects
+        return e[(e["metric"] == metric) & (e["kind"] == kind)]
+
+    def row(self, metric: str, kind: str, variant: str, moderator: str):
+        sub = self.effects
+        sub = sub[(sub["metric"] == metric) & (sub["kind"] == kind) & (sub["variant"] == variant)
+                  & (sub["moderator"] == moderator)]
+        return None if sub.empty else sub.iloc[0]
+
+
+def pairs_for(levels) -> tuple:
+    """Neighbouring levels, then the extremes (once): (a, b) with a before b in the order."""
+    levels = list(levels)
+    pairs = [(a, b) for a, b in zip(levels, levels[1:])]
+    if len(levels) > 2:
+        pairs.append((levels[0], levels[-1]))
+    return tuple(pairs)
+
+
+def contrasts_for(sel: Selection) -> dict:
+    """variant -> (plus, minus); the memo's C3 is tested as baseline minus raw (scaling)."""
+    reverse = claims.applies(sel.spec.treatment, sel.spec.baseline)
+    out = {}
+    for v in sel.variants:
+        if v == sel.baseline:
+            continue
+        out[v] = (sel.baseline, v) if reverse and v in claims.REVERSED else (v, sel.baseline)
+    return out
+
+
+def contrast_text(plus: str, minus: str) -> str:
+    return f"{plus} − {minus}"
+
+
+def series(cells: pd.DataFrame, column: str, variant: str, moderator: str) -> pd.Series:
+    """The finished cells' `column` for one variant and level, indexed by seed."""
+    c = cells[(cells["variant"] == variant) & (cells["moderator"] == moderator) & (cells["status"] == "FINISHED")]
+    return pd.Series(c[column].to_numpy(dtype=float), index=c["seed"].to_numpy()).dropna()
+
+
+def _resolution(c: stats.Comparison, level: float) -> dict:
+    """Half-width now and seeds for +-1 and +-2 pp at the observed spread (per-comparison level)."""
+    need = {}
+    for pp in (1, 2):
+        h = pp / 100
+        need[f"seeds_for_{pp}pp"] = (stats.seeds_needed(c.sd_a, h, level, c.sd_b) if c.test == "Welch"
+                                     else stats.seeds_needed(c.sd, h, level))
+    return {"halfwidth": c.halfwidth(level), **need}
+
+
+def _effect(metric: Metric, kind: str, variant: str, moderator: str, contrast: str,
+            c: stats.Comparison, perm: stats.SignFlip, seeds, level: float) -> dict:
+    low, high = c.interval(level)
+    return dict(metric=metric.name, kind=kind, variant=variant, moderator=moderator, contrast=contrast,
+                test=c.test, n=c.n, n_a=c.n_a, n_b=c.n_b, mean=c.mean, sd=c.sd, sd_a=c.sd_a, sd_b=c.sd_b,
+                se=c.se, df=c.df, level=level, ci_low=low, ci_high=high, p=c.p, p_perm=perm.pvalue,
+                perm_exact=perm.exact, perm_min_p=perm.min_pvalue, corr=c.corr, corr_p=c.corr_p,
+                corr_n=c.corr_n, **_resolution(c, level), seeds=" ".join(map(str, seeds)))
+
+
+def benefits(cells, metric: Metric, contrasts: dict, moderators, level: float) -> list:
+    """(row, Comparison) per variant and level: plus − minus, paired by seed."""
+    out = []
+    for v, (plus, minus) in contrasts.items():
+        for m in moderators:
+            d = stats.paired_differences(series(cells, metric.column, plus, m), series(cells, metric.column, minus, m))
+            c = stats.paired(d)
+            row = _effect(metric, "benefit", v, m, f"{contrast_text(plus, minus)} on {m}", c,
+                          stats.sign_flip_test(d), d.index, level)
+            pb = stats.prob_beats(d, level)
+            row.update(prob_beats=pb.estimate, prob_beats_low=pb.low, prob_beats_high=pb.high,
+                       wins=pb.wins, ties=pb.ties)
+            out.append((row, c))
+    return out
+
+
+def interactions(cells, metric: Metric, contrasts: dict, pairs, level: float) -> list:
+    """(row, Comparison) per variant and pair of levels: benefit on a − benefit on b."""
+    out = []
+    for v, (plus, minus) in contrasts.items():
+        for a, b in pairs:
+            da = stats.paired_differences(series(cells, metric.column, plus, a), series(cells, metric.column, minus, a))
+            db = stats.paired_differences(series(cells, metric.column, plus, b), series(cells, metric.column, minus, b))
+            c = stats.interaction(da, db)
+            if c.test == "Welch":
+                perm = stats.two_sample_permutation_test(da, db)
+            else:
+                common = da.index.intersection(db.index)
+                perm = stats.sign_flip_test(da.loc[common] - db.loc[common])
+            seeds = sorted(set(da.index) | set(db.index))
+            out.append((_effect(metric, "interaction", v, f"{a} - {b}",
+                                f"({contrast_text(plus, minus)}) on {a} minus on {b}", c, perm, seeds, level), c))
+    return out
+
+
+def adjust(family: list, alpha: float) -> None:
+    """Holm over one table: p_holm, family_size, and the interval at the Holm-consistent level."""
+    p = np.array([row["p"] for row, _ in family], dtype=float)
+    adjusted, levels = stats.holm(p), stats.holm_levels(p, alpha)
+    for (row, c), ph, lv in zip(family, adjusted, levels):
+        low, high = c.interval(lv) if np.isfinite(lv) else (math.nan, math.nan)
+        row.update(p_holm=ph, family_size=int(np.isfinite(p).sum()), level_holm=lv,
+                   ci_low_holm=low, ci_high_holm=high)
+
+
+def benefit_verdict(mean: float, p_holm: float, alpha: float) -> str:
+    if not np.isfinite(p_holm):
+        return TOO_FEW
+    if p_holm < alpha:
+        return "helps" if mean > 0 else "hurts"
+    return NO_EFFECT
+
+
+def interaction_verdict(mean: float, p_holm: float, alpha: float, a: str, b: str, va: str, vb: str) -> str:
+    """The interaction in words from the signs of both benefits (their own Holm verdicts `va`,
+    `vb`) and the direction of the difference (only when its Holm-adjusted p is below alpha)."""
+    if not np.isfinite(p_holm):
+        return TOO_FEW
+    sa, sb = ({"helps": 1, "hurts": -1}.get(x, 0) for x in (va, vb))
+    if p_holm >= alpha:
+        return f"{'helps' if sa > 0 else 'hurts'} both; {NO_DIFFERENCE}" if sa == sb != 0 else NO_DIFFERENCE
+    if mean < 0:  # make a the level with the larger benefit
+        a, b, sa, sb = b, a, sb, sa
+    if sa > 0 and sb > 0:
+        return f"helps both, {a} more"
+    if sa < 0 and sb < 0:
+        return f"hurts both, {b} more"
+    if sa > 0 and sb < 0:
+        return f"helps {a}, hurts {b}"
+    if sa > 0:
+        return f"helps {a}; {NO_EFFECT} on {b}"
+    if sb < 0:
+        return f"hurts {b}; {NO_EFFECT} on {a}"
+    return f"larger benefit on {a}; neither benefit detectable alone"
+
+
+EFFECT_COLUMNS = [
+    "metric", "kind", "variant", "moderator", "contrast", "test", "n", "n_a", "n_b", "mean", "sd", "sd_a",
+    "sd_b", "se", "df", "level", "ci_low", "ci_high", "p", "p_holm", "family_size", "level_holm",
+    "ci_low_holm", "ci_high_holm", "verdict", "favours", "p_perm", "perm_exact", "perm_min_p", "corr",
+    "corr_p", "corr_n", "prob_beats", "prob_beats_low", "prob_beats_high", "wins", "ties", "halfwidth",
+    "seeds_for_1pp", "seeds_for_2pp", "seeds"]
+
+
+def effects(cells, metrics, contrasts: dict, moderators, pairs, level: float) -> pd.DataFrame:
+    """Every benefit and interaction of every metric, Holm-adjusted per (metric, kind), with
+    verdicts: benefits from their own adjusted p, interactions worded from both benefits."""
+    alpha = 1 - level
+    rows = []
+    for metric in metrics:
+        ben = benefits(cells, metric, contrasts, moderators, level)
+        inter = interactions(cells, metric, contrasts, pairs, level)
+        for family in (ben, inter):
+            adjust(family, alpha)
+        verdict_of = {}
+        for row, _ in ben:
+            row["verdict"] = benefit_verdict(row["mean"], row["p_holm"], alpha)
+            row["favours"] = ""
+            verdict_of[(row["variant"], row["moderator"])] = row["verdict"]
+        for row, _ in inter:
+            a, b = row["moderator"].split(" - ", 1)
+            row["verdict"] = interaction_verdict(row["mean"], row["p_holm"], alpha, a, b,
+                                                 verdict_of.get((row["variant"], a), TOO_FEW),
+                                                 verdict_of.get((row["variant"], b), TOO_FEW))
+            significant = np.isfinite(row["p_holm"]) and row["p_holm"] < alpha
+            row["favours"] = (a if row["mean"] > 0 else b) if significant else ""
+        rows += [row for row, _ in ben + inter]
+    return pd.DataFrame(rows).reindex(columns=EFFECT_COLUMNS)
+
+
+def _mean(runs: pd.DataFrame, col: str) -> float:
+    return float(pd.to_numeric(runs[col], errors="coerce").mean()) if col in runs else math.nan
+
+
+def summarise(sel: Selection, cells: pd.DataFrame, early: int | None, level: float) -> pd.DataFrame:
+    """Per variant and level: test accuracy (t interval clipped to [0, 1]), validation accuracy
+    early and at the end, failed and missing cells, mean fit time and throughput."""
+    rows = []
+    for v in sel.variants:
+        for m in sel.moderators:
+            cell = cells[(cells["variant"] == v) & (cells["moderator"] == m)]
+            fin = cell[cell["status"] == "FINISHED"]
+            iv = stats.clip_interval(stats.t_interval(fin["test_accuracy"], level))
+            runs = sel.runs[sel.runs["run_id"].isin(fin["run_id"])]
+            rows.append(dict(
+                variant=v, moderator=m, n=iv.n, mean=iv.mean, sd=iv.sd, ci_low=iv.low, ci_high=iv.high,
+                level=level, early_epoch=early, val_early_mean=fin["val_early"].mean() if len(fin) else math.nan,
+                val_final_mean=fin["val_final"].mean() if len(fin) else math.nan,
+                n_failed=int(cell["status"].isin(["FAILED", "KILLED"]).sum()),
+                n_missing=int((cell["status"] == "MISSING").sum()),
+                n_running=int((cell["status"] == "RUNNING").sum()),
+                fit_seconds_mean=_mean(runs, "metrics.fit_seconds"),
+                train_images_per_second_mean=_mean(runs, "metrics.train_images_per_second")))
+    return pd.DataFrame(rows)
+
+
+def _epochs(sel: Selection, curves: dict) -> int | None:
+    used = sel.runs[sel.runs["run_id"].isin(sel.cells["run_id"].dropna())]
+    ep = pd.to_numeric(used.get("params.trainer.epochs", pd.Series(dtype=object)), errors="coerce").dropna()
+    if len(ep):
+        return int(ep.max())
+    steps = [int(s.index.max()) for s in curves.values() if len(s)]
+    return max(steps) if steps else None
+
+
+def with_validation(cells: pd.DataFrame, curves: dict, early: int | None, epochs: int | None) -> pd.DataFrame:
+    """The cells with val_early (the curve at the early epoch) and val_final (the curve at the
+    last epoch, else the run's last logged val_accuracy)."""
+    cells = cells.copy()
+    empty = pd.Series(dtype=float)
+    cells["val_early"] = [curves.get(r, empty).get(early, math.nan) if early else math.nan for r in cells["run_id"]]
+    final = [curves.get(r, empty).get(epochs, math.nan) if epochs else math.nan for r in cells["run_id"]]
+    cells["val_final"] = pd.Series(final, index=cells.index).fillna(cells["val_final"])
+    return cells
+
+
+def metrics_for(cells: pd.DataFrame, early: int | None, epochs: int | None) -> tuple:
+    """Test accuracy (the headline), then validation accuracy at the early and the last epoch,
+    each only when measured (a runs.csv has no curves; a 1-epoch run has no early epoch)."""
+    out = [Metric(TEST, "test_accuracy", "final test accuracy")]
+    if early and epochs and early < epochs and cells["val_early"].notna().any():
+        out.append(Metric(f"val_accuracy@epoch{early}", "val_early", f"validation accuracy at epoch {early}"))
+    if epochs and cells["val_final"].notna().any():
+        out.append(Metric(f"val_accuracy@epoch{epochs}", "val_final", f"validation accuracy at epoch {epochs} (the last)"))
+    return tuple(out)
+
+
+def missing(sel: Selection, experiment: str) -> tuple:
+    """(baseline (level, seed) pairs that block a benefit, the commands that add them, the
+    commands that run every expected cell that is not FINISHED)."""
+    c = sel.cells
+    ran = set(map(tuple, c[(c["variant"] != sel.baseline) & c["run_id"].notna()][["moderator", "seed"]].to_numpy()))
+    base = c[(c["variant"] == sel.baseline) & (c["status"] != "FINISHED") & (c["status"] != NOT_PLANNED)]
+    gaps = [(m, int(s)) for m, s in base[["moderator", "seed"]].to_numpy() if (m, s) in ran]
+    todo = c[~c["status"].isin(["FINISHED", NOT_PLANNED])]
+    return (tuple(gaps), tuple(commands_for([(sel.baseline, m, s) for m, s in gaps], sel, experiment)),
+            tuple(commands_for(map(tuple, todo[["variant", "moderator", "seed"]].to_numpy()), sel, experiment)))
+
+
+def analyse(sel: Selection, curves: dict, experiment: str, seeds_plan: dict | None = None,
+            seeds_stops: dict | None = None) -> Analysis:
+    """The whole analysis of one selection; `curves`: run id -> validation accuracy per epoch."""
+    epochs = _epochs(sel, curves)
+    early = stats.early_epoch(epochs) if epochs else None
+    cells = with_validation(sel.cells, curves, early, epochs)
+    metrics = metrics_for(cells, early, epochs)
+    contrasts = contrasts_for(sel)
+    pairs = pairs_for(sel.moderators)
+    gaps, base_cmds, todo_cmds = missing(sel, experiment)
+    return Analysis(
+        selection=sel, experiment=experiment, epochs=epochs, early=early, metrics=metrics,
+        contrasts=contrasts, pairs=pairs, cells=cells,
+        summary=summarise(sel, cells, early, sel.spec.level),
+        effects=effects(cells, metrics, contrasts, sel.moderators, pairs, sel.spec.level),
+        curves=curves, missing_baseline=gaps, baseline_commands=base_cmds, missing_commands=todo_cmds,
+        seeds_plan=dict(seeds_plan or {}), seeds_stops=dict(seeds_stops or {}))

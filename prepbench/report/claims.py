@@ -1,0 +1,39 @@
+"""What the report knows about the memo's variants: the hypothesis, the claims, the order in which
+variants are listed, and which contrast tests a claim (C3 is about *scaling*: none minus raw).
+
+Until a registry of variants exists, this is the report's only variant-specific knowledge."""
+
+from __future__ import annotations
+
+HYPOTHESIS = "Preprocessing helps shallow networks more than deep ones."
+CLAIMS = [
+    ("C1", "augment", "Data augmentation (rotation ±20°, shifts ±20%, horizontal flip) may raise "
+                      "accuracy when data is scarce."),
+    ("C2", "minmax", "Per-image min-max normalization may raise accuracy; effective for shallow "
+                     "networks, deep networks often overcome it."),
+    ("C3", "raw", "Scaling 0–255 integers to 0–1 floats has no effect on accuracy at all "
+                  "(tested as the benefit of scaling: none = x/255 minus raw 0–255 input)."),
+    ("C4", "samplewise, std", "Standardization (per image: samplewise; per channel over the "
+                              "training set: std/featurewise) brings out features."),
+    ("C5", "zca, zca_reg", "ZCA whitening (standardization plus decorrelation) helps (zca: the memo's "
+                           "ε = 1e-6; zca_reg: a regularising ε = 0.1)."),
+    ("C6", "batchnorm", "Batch normalization makes learning more efficient."),
+]
+PREP_CLAIM = {"augment": "C1", "minmax": "C2", "raw": "C3", "samplewise": "C4", "std": "C4",
+              "featurewise": "C4", "zca": "C5", "zca_reg": "C5", "batchnorm": "C6"}
+PREP_ORDER = ["none", "raw", "minmax", "samplewise", "std", "featurewise", "zca", "zca_reg", "augment", "batchnorm"]
+
+REVERSED = {"raw": "scaling"}
+"""Variants whose claim is about the baseline's own step: their effect is reported as baseline
+minus variant (the benefit of scaling to [0, 1] is none − raw), named by the value here."""
+
+SYMBOLS = {"prep.zca_epsilon": "ε", "prep.batchnorm_momentum": "momentum"}
+"""Short names of settings in row labels: `zca (ε=0.1)`."""
+
+DEPTH_MODERATORS = ("net", "net.depth")
+"""Moderators that order networks from shallow to deep: the hypothesis H is read for them."""
+
+
+def applies(treatment: str, baseline: str) -> bool:
+    """The memo's claims and reversed contrasts apply to the default factor only."""
+    return treatment == "prep" and baseline == "none"

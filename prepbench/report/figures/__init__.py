@@ -1,0 +1,32 @@
+"""The report's figures, one module per figure; each `draw(analysis)` returns (figure, file
+stem, caption) or None when there is nothing to draw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prepbench.report.analysis import Analysis
+
+
+def draw_all(a: Analysis, figdir: Path) -> list[tuple[str, str]]:
+    """Writes every figure as figdir/NAME.png; returns [(path relative to the report, caption)]."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from prepbench.report.figures import accuracy, benefit, curves, interaction
+
+    figdir.mkdir(parents=True, exist_ok=True)
+    out = []
+    for module in (accuracy, benefit, interaction, curves):
+        drawn = module.draw(a)
+        if drawn is None:
+            continue
+        fig, name, caption = drawn
+        path = figdir / f"{name}.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        out.append((f"figures/{path.name}", caption))
+    return out

@@ -1,0 +1,113 @@
+"""prepbench.report.analysis on constructed runs with known answers (no MLflow, no I/O)."""
+
+import numpy as np
+import pytest
+
+from prepbench.report import analysis
+from prepbench.report.select import Spec, select
+from tests._report_runs import NOISE, curves, frame, grid
+
+PREPS = ["none", "raw", "minmax", "samplewise", "std", "zca", "augment", "batchnorm"]
+
+
+@pytest.fixture(scope="module")
+def full():
+    rows = grid(PREPS, failed={("minmax", "deep", 2)})
+    sel = select(frame(rows), Spec())
+    return analysis.analyse(sel, curves(rows), "study")
+
+
+def pick(a, kind, variant, moderator, metric="test_accuracy"):
+    r = a.row(metric, kind, variant, moderator)
+    assert r is not None, (kind, variant, moderator, metric)
+    return r
+
+
+def test_a_variant_that_hurts_both_nets_the_shallow_more(full):
+    r = pick(full, "interaction", "augment", "shallow - deep")
+    assert r["mean"] == pytest.approx(-0.06)
+    assert r["verdict"] == "hurts both, shallow more" and r["favours"] == "deep"
+    # the old wording would have said "helps deep more" although it helps no net
+    assert "helps" not in r["verdict"]
+    assert pick(full, "benefit", "augment", "shallow")["verdict"] == "hurts"
+
+
+def test_c3_is_the_benefit_of_scaling(full):
+    """raw hurts both nets, the shallow one more: scaling (none − raw) helps both, the shallow more."""
+    assert full.contrasts["raw"] == ("none", "raw")
+    b = pick(full, "benefit", "raw", "shallow")
+    assert b["mean"] == pytest.approx(0.20) and b["contrast"] == "none − raw on shallow" and b["verdict"] == "helps"
+    r = pick(full, "interaction", "raw", "shallow - deep")
+    assert r["mean"] == pytest.approx(0.15) and r["verdict"] == "helps both, shallow more"
+
+
+def test_verdict_words_follow_both_signs(full):
+    assert pick(full, "interaction", "zca", "shallow - deep")["verdict"] == "helps both, shallow more"
+    assert pick(full, "interaction", "std", "shallow - deep")["verdict"] == "helps both; no detectable difference"
+    assert pick(full, "interaction", "batchnorm", "shallow - deep")["verdict"] == "helps deep; no detectable effect on shallow"
+    assert analysis.interaction_verdict(0.05, 0.01, 0.05, "a", "b", "helps", "hurts") == "helps a, hurts b"
+    assert analysis.interaction_verdict(-0.05, 0.01, 0.05, "a", "b", "helps", "hurts").startswith(("larger benefit on b", "helps", "hurts"))
+
+
+def test_interactions_are_welch_unless_pairing_helps(full):
+    # the planted noise is +NOISE on shallow and -NOISE on deep: correlation -1, so Welch
+    r = pick(full, "interaction", "zca", "shallow - deep")
+    assert r["test"] == "Welch" and r["corr"] == pytest.approx(-1.0)
+    sd = np.std(NOISE, ddof=1)
+    assert r["se"] == pytest.approx(np.sqrt(2 * sd**2 / 6))
+    assert r["df"] == pytest.approx(10.0)  # equal variances and sizes: 2(n-1)
+    # positively correlated benefits (pairing removes the shared noise): paired t
+    rows = grid(["none", "zca"])
+    for row in rows:
+        if row["params.prep"] == "zca" and row["params.net"] == "deep":
+            row["metrics.test_accuracy"] += 2 * NOISE[int(row["params.seed"])]  # deep now +NOISE as shallow
+    a = analysis.analyse(select(frame(rows), Spec()), {}, "s")
+    paired = pick(a, "interaction", "zca", "shallow - deep")
+    assert paired["test"] == "paired t" and paired["corr"] == pytest.approx(1.0) and paired["n"] == 6
+
+
+def test_holm_within_each_table_and_intervals_agree_with_it(full):
+    e = full.effects
+    for (metric, kind), fam in e.groupby(["metric", "kind"]):
+        ok = fam[fam["p"].notna()]
+        assert (ok["family_size"] == len(ok)).all()
+        excludes = (ok["ci_low_holm"] > 0) | (ok["ci_high_holm"] < 0)
+        assert (excludes == (ok["p_holm"] < 0.05)).all(), (metric, kind)
+        directional = ok["verdict"].isin(["helps", "hurts"]) | ok["favours"].ne("")
+        assert (directional == (ok["p_holm"] < 0.05)).all()
+
+
+def test_early_benefit_is_compared_with_the_final_one_on_validation(full):
+    early, final = "val_accuracy@epoch1", "val_accuracy@epoch4"
+    assert [m.name for m in full.metrics] == ["test_accuracy", early, final]
+    assert pick(full, "benefit", "samplewise", "deep", early)["mean"] == pytest.approx(0.06)
+    assert pick(full, "benefit", "samplewise", "deep", early)["verdict"] == "helps"
+    assert pick(full, "benefit", "samplewise", "deep", final)["verdict"] == "no detectable effect"
+
+
+def test_failed_cell_and_summary(full):
+    s = full.summary
+    row = s[(s["variant"] == "minmax") & (s["moderator"] == "deep")].iloc[0]
+    assert row["n"] == 5 and row["n_failed"] == 1
+    assert pick(full, "interaction", "minmax", "shallow - deep")["n_b"] == 5
+    assert any("prep=minmax net=deep seed=2" in c for c in full.missing_commands)
+
+
+def test_accuracy_intervals_are_clipped_to_0_1():
+    rows = grid(["none", "zca"], seeds=range(3))
+    for r, acc in zip(rows, [0.001, 0.002, 0.05] * 4):
+        r["metrics.test_accuracy"] = acc
+    s = analysis.analyse(select(frame(rows), Spec()), {}, "s").summary
+    assert (s["ci_low"] >= 0).all() and (s["ci_high"] <= 1).all()
+    assert (s["ci_low"] == 0).any()
+
+
+def test_resolution_columns(full):
+    r = pick(full, "interaction", "zca", "shallow - deep")
+    assert r["halfwidth"] == pytest.approx(r["ci_high"] - r["mean"])
+    assert r["seeds_for_1pp"] >= r["seeds_for_2pp"] >= 2
+
+
+def test_pairs_are_neighbours_then_extremes():
+    assert analysis.pairs_for(["a", "b"]) == (("a", "b"),)
+    assert analysis.pairs_for(["a", "b", "c"]) == (("a", "b"), ("b", "c"), ("a", "c"))

@@ -1,0 +1,110 @@
+"""prepbench.report.select and .commands: which runs enter a report, and as which cell."""
+
+import pytest
+
+from prepbench.errors import PrepbenchError
+from prepbench.report import analysis
+from prepbench.report.commands import commands_for
+from prepbench.report.select import Spec, canonical, select
+from tests._report_runs import frame, grid, job
+
+
+def test_canonical_compares_numbers_by_value():
+    assert canonical("1e-6") == canonical("1e-06") == canonical(1e-6)
+    assert canonical("2500") == canonical("2500.0") and canonical("None") == canonical("null") == "null"
+    assert canonical("shallow") == "shallow"
+
+
+def test_a_zca_epsilon_row_stands_beside_zca_and_replaces_nothing():
+    rows = grid(["none", "zca"], seeds=range(3), params={"prep.zca_epsilon": "1e-06"})
+    rows = [r for r in rows if r["params.prep"] == "zca"] + grid(["none"], seeds=range(3))
+    eps = grid(["zca"], seeds=range(3), params={"prep.zca_epsilon": "0.1"},
+               overrides=("prep.zca_epsilon=0.1",))
+    for r in eps:
+        r["start_time"] += 1000  # newer: the old keying by (prep, net, seed) would replace zca with it
+        r["metrics.test_accuracy"] += 0.03
+    sel = select(frame(rows + eps), Spec())
+    assert sel.variants == ("none", "zca", "zca (ε=0.1)")
+    assert sel.runs["superseded_by"].isna().all()
+    done = sel.cells[sel.cells["status"] == "FINISHED"]
+    assert done.groupby("variant").size().to_dict() == {"none": 6, "zca": 6, "zca (ε=0.1)": 6}
+    a = analysis.analyse(sel, {}, "s")
+    gap = a.row("test_accuracy", "benefit", "zca (ε=0.1)", "shallow")["mean"] - a.row("test_accuracy", "benefit", "zca", "shallow")["mean"]
+    assert gap == pytest.approx(0.03)
+    # a command for the epsilon row runs it as itself
+    cmd = commands_for([("zca (ε=0.1)", "deep", 7)], sel, "s")
+    assert cmd == ["python -m prepbench -m prep=zca net=deep seed=7 prep.zca_epsilon=0.1 data=folder "
+                   "data.path=/x.zip trainer.epochs=4 study=s"]
+
+
+def test_runs_without_a_newer_setting_are_superseded_by_runs_with_it():
+    base = grid(["none", "batchnorm"], seeds=range(3))
+    old = [r for r in base if r["params.prep"] == "batchnorm"]  # trained before batchnorm_momentum existed
+    new = grid(["batchnorm"], seeds=range(3), params={"prep.batchnorm_momentum": "0.9"})
+    other = grid(["batchnorm"], seeds=range(3), params={"prep.batchnorm_momentum": "0.5"})
+    for k, r in enumerate(new + other):
+        r["start_time"] = 1000 + k
+    rerun = job("none", "shallow", 0, start=5000)  # the same settings again: replaces the first
+    sel = select(frame(base + new + other + [rerun]), Spec())
+    sup = sel.runs[sel.runs["superseded_by"].notna()]
+    assert len(sup) == len(old) + 1
+    assert set(sup["run_id"]) == {r["run_id"] for r in old} | {base[0]["run_id"]}
+    assert set(sel.runs.loc[sup.index, "left_out"]) == {"superseded"}
+    # the old runs are replaced by the newest run that agrees with them: momentum 0.5 came last
+    assert set(sup.loc[sup["params.prep"] == "batchnorm", "superseded_by"]) <= {r["run_id"] for r in other}
+    assert sel.variants == ("none", "batchnorm", "batchnorm (momentum=0.5)")
+
+
+def test_the_main_report_uses_the_most_common_context_and_names_the_rest():
+    main_grid = grid(["none", "zca", "augment"])
+    ladder = grid(["none", "augment"], seeds=range(3), params={"data.train_size": 250},
+                  overrides=("data.train_size=250",))
+    sel = select(frame(main_grid + ladder), Spec())
+    assert sel.context == (("data.train_size", "1000"),)
+    assert sel.left_out == (("data.train_size=250", len(ladder)),)
+    assert set(sel.cells["seed"]) == set(range(6))
+    scarce = select(frame(main_grid + ladder), Spec(where=(("data.train_size", ("250",)),)))
+    assert scarce.variants == ("none", "augment") and scarce.context == ()
+    assert dict(scarce.left_out) == {"data.train_size=1000 (--where)": len(main_grid)}
+    # the data-size ladder as a moderator: both sizes, per net (net is now a context)
+    ladder_m = select(frame(main_grid + ladder), Spec(moderator="data.train_size", where=(("prep", ("none", "augment")),)))
+    assert ladder_m.moderators == ("train_size=250", "train_size=1000")
+    assert dict(ladder_m.context)["net"] in ("shallow", "deep")
+
+
+def test_a_moderator_with_three_levels():
+    rows = grid(["none", "samplewise"], nets=("depth1", "depth2", "depth4"), seeds=range(4))
+    for r in rows:
+        d = int(r["params.net"][5:])
+        r["params.net.depth"] = str(d)
+        r["params.net.name"] = r["params.net"]
+        r["tags.prepbench.overrides"] = r["tags.prepbench.overrides"].replace(f'"net={r["params.net"]}"', f'"net.depth={d}"')
+    for moderator, levels in (("net", ("depth1", "depth2", "depth4")), ("net.depth", ("depth=1", "depth=2", "depth=4"))):
+        sel = select(frame(rows), Spec(moderator=moderator))
+        assert sel.moderators == levels and sel.context == ()
+        a = analysis.analyse(sel, {}, "ladder")
+        inter = a.table("test_accuracy", "interaction")
+        assert list(inter["moderator"]) == [f"{levels[0]} - {levels[1]}", f"{levels[1]} - {levels[2]}",
+                                            f"{levels[0]} - {levels[2]}"]
+        assert inter["mean"].abs().max() < 1e-9  # the planted benefit is 0 on every "shallow" depth
+        cmd = commands_for([("samplewise", levels[2], 9)], sel, "ladder")[0]
+        assert "net.depth=4" in cmd and "net=depth4" not in cmd, cmd
+
+
+def test_another_treatment_and_baseline():
+    rows = [r for r in grid(["zca"], seeds=range(3), params={"prep.zca_epsilon": "1e-06"})]
+    rows += grid(["zca"], seeds=range(3), params={"prep.zca_epsilon": "0.1"}, overrides=("prep.zca_epsilon=0.1",))
+    rows += grid(["none"], seeds=range(3))
+    sel = select(frame(rows), Spec(treatment="prep.zca_epsilon", baseline="1e-6"))
+    assert sel.variants == ("zca_epsilon=1e-06", "zca_epsilon=0.1") and sel.baseline == "zca_epsilon=1e-06"
+    assert dict(sel.left_out) == {"no prep.zca_epsilon setting": 6}
+
+
+def test_bad_factors_are_one_line():
+    rows = frame(grid(["none", "zca"], seeds=range(2)))
+    with pytest.raises(PrepbenchError, match=r"--moderator net\.colour is not a setting of these runs; expected one of .*prep"):
+        select(rows, Spec(moderator="net.colour"))
+    with pytest.raises(PrepbenchError, match="--where data.size=1 names no setting"):
+        select(rows, Spec(where=(("data.size", ("1",)),)))
+    with pytest.raises(PrepbenchError, match="no run is left"):
+        select(rows, Spec(where=(("data.train_size", ("7",)),)))
