@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -62,13 +63,16 @@ def _terminate(signum, frame):
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     from prepbench.job import run_job
-    from prepbench.sweep import end_parent, job_position, parallel_threads, record_bad_input
+    from prepbench.sweep import end_parent, job_position, job_progress, note_job_done, parallel_threads, record_bad_input
 
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # SLURM's scancel, kill: end the run as KILLED
         signal.signal(signal.SIGTERM, _terminate)
     multirun = HydraConfig.get().mode.name == "MULTIRUN"
     if multirun and cfg.trainer.threads == 0:
         cfg.trainer.threads = parallel_threads()
+    if progress := job_progress():
+        print(progress, flush=True)
+    started = time.monotonic()
     try:
         status = run_job(cfg, list(HydraConfig.get().overrides.task), job_position())
     except PrepbenchError as err:
@@ -79,11 +83,13 @@ def main(cfg: DictConfig) -> None:
             sys.exit(BAD_INPUT_EXIT)
         # In a sweep the other jobs go on; the summary counts this one and the exit status is 2.
         record_bad_input(cfg, str(err))
+        note_job_done("bad input", time.monotonic() - started)
         return
     except KeyboardInterrupt:
         if multirun:
             end_parent(cfg, "KILLED")
         raise
+    note_job_done(status, time.monotonic() - started)
     if status == "failed" and not multirun:
         sys.exit(1)  # in a sweep the jobs go on; the sweep's summary sets the exit code
 

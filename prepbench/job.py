@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from prepbench import precision, tracking
 from prepbench.config import validate
+from prepbench.console import quiet_native_stderr, quiet_retracing_warning
 from prepbench.data import Splits, load_splits
 from prepbench.preprocess import fit_cached, from_config
 from prepbench.provenance import hardware
@@ -38,19 +39,22 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "") -> str:
         return "skipped"
     if not os.environ.get(tracking.PARENT_RUN_ENV):  # a sweep's callback did this for all its jobs
         tracking.mark_stale_runs(client, exp_id, cfg)
-    print(f"{position}{label}", flush=True)
+    print(f"{position}{label}", *tracking.other_settings(overrides), sep=" · ", flush=True)
 
     splits = _splits(OmegaConf.to_yaml(cfg.data, resolve=True))
     preprocessor = from_config(cfg.prep)
     prep_fit_seconds = fit_cached(preprocessor, splits.x_train, splits.fingerprint, cfg.cache_dir)
 
-    from prepbench import train  # TensorFlow: imported only once a job really trains
+    with quiet_native_stderr():  # TensorFlow's C++ start-up lines
+        from prepbench import train  # TensorFlow: imported only once a job really trains
 
-    train.configure_tensorflow(threads=cfg.trainer.threads, deterministic=cfg.trainer.deterministic)
+        train.configure_tensorflow(threads=cfg.trainer.threads, deterministic=cfg.trainer.deterministic)
+        host = hardware()  # lists the GPUs: CUDA starts here
+    quiet_retracing_warning()
     run = tracking.JobRun(client, exp_id, cfg, overrides, os.environ.get(tracking.PARENT_RUN_ENV))
     try:
         run.log_config(cfg)
-        run.set_tags(data_fingerprint=splits.fingerprint, hardware=hardware())
+        run.set_tags(data_fingerprint=splits.fingerprint, hardware=host)
         inputs = train.make_inputs(
             splits, preprocessor, batch_size=cfg.trainer.batch_size, epochs=cfg.trainer.epochs,
             seed=cfg.seed, augmentation=cfg.augmentation,

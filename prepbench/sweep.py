@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
+from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
@@ -49,6 +51,7 @@ class SweepCallback(Callback):
         self.client, self.exp_id = client, exp_id
         os.environ[tracking.PARENT_RUN_ENV] = self.parent_id
         os.environ[tracking.SWEEP_SIZE_ENV] = str(sweep_size(config))
+        start_progress(Path(str(config.hydra.sweep.dir)))
         print(f"sweep {config.study}: {os.environ[tracking.SWEEP_SIZE_ENV]} jobs, MLflow parent run {self.parent_id}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
@@ -56,7 +59,9 @@ class SweepCallback(Callback):
         bad = tracking.bad_input(self.client, self.parent_id)
         status = "FAILED" if failed or bad else "FINISHED"
         tracking.retry(self.client.set_terminated, self.parent_id, status=status)
-        print(f"sweep {config.study}: {finished} job(s) finished, {len(failed)} failed, {len(bad)} rejected as bad input", flush=True)
+        took = f" in {duration(time.time() - float(os.environ[SWEEP_STARTED_ENV]))}" if SWEEP_STARTED_ENV in os.environ else ""
+        print(f"sweep {config.study}: {finished} job(s) finished, {len(failed)} failed, {len(bad)} rejected as bad input{took}",
+              flush=True)
         for name in failed:
             print(f"  not finished: {name}", flush=True)
         if bad:
@@ -83,9 +88,14 @@ def end_parent(cfg: DictConfig, status: str) -> None:
 def parallel_threads() -> int:
     """TensorFlow intra-op threads for one job of this sweep, so that the jobs that run at once on
     this machine share its cores instead of oversubscribing them: cores // parallel jobs."""
-    hydra_cfg = HydraConfig.get()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    launcher = hydra_cfg.launcher
+    return max(1, cores // concurrent_jobs())
+
+
+def concurrent_jobs() -> int:
+    """How many jobs of this sweep run at once on this machine (1 for the basic launcher and for
+    SLURM, where each job has its own allocation)."""
+    launcher = HydraConfig.get().launcher
     target = str(launcher.get("_target_", ""))
     if "Joblib" in target:
         n_jobs = int(launcher.get("n_jobs") or 1)
@@ -95,7 +105,7 @@ def parallel_threads() -> int:
     else:  # basic: one after another; SLURM: each job has its own allocation (sched_getaffinity)
         parallel = 1
     total = int(os.environ.get(tracking.SWEEP_SIZE_ENV) or parallel)
-    return max(1, cores // max(1, min(parallel, total)))
+    return max(1, min(parallel, total))
 
 
 def job_position() -> str:
@@ -105,3 +115,69 @@ def job_position() -> str:
     if hydra_cfg.mode is None or hydra_cfg.mode.name != "MULTIRUN" or not total:
         return ""
     return f"job {hydra_cfg.job.num + 1}/{total}: "
+
+
+# ---- progress: k/N, elapsed time and an estimate of the time left ---------------------------
+
+SWEEP_STARTED_ENV = "PREPBENCH_SWEEP_STARTED"  # the sweep's start, seconds since the epoch
+PROGRESS_ENV = "PREPBENCH_SWEEP_PROGRESS"  # a file with one line per job done: "number status seconds"
+
+
+def start_progress(sweep_dir: Path) -> None:
+    """Called once before the jobs: where they note that they are done (the sweep folder, which
+    every launcher's jobs can reach)."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    path = sweep_dir / "progress.tsv"
+    path.write_text("")
+    os.environ[SWEEP_STARTED_ENV] = repr(time.time())
+    os.environ[PROGRESS_ENV] = str(path)
+
+
+def note_job_done(status: str, seconds: float) -> None:
+    """A job of this sweep ended ("finished", "failed", "skipped", "bad input"): one appended line."""
+    path = os.environ.get(PROGRESS_ENV)
+    if path and HydraConfig.get().mode.name == "MULTIRUN":
+        with open(path, "a") as f:  # one short write in append mode: lines of parallel jobs do not mix
+            f.write(f"{HydraConfig.get().job.num}\t{status.replace(' ', '_')}\t{seconds:.1f}\n")
+
+
+def duration(seconds: float) -> str:
+    """1h02m, 4m05s, 12s."""
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def estimate(total: int, done: list[tuple[str, float]], elapsed: float, parallel: int = 1) -> str:
+    """`3 of 14 done, 2m10s elapsed, about 8m left`: the time left is the jobs not yet done times
+    the mean time of the jobs done that trained (skipped jobs take no time), over the jobs that run
+    at once."""
+    text = f"{len(done)} of {total} done, {duration(elapsed)} elapsed"
+    trained = [seconds for status, seconds in done if status in ("finished", "failed")]
+    left = total - len(done)
+    if left <= 0:
+        return text
+    if not trained:
+        return text + ", time left known after the first job that trains"
+    return text + f", about {duration(left * sum(trained) / len(trained) / max(1, parallel))} left"
+
+
+def job_progress() -> str:
+    """The progress line printed before each job of a multirun (empty outside one)."""
+    position, total = job_position(), os.environ.get(tracking.SWEEP_SIZE_ENV)
+    started, path = os.environ.get(SWEEP_STARTED_ENV), os.environ.get(PROGRESS_ENV)
+    if not (position and total and started and path):
+        return ""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        lines = []
+    done = []
+    for line in lines:
+        parts = line.split("\t")
+        if len(parts) == 3:
+            done.append((parts[1], float(parts[2])))
+    return f"{position}{estimate(int(total), done, time.time() - float(started), concurrent_jobs())}"

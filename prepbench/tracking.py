@@ -48,8 +48,71 @@ def config_hash(cfg: DictConfig) -> str:
     return digest(sorted(items.items()))
 
 
-def run_name(cfg: DictConfig) -> str:
-    return f"{cfg.prep.name} · {cfg.net.name} · seed {cfg.seed}"
+# ---- run names: what a person reads in the runs table -----------------------------------------
+
+# Overrides left out of run names: they change where a run is logged, not what it computes.
+NOT_IN_NAME = (*NOT_IN_HASH, "experiment", "hydra")
+NET_SHAPE = ("net.depth", "net.width", "net.dense")
+
+
+def _parse_override(item: str) -> tuple[str, str] | None:
+    """`+prep.x=1` -> ("prep.x", "1"); None for deletions (`~key`) and flags."""
+    if item.startswith("~") or "=" not in item:
+        return None
+    key, value = item.lstrip("+").split("=", 1)
+    return key.replace("/", "."), value
+
+
+def _named_overrides(overrides) -> list[tuple[str, str]]:
+    """The overrides that change what a job computes, as (key, value)."""
+    out = []
+    for item in overrides:
+        parsed = _parse_override(str(item))
+        if parsed and not any(parsed[0] == x or parsed[0].startswith(x + ".") for x in NOT_IN_NAME):
+            out.append(parsed)
+    return out
+
+
+def _short(key: str, value: str, keys: list[str]) -> str:
+    """One override in a name: the last part of its key (the whole key where two would read the
+    same), and a path by its file name."""
+    last = key.rsplit(".", 1)[-1]
+    label = last if sum(k.rsplit(".", 1)[-1] == last for k in keys) == 1 else key
+    if last.endswith("path"):
+        value = ",".join(os.path.basename(v.rstrip("/")) or v for v in value.split(","))
+    return f"{label} {value}"
+
+
+def net_label(cfg: DictConfig, overrides=()) -> str:
+    """A net by its preset's name, or by its depth and width (and dense units) when a command line
+    changed them: `net.depth=50` on the shallow preset is no longer "shallow"."""
+    changed = {key for key, _ in _named_overrides(overrides)}
+    if not changed & set(NET_SHAPE):
+        return str(cfg.net.name)
+    shape = f"depth {cfg.net.depth}, width {cfg.net.width}"
+    return shape + (f", dense {cfg.net.dense}" if "net.dense" in changed else "")
+
+
+def run_name(cfg: DictConfig, overrides=()) -> str:
+    """A job's run name: prep, net and seed, then every other setting its command line changes
+    (`zca · deep · seed 1 · lr 0.01`), so that no two jobs of a sweep share a name."""
+    return " · ".join([str(cfg.prep.name), net_label(cfg, overrides), f"seed {cfg.seed}", *other_settings(overrides)])
+
+
+def other_settings(overrides) -> list[str]:
+    """The settings a command line changes besides prep, net and seed, in short (`lr 0.01`)."""
+    rest = [(k, v) for k, v in _named_overrides(overrides) if k not in ("prep", "net", "seed", *NET_SHAPE)]
+    keys = [k for k, _ in rest]
+    return [_short(k, v, keys) for k, v in rest]
+
+
+def sweep_name(study: str, overrides, started: float | None = None) -> str:
+    """A sweep's parent run name: the study, when it started and its command line in short
+    (`adhoc · 2026-05-02 14:03 · prep zca,std · lr 0.01`)."""
+    named = _named_overrides(overrides)
+    keys = [k for k, _ in named]
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(started))
+    return " · ".join([study, when, *(_short(k, v, keys) for k, v in named)])
 
 
 def retry(call, *args, **kwargs):
@@ -96,11 +159,26 @@ def experiment_id(client, tracking_cfg: DictConfig) -> str:
     name = str(tracking_cfg.experiment)
     found = retry(client.get_experiment_by_name, name)
     if found is not None:
+        mark_training_experiment(client, found)
         return found.experiment_id
     try:
-        return retry(client.create_experiment, name, artifact_location=_artifact_location(tracking_cfg))
+        return retry(client.create_experiment, name, artifact_location=_artifact_location(tracking_cfg),
+                     tags={EXPERIMENT_KIND_TAG: TRAINING_KIND})
     except Exception:  # created meanwhile by a parallel worker
         return retry(client.get_experiment_by_name, name).experiment_id
+
+
+# MLflow's UI reads this experiment tag to tell model training from GenAI work (mlflow 3.17: the
+# server's JS bundle, `"mlflow.experimentKind"` with the value `custom_model_development`).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+TRAINING_KIND = "custom_model_development"
+
+
+def mark_training_experiment(client, experiment) -> None:
+    """Tag an experiment made before prepbench tagged them as a model-training experiment (one
+    that already has a kind keeps it)."""
+    if EXPERIMENT_KIND_TAG not in (experiment.tags or {}):
+        retry(client.set_experiment_tag, experiment.experiment_id, EXPERIMENT_KIND_TAG, TRAINING_KIND)
 
 
 def _artifact_location(tracking_cfg):
@@ -141,7 +219,7 @@ def open_parent_run(client, exp_id: str, study: str, overrides: list[str]) -> st
         "prepbench.overrides": json.dumps(overrides),
         "prepbench.git_commit": git_commit(),
     }
-    return retry(client.create_run, exp_id, run_name=study, tags=tags).info.run_id
+    return retry(client.create_run, exp_id, run_name=sweep_name(study, overrides), tags=tags).info.run_id
 
 
 def mark_stale_runs(client, exp_id: str, cfg: DictConfig | None = None) -> int:
@@ -206,7 +284,7 @@ class JobRun:
         if parent_id:
             tags["mlflow.parentRunId"] = parent_id
         self.client = client
-        self.run_id = retry(client.create_run, exp_id, run_name=run_name(cfg), tags=tags).info.run_id
+        self.run_id = retry(client.create_run, exp_id, run_name=run_name(cfg, overrides), tags=tags).info.run_id
 
     def log_config(self, cfg: DictConfig) -> None:
         from mlflow.entities import Param

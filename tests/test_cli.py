@@ -52,7 +52,9 @@ def test_a_sweep_leaves_one_finished_child_run_per_job_under_one_parent(sweep):
     df = runs(store, "cli")
     parents = df[df["tags.prepbench.role"] == "sweep"]
     children = df[df["tags.prepbench.role"] == "job"]
-    assert len(parents) == 1 and parents["tags.mlflow.runName"].item() == "cli"
+    assert len(parents) == 1 and parents["tags.mlflow.runName"].item().startswith("cli · 20")  # study · time · ...
+    assert parents["tags.mlflow.runName"].item().endswith(" · data synthetic · prep none,zca · net shallow,deep · epochs 1"
+                                                          " · width 4 · dense 8")
     assert len(children) == 4 and set(children["status"]) == {"FINISHED"}
     assert set(children["tags.mlflow.parentRunId"]) == {parents["run_id"].item()}
     assert set(zip(children["params.prep"], children["params.net"])) == {
@@ -64,7 +66,9 @@ def test_a_sweep_leaves_one_finished_child_run_per_job_under_one_parent(sweep):
         assert children[f"metrics.{metric}"].notna().all(), metric
     for tag in ("config_hash", "git_commit", "versions", "data_fingerprint", "hardware", "command"):
         assert children[f"tags.prepbench.{tag}"].notna().all(), tag
-    assert "zca · deep · seed 0" in set(children["tags.mlflow.runName"])
+    names = set(children["tags.mlflow.runName"])
+    assert len(names) == 4 and "zca · depth 8, width 4, dense 8 · seed 0 · data synthetic · epochs 1" in names
+    assert "job 3/4: 2 of 4 done, " in first.stdout and " left" in first.stdout  # progress with an estimate
     run_id = children["run_id"].iloc[0]
     names = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
     assert {"config.yaml", "training_images.png"} <= names

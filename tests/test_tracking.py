@@ -33,6 +33,7 @@ def test_config_hash_is_the_jobs_identity_and_nothing_else():
 
 def test_run_names_and_commands_read_well():
     assert tracking.run_name(cfg()) == "zca · deep · seed 0"
+    assert tracking.run_name(cfg(), ["prep=zca", "net=deep", "seed=0"]) == "zca · deep · seed 0"
     assert tracking.command_for(["prep=zca", "seed=1"]) == "python -m prepbench prep=zca seed=1"
     assert tracking.command_for(["prep=zca"], multirun=True) == "python -m prepbench -m prep=zca"
 
@@ -55,3 +56,42 @@ def test_retry_waits_out_a_locked_database_and_reraises_anything_else(monkeypatc
 def test_unknown_tracking_scheme_is_one_line_naming_the_uri():
     with pytest.raises(PrepbenchError, match=r"tracking.uri=ftp://x/y has unknown scheme 'ftp'; expected one of sqlite"):
         tracking.client_for(OmegaConf.create(dict(uri="ftp://x/y", experiment="e")))
+
+
+def test_run_names_name_what_the_command_line_changes():
+    job = ["prep=zca", "net=deep", "seed=0", "trainer.lr=0.01", "tracking.uri=sqlite:///x.db", "study=s", "rerun=true",
+           "hydra/launcher=parallel", "experiment=cpu", "data=folder", "data.path=/far/away/cifar10-jpeg.zip"]
+    assert tracking.run_name(cfg(), job) == "zca · deep · seed 0 · lr 0.01 · data folder · path cifar10-jpeg.zip"
+    # an lr sweep: the jobs differ by name, not only by config
+    names = {tracking.run_name(cfg(), ["prep=zca", f"trainer.lr={lr}"]) for lr in ("0.1", "0.01")}
+    assert names == {"zca · deep · seed 0 · lr 0.1", "zca · deep · seed 0 · lr 0.01"}
+    # a net whose shape the command line changed is named by its depth and width, not its preset
+    deep50 = cfg(net=dict(name="shallow", depth=50, width=32, dense=128))
+    assert tracking.run_name(deep50, ["net.depth=50"]) == "zca · depth 50, width 32 · seed 0"
+    assert tracking.run_name(deep50, ["net.dense=128"]) == "zca · depth 50, width 32, dense 128 · seed 0"
+    # two keys with the same last part keep their whole key
+    assert tracking.other_settings(["data.size=8", "+prep.size=2"]) == ["data.size 8", "prep.size 2"]
+
+
+def test_sweep_names_give_the_study_the_time_and_the_command_line_in_short():
+    when = 1_700_000_000.0
+    stamp = tracking.time.strftime("%Y-%m-%d %H:%M", tracking.time.localtime(when))
+    assert tracking.sweep_name("cpu", [], when) == f"cpu · {stamp}"
+    assert tracking.sweep_name("adhoc", ["prep=zca,std", "trainer.lr=0.1,0.01", "tracking.uri=x"], when) == (
+        f"adhoc · {stamp} · prep zca,std · lr 0.1,0.01")
+
+
+def test_experiments_are_tagged_as_model_training_once(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    tracking_cfg = OmegaConf.create(dict(uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="e", artifact_location=str(tmp_path / "a")))
+    client = tracking.client_for(tracking_cfg)
+    exp_id = tracking.experiment_id(client, tracking_cfg)
+    assert client.get_experiment(exp_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    # an experiment made before (untagged) is tagged when opened; one with a kind keeps it
+    old = client.create_experiment("old")
+    other = client.create_experiment("other", tags={"mlflow.experimentKind": "genai_development"})
+    for name in ("old", "other"):
+        tracking.experiment_id(client, OmegaConf.merge(tracking_cfg, dict(experiment=name)))
+    assert client.get_experiment(old).tags["mlflow.experimentKind"] == "custom_model_development"
+    assert client.get_experiment(other).tags["mlflow.experimentKind"] == "genai_development"
