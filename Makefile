@@ -22,12 +22,15 @@ run: install
 	$(BIN)/python -m prepbench -m experiment=$(STUDY) $(DATA); status=$$?; \
 	$(MAKE) --no-print-directory report STUDY=$(STUDY) && exit $$status
 
+# The report reads the study's own store (experiments/STUDY.yaml's tracking.uri).
 report: install
-	$(BIN)/python -m prepbench.report --experiment $(STUDY) --out results/$(STUDY)
+	$(BIN)/python -m prepbench.report --experiment $(STUDY) --out results/$(STUDY) \
+	    --tracking-uri "$$($(BIN)/python -m prepbench.ui $(STUDY) --print-tracking-uri)"
 
 test: install
 	$(BIN)/python -m pytest
 
-# The MLflow dashboard on the embedded store, for this machine only.
+# The MLflow dashboard on the study's store, for this machine only; prints the URLs of a ready
+# runs table and of the comparison of the study's runs.
 ui: install
-	$(BIN)/mlflow server --backend-store-uri sqlite:///$(CURDIR)/results/mlflow.db --host 127.0.0.1 --port $(PORT)
+	$(BIN)/python -m prepbench.ui $(STUDY) --host 127.0.0.1 --port $(PORT)

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from prepbench import tracking
 from prepbench.errors import PrepbenchError
+from prepbench.ui import add_runs_view
 
 
 def sweep_size(config: DictConfig) -> int:
@@ -42,6 +43,7 @@ class SweepCallback(Callback):
     def _open(self, config: DictConfig) -> None:
         client = tracking.client_for(config.tracking)
         exp_id = tracking.experiment_id(client, config.tracking)
+        add_runs_view(client, exp_id)  # the dashboard's ready runs table (prepbench.ui)
         stale = tracking.mark_stale_runs(client, exp_id)
         if stale:
             print(f"marked {stale} run(s) left RUNNING by an interrupted sweep as KILLED", flush=True)

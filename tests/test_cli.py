@@ -69,6 +69,8 @@ def test_a_sweep_leaves_one_finished_child_run_per_job_under_one_parent(sweep):
     names = set(children["tags.mlflow.runName"])
     assert len(names) == 4 and "zca · depth 8, width 4, dense 8 · seed 0 · data synthetic · epochs 1" in names
     assert "job 3/4: 2 of 4 done, " in first.stdout and " left" in first.stdout  # progress with an estimate
+    tags = mlflow.MlflowClient().get_experiment_by_name("cli").tags  # the dashboard opens on the runs, ready
+    assert tags["mlflow.experimentKind"] == "custom_model_development" and "mlflow.sharedViewState.prepbench" in tags
     run_id = children["run_id"].iloc[0]
     names = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
     assert {"config.yaml", "training_images.png"} <= names

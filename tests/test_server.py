@@ -89,7 +89,7 @@ def test_an_unreachable_tracking_uri_fails_within_15_s_with_one_line(tmp_path, m
     assert "epoch" not in out.stdout and "job 1/" not in out.stdout  # before any training
 
 
-def test_make_ui_serves_the_embedded_store_on_localhost_only():
+def test_make_ui_serves_the_studys_store_on_localhost_only():
     text = (ROOT / "Makefile").read_text()
     ui = text[text.index("\nui:"):]
-    assert "mlflow server" in ui and "--host 127.0.0.1" in ui and "sqlite:///" in ui
+    assert "-m prepbench.ui $(STUDY)" in ui and "--host 127.0.0.1" in ui
