@@ -155,7 +155,7 @@ def relocated(location: str, store_dir: Path) -> str | None:
     below = parts[len(parts) - parts[::-1].index(ARTIFACTS_DIR):]  # after the last "mlartifacts"
     moved = store_dir / ARTIFACTS_DIR / Path(*below) if below else store_dir / ARTIFACTS_DIR
     top = store_dir / ARTIFACTS_DIR / below[0] if below else moved
-    if not top.exists():
+    if not top.exists() or moved == path:  # nothing beside the store, or not moved (a run without artifacts)
         return None
     return moved.as_uri() if location.startswith("file://") else str(moved)
 

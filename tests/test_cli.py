@@ -119,3 +119,16 @@ def test_one_real_job_on_a_few_hundred_images_of_the_jpeg_copy(tmp_path):
     df = runs(tmp_path, "real")
     assert df["status"].item() == "FINISHED" and df["params.data"].item() == "folder"
     assert 0 <= df["metrics.test_accuracy"].item() <= 1
+
+
+def test_every_console_script_names_a_callable_main():
+    """`[project.scripts]` in pyproject.toml: each command resolves (a module split into a package
+    must keep its `main`, or the entry must follow it)."""
+    import importlib
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert {"prepbench", "prepbench-report", "prepbench-ui", "prepbench-memo", "prepbench-bench"} <= set(scripts)
+    for name, target in scripts.items():
+        module, _, function = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), function)), name

@@ -82,6 +82,8 @@ def test_missing_artifact_paths_are_pointed_beside_the_store(tmp_path):
     assert ui.relocated(gone, here) == (here / "mlartifacts" / "cpu" / "r1" / "artifacts").as_uri()
     assert ui.relocated("/work/main/results/cpu/mlartifacts/cpu", here) == str(here / "mlartifacts" / "cpu")
     assert ui.relocated(here.as_uri(), here) is None  # exists: left alone
+    not_written = here / "mlartifacts" / "cpu" / "r2" / "artifacts"  # a run without artifacts, not moved
+    assert ui.relocated(not_written.as_uri(), here) is None
     assert ui.relocated("file:///nowhere/mlartifacts/other/r", here) is None  # nothing beside the store
     assert ui.relocated("file:///nowhere/elsewhere/r", here) is None
     assert ui.relocated("s3://bucket/mlartifacts/cpu", here) is None
