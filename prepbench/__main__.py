@@ -63,7 +63,14 @@ def _terminate(signum, frame):
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     from prepbench.job import run_job
-    from prepbench.sweep import end_parent, job_position, job_progress, note_job_done, parallel_threads, record_bad_input
+    from prepbench.sweep import (
+        end_parent,
+        job_position,
+        job_progress,
+        note_job_done,
+        parallel_threads,
+        record_bad_input,
+    )
 
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # SLURM's scancel, kill: end the run as KILLED
         signal.signal(signal.SIGTERM, _terminate)

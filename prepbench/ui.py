@@ -44,8 +44,16 @@ VIEW_NAME = "prepbench: prep x net"
 VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
 ARTIFACTS_DIR = "mlartifacts"  # beside the store's database (conf/tracking, experiments/)
 COLUMNS = ["params.`prep`", "params.`net`", "params.`seed`", "metrics.`test_accuracy`", "metrics.`val_accuracy`"]
-WIDTHS = {"attributes.`Run Name`": 290, "runDateAndNestInfo": 125, "params.`prep`": 95, "params.`net`": 80,
-          "params.`seed`": 60, "metrics.`test_accuracy`": 115, "metrics.`val_accuracy`": 115, "duration": 80}
+WIDTHS = {
+    "attributes.`Run Name`": 290,
+    "runDateAndNestInfo": 125,
+    "params.`prep`": 95,
+    "params.`net`": 80,
+    "params.`seed`": 60,
+    "metrics.`test_accuracy`": 115,
+    "metrics.`val_accuracy`": 115,
+    "duration": 80,
+}
 
 
 # ---- the view and the URLs --------------------------------------------------------------------
@@ -61,8 +69,10 @@ def runs_view_state() -> dict:
         "selectedColumns": COLUMNS,
         "columnOrder": ["attributes.`Run Name`", *COLUMNS, "runDateAndNestInfo", "duration"],
         "columnWidths": WIDTHS,
-        "groupBy": {"aggregateFunction": "average",
-                    "groupByKeys": [{"mode": "param", "groupByData": "prep"}, {"mode": "param", "groupByData": "net"}]},
+        "groupBy": {
+            "aggregateFunction": "average",
+            "groupByKeys": [{"mode": "param", "groupByData": "prep"}, {"mode": "param", "groupByData": "net"}],
+        },
     }
 
 
@@ -92,9 +102,13 @@ def runs_table_url(experiment_id: str, base_url: str = DEFAULT_BASE_URL) -> str:
 
 def compare_url(experiment_id: str, run_ids, base_url: str = DEFAULT_BASE_URL) -> str:
     """MLflow's comparison page of these runs (parallel coordinates, params and metrics side by side)."""
-    query = urllib.parse.urlencode({"runs": json.dumps(list(run_ids), separators=(",", ":")),
-                                    "experiments": json.dumps([str(experiment_id)], separators=(",", ":")),
-                                    "workflowType": "machine_learning"})
+    query = urllib.parse.urlencode(
+        {
+            "runs": json.dumps(list(run_ids), separators=(",", ":")),
+            "experiments": json.dumps([str(experiment_id)], separators=(",", ":")),
+            "workflowType": "machine_learning",
+        }
+    )
     return f"{base_url.rstrip('/')}/#/compare-runs?{query}"
 
 
@@ -106,12 +120,18 @@ def dashboard_urls(client, experiment: str, base_url: str = DEFAULT_BASE_URL) ->
     found = retry(client.get_experiment_by_name, experiment)
     if found is None:
         return None
-    jobs = retry(client.search_runs, [found.experiment_id],
-                 filter_string="tags.`prepbench.role` = 'job' and attributes.status = 'FINISHED'",
-                 max_results=1000, order_by=["params.prep ASC", "params.net ASC", "params.seed ASC"])
-    return {"runs": runs_table_url(found.experiment_id, base_url),
-            "compare": compare_url(found.experiment_id, [r.info.run_id for r in jobs], base_url),
-            "jobs": str(len(jobs))}
+    jobs = retry(
+        client.search_runs,
+        [found.experiment_id],
+        filter_string="tags.`prepbench.role` = 'job' and attributes.status = 'FINISHED'",
+        max_results=1000,
+        order_by=["params.prep ASC", "params.net ASC", "params.seed ASC"],
+    )
+    return {
+        "runs": runs_table_url(found.experiment_id, base_url),
+        "compare": compare_url(found.experiment_id, [r.info.run_id for r in jobs], base_url),
+        "jobs": str(len(jobs)),
+    }
 
 
 # ---- which store ------------------------------------------------------------------------------
@@ -152,7 +172,7 @@ def relocated(location: str, store_dir: Path) -> str | None:
     if path is None or path.exists() or ARTIFACTS_DIR not in path.parts:
         return None
     parts = path.parts
-    below = parts[len(parts) - parts[::-1].index(ARTIFACTS_DIR):]  # after the last "mlartifacts"
+    below = parts[len(parts) - parts[::-1].index(ARTIFACTS_DIR) :]  # after the last "mlartifacts"
     moved = store_dir / ARTIFACTS_DIR / Path(*below) if below else store_dir / ARTIFACTS_DIR
     top = store_dir / ARTIFACTS_DIR / below[0] if below else moved
     if not top.exists() or moved == path:  # nothing beside the store, or not moved (a run without artifacts)
@@ -180,10 +200,13 @@ def servable_copy(db: Path, moves: dict[str, dict[str, str]], workdir: Path) -> 
     copy = workdir / "mlflow.db"
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as source, sqlite3.connect(copy) as target:
         source.backup(target)
-        target.executemany("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
-                           [(new, int(key)) for key, new in moves["experiments"].items()])
-        target.executemany("UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?",
-                           [(new, key) for key, new in moves["runs"].items()])
+        target.executemany(
+            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
+            [(new, int(key)) for key, new in moves["experiments"].items()],
+        )
+        target.executemany(
+            "UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?", [(new, key) for key, new in moves["runs"].items()]
+        )
     return copy
 
 
@@ -197,12 +220,27 @@ def port_free(host: str, port: int) -> bool:
 
 def start_server(db: Path, host: str, port: int, log) -> subprocess.Popen:
     """`mlflow server` on the SQLite store, bound to `host` (127.0.0.1: this machine only)."""
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{db}",
-               "--artifacts-destination", str(db.parent / ARTIFACTS_DIR), "--host", host, "--port", str(port),
-               "--workers", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{db}",
+        "--artifacts-destination",
+        str(db.parent / ARTIFACTS_DIR),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     # The server's job runner (GenAI scorers, periodic tasks) is not needed and starts 7 processes.
     env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
-    return subprocess.Popen(command, cwd=db.parent, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    return subprocess.Popen(
+        command, cwd=db.parent, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
 
 
 def wait_until_up(server: subprocess.Popen, base_url: str, timeout: float = 180) -> None:
@@ -213,11 +251,14 @@ def wait_until_up(server: subprocess.Popen, base_url: str, timeout: float = 180)
             return
         except OSError:
             if server.poll() is not None:
-                raise PrepbenchError(f"mlflow server exited with status {server.returncode} before answering; "
-                                     "expected it to serve the store (run it by hand to see why)") from None
+                raise PrepbenchError(
+                    f"mlflow server exited with status {server.returncode} before answering; "
+                    "expected it to serve the store (run it by hand to see why)"
+                ) from None
             if time.monotonic() > deadline:
-                raise PrepbenchError(f"mlflow server did not answer at {base_url} within {timeout:.0f} s; "
-                                     "expected a started server") from None
+                raise PrepbenchError(
+                    f"mlflow server did not answer at {base_url} within {timeout:.0f} s; expected a started server"
+                ) from None
             time.sleep(0.5)
 
 
@@ -234,10 +275,12 @@ def stop_server(server: subprocess.Popen) -> None:
 def describe(experiment: str, urls: dict[str, str] | None) -> list[str]:
     if urls is None:
         return [f"  experiment {experiment!r} is not in this store yet (it appears once a job of it has run)"]
-    return [f"  runs table of {experiment!r}: prep, net, seed, test and validation accuracy, grouped by prep and net",
-            f"    {urls['runs']}",
-            f"  comparison of its {urls['jobs']} finished jobs (parallel coordinates, params and metrics side by side)",
-            f"    {urls['compare']}"]
+    return [
+        f"  runs table of {experiment!r}: prep, net, seed, test and validation accuracy, grouped by prep and net",
+        f"    {urls['runs']}",
+        f"  comparison of its {urls['jobs']} finished jobs (parallel coordinates, params and metrics side by side)",
+        f"    {urls['compare']}",
+    ]
 
 
 def _interrupt(signum, frame):
@@ -246,10 +289,18 @@ def _interrupt(signum, frame):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m prepbench.ui", description=__doc__.split("\n\n")[0])
-    parser.add_argument("study", nargs="?", help="a study of experiments/ (cpu, depth, ...) or an experiment of "
-                        "the default store (adhoc); default: every experiment of the default store")
-    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. tracking.uri=sqlite:////elsewhere/mlflow.db")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    parser.add_argument(
+        "study",
+        nargs="?",
+        help="a study of experiments/ (cpu, depth, ...) or an experiment of "
+        "the default store (adhoc); default: every experiment of the default store",
+    )
+    parser.add_argument(
+        "overrides", nargs="*", help="config overrides, e.g. tracking.uri=sqlite:////elsewhere/mlflow.db"
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
+    )
     parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     parser.add_argument("--print-tracking-uri", action="store_true", help="print the study's tracking URI and exit")
     args = parser.parse_args(argv)
@@ -277,13 +328,17 @@ def _serve(args) -> int:
         return 0
     db = _sqlite_path(uri)
     if db is None:
-        raise PrepbenchError(f"tracking.uri={uri} is not an SQLite store; expected sqlite:///PATH (a server at "
-                             f"http://... is its own dashboard: open it)")
+        raise PrepbenchError(
+            f"tracking.uri={uri} is not an SQLite store; expected sqlite:///PATH (a server at "
+            f"http://... is its own dashboard: open it)"
+        )
     if not db.exists():
         made_by = f"python -m prepbench -m experiment={args.study}" if args.study else "python -m prepbench ..."
         raise PrepbenchError(f"no MLflow store at {db}; expected one made by `{made_by}`")
     if not port_free(args.host, args.port):
-        raise PrepbenchError(f"port {args.port} on {args.host} is in use; expected a free port (--port N, or make ui PORT=N)")
+        raise PrepbenchError(
+            f"port {args.port} on {args.host} is in use; expected a free port (--port N, or make ui PORT=N)"
+        )
 
     workdir = Path(tempfile.mkdtemp(prefix="prepbench-ui-"))
     try:
@@ -293,13 +348,19 @@ def _serve(args) -> int:
             served = servable_copy(db, moves, workdir)
             # The copy's artifacts stay beside the original store.
             (workdir / ARTIFACTS_DIR).symlink_to(db.parent / ARTIFACTS_DIR)
-            print(f"{db} was written on another machine or folder: serving a copy whose artifact paths point to "
-                  f"{db.parent / ARTIFACTS_DIR} (the committed file is not changed)", flush=True)
+            print(
+                f"{db} was written on another machine or folder: serving a copy whose artifact paths point to "
+                f"{db.parent / ARTIFACTS_DIR} (the committed file is not changed)",
+                flush=True,
+            )
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(f"sqlite:///{served}")
-        experiments = [e.name for e in client.search_experiments()
-                       if client.search_runs([e.experiment_id], filter_string="tags.`prepbench.role` = 'job'", max_results=1)]
+        experiments = [
+            e.name
+            for e in client.search_experiments()
+            if client.search_runs([e.experiment_id], filter_string="tags.`prepbench.role` = 'job'", max_results=1)
+        ]
         wanted = [str(cfg.tracking.experiment)] if args.study else experiments
         for name in wanted:
             if (found := client.get_experiment_by_name(name)) is not None and VIEW_TAG not in (found.tags or {}):

@@ -29,9 +29,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-         "--window-size=1600,1000"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--window-size=1600,1000",
+]
 COLUMNS = ("prep", "net", "seed", "test_accuracy", "val_accuracy")
 
 
@@ -62,17 +71,31 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary store (its path is printed)")
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
-        print(f"error: {CHROMIUM} is absent; expected Chromium (apt-get install -y chromium chromium-driver)", file=sys.stderr)
+        print(
+            f"error: {CHROMIUM} is absent; expected Chromium (apt-get install -y chromium chromium-driver)",
+            file=sys.stderr,
+        )
         return 2
     store = Path(tempfile.mkdtemp(prefix="prepbench-dashboard-"))
     env = dict(os.environ, PREPBENCH_CACHE=str(store / "cache"), PYTHONPATH=str(ROOT))
     where = [f"tracking.uri=sqlite:///{store}/mlflow.db", f"tracking.artifact_location={store}/mlartifacts/smoke"]
-    subprocess.run([sys.executable, "-m", "prepbench", "-m", "experiment=smoke", *where, f"hydra.sweep.dir={store}/sweep"],
-                   cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "prepbench", "-m", "experiment=smoke", *where, f"hydra.sweep.dir={store}/sweep"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
 
     port = free_port()
-    ui = subprocess.Popen([sys.executable, "-m", "prepbench.ui", "smoke", where[0], "--port", str(port)], cwd=ROOT, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "prepbench.ui", "smoke", where[0], "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         lines: list[str] = []
         deadline = time.monotonic() + 300

@@ -17,8 +17,12 @@ STARTUP = [
 
 def test_start_up_lines_are_noise_and_real_messages_are_not():
     assert all(is_noise(line) for line in STARTUP)
-    for kept in ("E0000 00:00:1795796070.215594    8131 bfc_allocator.cc:1] Out of memory",
-                 "W0000 00:00:1795796070.215594    8131 some.cc:1] a warning", "error: prep=zxa is unknown", "Traceback"):
+    for kept in (
+        "E0000 00:00:1795796070.215594    8131 bfc_allocator.cc:1] Out of memory",
+        "W0000 00:00:1795796070.215594    8131 some.cc:1] a warning",
+        "error: prep=zxa is unknown",
+        "Traceback",
+    ):
         assert not is_noise(kept), kept
 
 
@@ -31,7 +35,13 @@ def test_quiet_native_stderr_filters_file_descriptor_2_and_keeps_the_rest():
         "    print('kept from Python', file=sys.stderr)\n"
         "print('after', file=sys.stderr)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     assert out.returncode == 0, out.stderr
     assert out.stderr.splitlines() == ["kept from C", "kept from Python", "after"]

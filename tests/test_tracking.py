@@ -82,7 +82,6 @@ def test_sweep_names_give_the_study_the_time_and_the_command_line_in_short():
 
 
 def test_experiments_are_tagged_as_model_training_once(tmp_path):
-    from mlflow.tracking import MlflowClient
 
     tracking_cfg = OmegaConf.create(dict(uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="e", artifact_location=str(tmp_path / "a")))
     client = tracking.client_for(tracking_cfg)

@@ -41,7 +41,9 @@ def make_store(folder, experiment="s"):
 
 def test_urls_open_the_training_runs_with_prepbenchs_view_and_the_comparison():
     table = ui.runs_table_url("7", "http://127.0.0.1:5001")
-    assert table == "http://127.0.0.1:5001/#/experiments/7/runs?viewStateShareKey=prepbench&workflowType=machine_learning"
+    assert (
+        table == "http://127.0.0.1:5001/#/experiments/7/runs?viewStateShareKey=prepbench&workflowType=machine_learning"
+    )
     compare = ui.compare_url("7", ["a1", "b2"])
     assert compare.startswith(ui.DEFAULT_BASE_URL + "/#/compare-runs?")
     query = urllib.parse.parse_qs(compare.split("?", 1)[1])
@@ -50,8 +52,13 @@ def test_urls_open_the_training_runs_with_prepbenchs_view_and_the_comparison():
 
 def test_the_view_shows_the_jobs_columns_grouped_by_prep_and_net():
     state = ui.runs_view_state()
-    assert state["selectedColumns"] == ["params.`prep`", "params.`net`", "params.`seed`", "metrics.`test_accuracy`",
-                                        "metrics.`val_accuracy`"]
+    assert state["selectedColumns"] == [
+        "params.`prep`",
+        "params.`net`",
+        "params.`seed`",
+        "metrics.`test_accuracy`",
+        "metrics.`val_accuracy`",
+    ]
     assert [k["groupByData"] for k in state["groupBy"]["groupByKeys"]] == ["prep", "net"]
     assert state["searchFilter"] == "tags.`prepbench.role` = 'job'"
 
@@ -115,15 +122,22 @@ def test_a_moved_store_is_served_from_a_copy_with_its_artifacts_and_left_unchang
 
 
 def run_ui(*args, timeout=60):
-    return subprocess.run([sys.executable, "-m", "prepbench.ui", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return subprocess.run(
+        [sys.executable, "-m", "prepbench.ui", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
 
 
 def test_no_store_or_a_busy_port_is_one_line_and_status_2(tmp_path):
     out = run_ui("cpu", f"tracking.uri=sqlite:///{tmp_path}/none.db")
     assert out.returncode == 2
-    assert out.stderr.strip() == (f"error: no MLflow store at {tmp_path}/none.db; "
-                                  "expected one made by `python -m prepbench -m experiment=cpu`")
+    assert out.stderr.strip() == (
+        f"error: no MLflow store at {tmp_path}/none.db; expected one made by `python -m prepbench -m experiment=cpu`"
+    )
     make_store(tmp_path)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -131,7 +145,10 @@ def test_no_store_or_a_busy_port_is_one_line_and_status_2(tmp_path):
         port = busy.getsockname()[1]
         out = run_ui("s", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", "--port", str(port))
     assert out.returncode == 2
-    assert out.stderr.strip() == f"error: port {port} on 127.0.0.1 is in use; expected a free port (--port N, or make ui PORT=N)"
+    assert (
+        out.stderr.strip()
+        == f"error: port {port} on 127.0.0.1 is in use; expected a free port (--port N, or make ui PORT=N)"
+    )
 
 
 @pytest.mark.slow
@@ -139,9 +156,15 @@ def test_make_ui_on_a_moved_store_prints_the_urls_and_serves_its_artifacts(tmp_p
     db, exp_id, run_id = moved_store(tmp_path)
     before = hashlib.sha256(db.read_bytes()).hexdigest()
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "prepbench.ui", "s", f"tracking.uri=sqlite:///{db}", "--port", str(port)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prepbench.ui", "s", f"tracking.uri=sqlite:///{db}", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     lines = []
     try:
         deadline = time.monotonic() + 240
