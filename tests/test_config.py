@@ -41,9 +41,14 @@ def test_featurewise_selects_std():
 
 
 def test_experiment_name_follows_the_study_and_paths_are_absolute():
+    cfg = composed("experiment=smoke")
+    assert cfg.tracking.experiment == "smoke"
+    assert cfg.tracking.uri == f"sqlite:///{ROOT}/results/mlflow.db"
+    # a published study keeps its own store beside its results, committed for a fresh clone
     cfg = composed("experiment=cpu")
     assert cfg.tracking.experiment == "cpu"
-    assert cfg.tracking.uri == f"sqlite:///{ROOT}/results/mlflow.db"
+    assert cfg.tracking.uri == f"sqlite:///{ROOT}/results/cpu/mlflow.db"
+    assert cfg.tracking.artifact_location == f"{ROOT}/results/cpu/mlartifacts/cpu"
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
