@@ -12,7 +12,7 @@ all: run
 $(BIN)/prepbench-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,jax]'
 	touch $@
 
 install: $(BIN)/prepbench-installed

@@ -80,6 +80,9 @@ def validate(cfg: DictConfig) -> None:
     warmup, epochs = OmegaConf.select(cfg, "trainer.warmup_epochs"), OmegaConf.select(cfg, "trainer.epochs")
     if OmegaConf.select(cfg, "trainer.schedule") == "cosine" and warmup is not None and warmup >= epochs:
         raise PrepbenchError(f"trainer.warmup_epochs={warmup} is out of range; expected fewer than trainer.epochs={epochs}")
+    # keras.ops' wrap on JAX is scipy's (period size - 1), not TensorFlow's: the pixels would differ.
+    if OmegaConf.select(cfg, "trainer.backend") == "jax" and OmegaConf.select(cfg, "augmentation.fill_mode") == "wrap":
+        raise PrepbenchError("augmentation.fill_mode=wrap is not available with trainer.backend=jax; expected nearest, constant or reflect")
 
 
 def compose(overrides: Iterable[str] = (), *, checked: bool = True) -> DictConfig:

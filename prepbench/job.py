@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from omegaconf import DictConfig, OmegaConf
 
-from prepbench import precision, tracking
+from prepbench import backend, precision, tracking
 from prepbench.config import validate
 from prepbench.console import quiet_native_stderr, quiet_retracing_warning
 from prepbench.data import Splits, load_splits
@@ -30,7 +30,9 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "") -> str:
     """Train and log one job; returns "finished", "skipped" or "failed"."""
     validate(cfg)
     # The precision this machine really trains in is part of the job's identity (its config hash).
-    cfg.trainer.precision = precision.resolve(cfg.trainer.precision)
+    cfg.trainer.precision = precision.resolve(cfg.trainer.precision, backend=cfg.trainer.backend)
+    # Keras picks its backend when first imported: set it (or refuse) before anything imports Keras.
+    backend.use(cfg.trainer.backend, threads=cfg.trainer.threads, deterministic=cfg.trainer.deterministic, cache_dir=cfg.cache_dir)
     client = tracking.client_for(cfg.tracking)
     exp_id = tracking.experiment_id(client, cfg.tracking)
     label = f"prep={cfg.prep.name} net={cfg.net.name} seed={cfg.seed}"
@@ -46,14 +48,17 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "") -> str:
     prep_fit_seconds = fit_cached(preprocessor, splits.x_train, splits.fingerprint, cfg.cache_dir)
 
     with quiet_native_stderr():  # TensorFlow's C++ start-up lines
-        from prepbench import train  # TensorFlow: imported only once a job really trains
+        from prepbench import train  # Keras and its backend: imported only once a job really trains
 
-        train.configure_tensorflow(threads=cfg.trainer.threads, deterministic=cfg.trainer.deterministic)
+        if cfg.trainer.backend == "tensorflow":
+            train.configure_tensorflow(threads=cfg.trainer.threads, deterministic=cfg.trainer.deterministic)
         host = hardware()  # lists the GPUs: CUDA starts here
+        device = backend.device()
     quiet_retracing_warning()
     run = tracking.JobRun(client, exp_id, cfg, overrides, os.environ.get(tracking.PARENT_RUN_ENV))
     try:
         run.log_config(cfg)
+        run.log_params(device=device)
         run.set_tags(data_fingerprint=splits.fingerprint, hardware=host)
         inputs = train.make_inputs(
             splits, preprocessor, batch_size=cfg.trainer.batch_size, epochs=cfg.trainer.epochs,
@@ -92,7 +97,7 @@ def training_images_montage(inputs, count: int = 32, columns: int = 8):
     it is made once per job, and matplotlib's subplots cost more than a shallow epoch here."""
     import numpy as np
 
-    images = next(iter(inputs.train.take(1)))[0].numpy()[:count]
+    images = inputs.peek()[:count]
     low = images.min(axis=(1, 2, 3), keepdims=True)
     high = images.max(axis=(1, 2, 3), keepdims=True)
     images = (images - low) / np.where(high > low, high - low, 1)

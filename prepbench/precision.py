@@ -50,8 +50,10 @@ def gpu_compute_capabilities() -> list[float]:
         return []
 
 
-def resolve(requested: str, *, flags: set[str] | None = None, gpus: list[float] | None = None) -> str:
-    """`requested` as the precision a job really trains in; `flags` and `gpus` default to this machine's."""
+def resolve(requested: str, *, flags: set[str] | None = None, gpus: list[float] | None = None, backend: str = "tensorflow") -> str:
+    """`requested` as the precision a job really trains in; `flags` and `gpus` default to this machine's.
+    The AMX rule is TensorFlow's (oneDNN's AMX kernels): XLA on CPU, under JAX, trained the deep net
+    no faster in bfloat16 than in float32 here, so a JAX job on a CPU resolves to float32."""
     if requested not in CHOICES:
         raise PrepbenchError(f"trainer.precision={requested} is unknown; expected auto, float32 or bfloat16")
     if requested != "auto":
@@ -60,7 +62,7 @@ def resolve(requested: str, *, flags: set[str] | None = None, gpus: list[float] 
     if gpus:
         return "bfloat16" if min(gpus) >= 8.0 else "float32"
     flags = cpu_flags() if flags is None else flags
-    return "bfloat16" if "amx_bf16" in flags else "float32"
+    return "bfloat16" if "amx_bf16" in flags and backend == "tensorflow" else "float32"
 
 
 def set_keras_policy(precision: str) -> None:

@@ -50,7 +50,9 @@ NORMALIZATIONS: dict[str, type[Normalization]] = {}  # by name, in definition or
 class Normalization:
     """One normalization, as `fit` (on scaled float32 training images, setting the fitted
     attributes listed in `state` on the Preprocessor) and `numpy` / `tf` (scaled images in,
-    normalized out). Defining a subclass registers it; a variant that uses it is a conf/prep/*.yaml."""
+    normalized out). Defining a subclass registers it; a variant that uses it is a conf/prep/*.yaml.
+    `ops` is the same with keras.ops on any Keras backend (JAX's augmented batches), the fitted arrays
+    given as `s` (tensors already on the device)."""
 
     name: ClassVar[str]
     unit_scale: ClassVar[bool] = True  # pixels / 255 first
@@ -74,6 +76,10 @@ class Normalization:
 
     @staticmethod
     def tf(p: Preprocessor, x):
+        return x
+
+    @staticmethod
+    def ops(p: Preprocessor, x, s: dict):
         return x
 
 
@@ -102,6 +108,13 @@ class MinMax(Normalization):
         high = tf.reduce_max(x, axis=AXES, keepdims=True)
         return (x - low) / tf.where(high > low, high - low, 1.0)
 
+    @staticmethod
+    def ops(p, x, s):
+        from keras import ops
+
+        low, high = ops.min(x, axis=AXES, keepdims=True), ops.max(x, axis=AXES, keepdims=True)
+        return (x - low) / ops.where(high > low, high - low, 1.0)
+
 
 class Samplewise(Normalization):
     name = "samplewise"
@@ -116,6 +129,12 @@ class Samplewise(Normalization):
 
         mean, var = tf.nn.moments(x, axes=AXES, keepdims=True)
         return (x - mean) / (tf.sqrt(var) + STD_GUARD)
+
+    @staticmethod
+    def ops(p, x, s):
+        from keras import ops
+
+        return (x - ops.mean(x, axis=AXES, keepdims=True)) / (ops.std(x, axis=AXES, keepdims=True) + STD_GUARD)
 
 
 class Std(Normalization):
@@ -133,6 +152,10 @@ class Std(Normalization):
     @staticmethod
     def tf(p, x):
         return (x - p.mean_) / (p.std_ + STD_GUARD)
+
+    @staticmethod
+    def ops(p, x, s):
+        return (x - s["mean_"]) / (s["std_"] + STD_GUARD)
 
 
 class Zca(Normalization):
@@ -167,6 +190,17 @@ class Zca(Normalization):
 
         flat = tf.reshape(x - p.mean_, (tf.shape(x)[0], -1))
         return tf.reshape(Zca.whiten(p, flat, matmul=tf.matmul), tf.shape(x))
+
+    @staticmethod
+    def ops(p, x, s):
+        from keras import ops
+
+        flat = ops.reshape(x - s["mean_"], (ops.shape(x)[0], -1))
+        if "whitening_" in s:
+            white = ops.matmul(flat, s["whitening_"])
+        else:  # low rank, as in `whiten`
+            white = ops.matmul(ops.matmul(flat, s["components_"]) * s["scales_"], ops.transpose(s["components_"]))
+        return ops.reshape(white, ops.shape(x))
 
     @staticmethod
     def whiten(p, flat, matmul):
@@ -246,6 +280,13 @@ class Preprocessor:
         """`normalize` as TensorFlow ops, for batches augmented inside tf.data."""
         self._check_fitted()
         return self.method.tf(self, x)
+
+    def normalize_ops(self, x, state: dict | None = None):
+        """`normalize` as keras.ops, for batches augmented on the device on any Keras backend.
+        `state` replaces the fitted arrays (`state()`), e.g. with tensors already on the device."""
+        self._check_fitted()
+        s = {k: v.astype(np.float32) for k, v in self.state().items()} | dict(state or {})
+        return self.method.ops(self, x, s)
 
     def _check_fitted(self):
         if self.needs_fit and not self.fitted_:

@@ -19,7 +19,8 @@ from prepbench import ROOT
 SHARED_ZIP = ROOT.parent / "shared" / "data" / "cifar10-jpeg.zip"
 OFFICIAL_NAME = "CIFAR-10 (official release)"
 JPEG_COPY_NAME = "CIFAR-10 (JPEG q75 copy)"
-LIBRARIES = ("tensorflow", "keras", "numpy", "pandas", "mlflow", "hydra-core", "scipy")
+# Either backend may be absent (TensorFlow on a JAX machine); mlflow-skinny may stand in for mlflow.
+LIBRARIES = ("tensorflow", "jax", "jaxlib", "keras", "numpy", "pandas", "mlflow", "mlflow-skinny", "hydra-core", "scipy")
 
 
 @cache
@@ -39,14 +40,20 @@ def _git(*args: str) -> str:
 
 
 def versions() -> dict[str, str]:
-    """Python's version and those of the libraries that change results."""
-    from importlib.metadata import version
+    """Python's version and those of the libraries that change results (those installed)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return {"python": platform.python_version(), **{lib: version(lib) for lib in LIBRARIES}}
+    found = {"python": platform.python_version()}
+    for lib in LIBRARIES:
+        try:
+            found[lib] = version(lib)
+        except PackageNotFoundError:
+            pass
+    return found
 
 
 def hardware() -> str:
-    """ "<CPU model> x<cores>; no GPU" or "...; GPU: <devices>" (GPUs seen only once TensorFlow is imported)."""
+    """ "<CPU model> x<cores>; no GPU" or "...; GPU: <devices>" (GPUs seen only once the Keras backend is imported)."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -54,7 +61,13 @@ def hardware() -> str:
     except OSError:
         pass
     gpus = ""
-    if "tensorflow" in sys.modules:
+    from prepbench.backend import current
+
+    if current() == "jax":
+        import jax
+
+        gpus = ", ".join(d.device_kind for d in jax.devices() if d.platform != "cpu")
+    elif sys.modules.get("tensorflow") is not None:
         import tensorflow as tf
 
         gpus = ", ".join(d.name for d in tf.config.list_physical_devices("GPU"))

@@ -296,6 +296,11 @@ class JobRun:
             retry(self.client.log_batch, self.run_id, params=items[start : start + 100])
         retry(self.client.log_text, self.run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
 
+    def log_params(self, **params: str) -> None:
+        from mlflow.entities import Param
+
+        retry(self.client.log_batch, self.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+
     def set_tags(self, **tags: str) -> None:
         for key, value in tags.items():
             retry(self.client.set_tag, self.run_id, f"prepbench.{key}", value)

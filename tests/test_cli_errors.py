@@ -57,6 +57,8 @@ CASES = {
     "corrupt-image": (["data=folder", "data.path={d}/corrupt"], "error: data.path={d}/corrupt: cannot decode train/a/1.png (unknown image format); expected a readable JPEG or PNG image"),
     "train-size": (["data=synthetic", "data.train_size=100000"], "error: data.train_size=100000 is larger than the 320 training images left after data.val_size=80; expected at most 320"),
     "zca-epsilon-zero": (["data=synthetic", "prep=zca", "prep.zca_epsilon=0"], "error: prep.zca_epsilon=0 is out of range; expected a positive number such as 1e-6"),
+    "backend-unknown": (["data=synthetic", "trainer.backend=torch"], "error: trainer.backend=torch is out of range; expected tensorflow or jax"),
+    "wrap-on-jax": (["data=synthetic", "trainer.backend=jax", "augmentation.fill_mode=wrap"], "error: augmentation.fill_mode=wrap is not available with trainer.backend=jax; expected nearest, constant or reflect"),
     "tracking-scheme": (["data=synthetic", "tracking.uri=ftp://example.org/mlflow"], "error: tracking.uri=ftp://example.org/mlflow has unknown scheme 'ftp'; expected one of sqlite, file, http, https, postgresql, mysql, mssql, databricks"),
     # In a sweep: the same line (the sweep's summary repeats it last) and the same exit status.
     "sweep-unknown-prep": (["-m", "prep=none,zxa"], f"error: prep=zxa is unknown; expected one of {PREPS}"),

@@ -16,6 +16,11 @@ def test_auto_follows_the_gpu_when_there_is_one():
     assert resolve("auto", flags=set(), gpus=[8.0, 7.5]) == "float32"  # the slowest decides
 
 
+def test_auto_on_jax_is_float32_on_any_cpu_and_follows_the_gpu():
+    assert resolve("auto", flags={"amx_bf16"}, gpus=[], backend="jax") == "float32"  # XLA's CPU: no AMX kernels
+    assert resolve("auto", flags={"amx_bf16"}, gpus=[9.0], backend="jax") == "bfloat16"
+
+
 def test_a_forced_precision_is_kept_whatever_the_hardware():
     assert resolve("float32", flags={"amx_bf16"}, gpus=[]) == "float32"
     assert resolve("bfloat16", flags=set(), gpus=[]) == "bfloat16"

@@ -1,0 +1,61 @@
+"""The TensorFlow backend's training input: tf.data over the preprocessed arrays.
+
+Augmentation and the normalization after it run per batch inside tf.data, vectorised, in a parallel
+map, from stateless seeds (seed, batch): the batches are the same on every run and for every variant,
+whatever the thread timing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from prepbench.data import Splits
+from prepbench.preprocess import Preprocessor, augment_batch
+from prepbench.train import Inputs, batch_order, prepared_arrays
+
+
+def make_inputs(splits: Splits, p: Preprocessor, *, batch_size: int, epochs: int, seed: int, augmentation) -> Inputs:
+    """Preprocess the splits once and wrap them in tf.data pipelines."""
+    autotune = tf.data.AUTOTUNE
+    n = len(splits.y_train)
+    x_train, x_val, x_test = prepared_arrays(splits, p)
+    # Variables, not constants: a dataset function captures a variable by handle, while a captured
+    # constant is copied into the dataset graph each time an iterator is made (0.1 s per 100 MB).
+    x_train = tf.Variable(x_train, trainable=False)
+    y_train = tf.Variable(splits.y_train.astype(np.int32), trainable=False)
+    steps = math.ceil(n / batch_size)
+    order = tf.Variable(batch_order(n, epochs, seed).astype(np.int32), trainable=False)
+
+    def load(i):
+        # Batch i of the whole run: epoch i // steps, step i % steps; the last batch of an epoch is
+        # short. One map stage, one gather per batch; the batch's augmentation seed is (seed, i).
+        epoch, step = i // steps, i % steps
+        idx = order[epoch, step * batch_size : tf.minimum((step + 1) * batch_size, n)]
+        x = tf.gather(x_train, idx)
+        if p.augment:
+            x = p.normalize_tf(augment_batch(x, tf.stack([tf.constant(seed, tf.int32), i]), augmentation))
+        return x, tf.gather(y_train, idx)
+
+    train = (
+        tf.data.Dataset.range(epochs * steps, output_type=tf.int32)
+        .map(load, num_parallel_calls=autotune, deterministic=True)
+        .prefetch(autotune)
+    )
+
+    def evaluation(x, y):
+        ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
+        return ds.batch(max(batch_size, 256)).prefetch(autotune)
+
+    return Inputs(
+        train=train,
+        val=evaluation(x_val, splits.y_val),
+        test=evaluation(x_test, splits.y_test),
+        steps_per_epoch=steps,
+        num_train=len(splits.y_train),
+        input_shape=tuple(splits.x_train.shape[1:]),
+        num_classes=len(splits.class_names),
+        peek=lambda: next(iter(train.take(1)))[0].numpy(),
+    )
