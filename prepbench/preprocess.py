@@ -24,6 +24,7 @@ functions that build tf.data graphs, so fitting and transforming stay cheap to i
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,16 @@ PRESETS = {
 STD_GUARD = 1e-6
 
 
+class RankDeficientWarning(UserWarning):
+    """ZCA fitted on no more images than dimensions (n <= D = H*W*C): the whitened training images
+    are mutually orthogonal, so what a network learns from them does not carry over to new images."""
+
+
+def zca_rank_deficient(n: int, shape) -> bool:
+    """True when n images of `shape` (H, W, C) cannot span their D = H*W*C dimensions."""
+    return n <= int(np.prod(shape))
+
+
 @dataclass
 class Preprocessor:
     """One preprocessing variant. Fitted state (`mean_`, `std_`, `whitening_`, ...) exists only
@@ -59,6 +70,8 @@ class Preprocessor:
     batchnorm: bool = False
     zca_epsilon: float | None = None
     fitted_: bool = field(default=False, init=False, repr=False)
+    # zca: fitted on n <= D images (see RankDeficientWarning); recorded on the job's run.
+    rank_deficient_: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self):
         if self.normalization not in NORMALIZATIONS:
@@ -82,6 +95,7 @@ class Preprocessor:
         if self.normalization == "std":
             self.mean_, self.std_ = channel_mean_std(x)
         elif self.normalization == "zca":
+            self._note_rank(len(x), x.shape[1:])
             self.mean_ = x.mean(axis=(0, 1, 2), dtype=np.float64).astype(np.float32)
             self.components_, self.scales_ = fit_zca(x - self.mean_, self.zca_epsilon)
             d = self.components_.shape[0]
@@ -97,7 +111,7 @@ class Preprocessor:
 
     def state(self) -> dict[str, np.ndarray]:
         """The fitted arrays, for caching."""
-        names = {"std": ("mean_", "std_"), "zca": ("mean_", "components_", "scales_", "whitening_")}
+        names = {"std": ("mean_", "std_"), "zca": ("mean_", "components_", "scales_", "whitening_", "n_fit_")}
         return {
             n: getattr(self, n)
             for n in names.get(self.normalization, ())
@@ -109,8 +123,22 @@ class Preprocessor:
             setattr(self, name, value)
         if self.normalization == "zca":
             self.whitening_ = arrays.get("whitening_")
+            if "n_fit_" in arrays:
+                self._note_rank(int(arrays["n_fit_"]), self.components_.shape[0])
         self.fitted_ = True
         return self
+
+    def _note_rank(self, n: int, shape) -> None:
+        self.n_fit_ = np.int64(n)
+        self.rank_deficient_ = zca_rank_deficient(n, shape)
+        if self.rank_deficient_:
+            d = int(np.prod(shape))
+            warnings.warn(
+                f"ZCA fitted on {n} images of {d} values each (n <= D): the whitened training images are "
+                "orthogonal and a network trained on them falls to chance on new images; use more training "
+                "images than H*W*C, or a smaller data.image_size",
+                RankDeficientWarning, stacklevel=3,
+            )
 
     # ---- transforming -------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ import base64
 import html
 import json
 import math
+import os
 import re
 import shlex
 import sys
@@ -1095,6 +1096,16 @@ def runs_table(jobs: pd.DataFrame) -> pd.DataFrame:
         ["group", "prep", "net", "seed", "start_time"], key=lambda s: s.map(_prep_key) if s.name == "prep" else s)
 
 
+def check_out_dir(out: Path) -> None:
+    """--out must be, or be creatable as, a writable directory: said before the store is read."""
+    existing = next(p for p in (out, *out.parents) if p.exists() or p == Path(p.anchor or "."))
+    if not existing.is_dir():
+        what = "is a file" if existing == out else f"lies under {existing}, which is a file"
+        raise PrepbenchError(f"--out {out} {what}; expected a directory (created if missing)")
+    if not os.access(existing, os.W_OK):
+        raise PrepbenchError(f"--out {out}: {existing} is not writable; expected a writable directory")
+
+
 def write_report(experiment: str, out: str | Path, tracking_uri: str | None = None,
                  level: float = LEVEL, log_artifact: bool = True) -> Path:
     """Reads `experiment` from the store, writes the report into `out`, and (if `log_artifact`)
@@ -1103,6 +1114,7 @@ def write_report(experiment: str, out: str | Path, tracking_uri: str | None = No
         raise PrepbenchError(f"--level must lie strictly between 0 and 1, got {level}")
     tracking_uri = tracking_uri or default_tracking_uri()
     out = Path(out)
+    check_out_dir(out)
     if tracking_uri.startswith("sqlite:///"):
         db = Path(tracking_uri[len("sqlite:///"):])
         if not db.is_file():  # reading must not create an empty store
