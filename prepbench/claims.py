@@ -58,13 +58,19 @@ def _boot_id() -> str:
         return "-"
 
 
-def _process_start(pid: int) -> str:
-    """The process's start time in clock ticks since boot (tells a reused pid apart), or '-'."""
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name (field 3, the state, first), or [] where unreadable."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
+            return f.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return "-"
+        return []
+
+
+def _process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot (tells a reused pid apart), or '-'."""
+    fields = _stat(pid)
+    return fields[19] if len(fields) > 19 else "-"
 
 
 @cache
@@ -96,6 +102,9 @@ def owner_gone(tag: str | None) -> bool:
         return True
     except PermissionError:
         pass  # exists, another user's
+    fields = _stat(pid)
+    if fields and fields[0] in ("Z", "X"):  # ended, not yet reaped by its parent
+        return True
     return start != "-" and _process_start(pid) not in (start, "-")
 
 

@@ -93,3 +93,37 @@ def test_batchnorm_momentum_is_in_range_and_only_on_the_batchnorm_variant():
     assert "batchnorm_momentum" not in composed("prep=none").prep
     with pytest.raises(PrepbenchError, match=r"prep.batchnorm_momentum=1.5 is out of range"):
         validate(composed("prep=batchnorm", "prep.batchnorm_momentum=1.5"))
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["trainer.deterministic=no"], "trainer.deterministic=no is invalid; expected true or false"),
+        (["rerun=1"], "rerun=1 is out of range; expected true or false"),
+        (["prep=augment", "prep.augment=yes"], "prep.augment=yes is invalid; expected true or false"),
+        (["augmentation.horizontal_flip=0"], "augmentation.horizontal_flip=0 is out of range; expected true or false"),
+        (["seed=4294967296"], "seed=4294967296 is out of range; expected an integer from 0 to 2**32-1 = 4294967295"),
+        (["tracking.experiment="], "tracking.experiment='' is invalid; expected a non-empty name"),
+        (["study="], "tracking.experiment='' is invalid; expected a non-empty name"),
+        (["tracking.lease_seconds=0"], "tracking.lease_seconds=0 is out of range; expected a positive number of seconds"),
+        (["data=synthetic", "net=deep", "data.image_size=8"],
+         "data.image_size=8 is too small for net=deep (depth 8, 4 pooling stages: 8 -> 4 -> 2 -> 1 -> 0); expected at least 16"),
+        (["data=synthetic", "net=deep", "data.size=12"],
+         "the images are 12x12 (data.image_size=null keeps their size), too small for net=deep (depth 8, 4 pooling "
+         "stages: 12 -> 6 -> 3 -> 1 -> 0); expected data.image_size=16 or more"),
+    ],
+)
+def test_booleans_seeds_names_leases_and_image_sizes_are_checked(overrides, message):
+    import re
+
+    with pytest.raises(PrepbenchError, match=re.escape(message)):
+        validate(composed(*overrides))
+
+
+def test_the_smallest_image_each_net_takes_is_accepted():
+    from prepbench.config import min_image_size
+
+    assert [min_image_size(d) for d in (1, 2, 3, 4, 8)] == [2, 4, 8, 16, 16]
+    validate(composed("data=synthetic", "net=deep", "data.image_size=16"))
+    validate(composed("data=synthetic", "net=shallow", "data.size=8"))
+    validate(composed("seed=4294967295", "trainer.deterministic=true", "data.val_size=0"))
