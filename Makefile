@@ -17,15 +17,18 @@ $(BIN)/prepbench-installed: pyproject.toml
 
 install: $(BIN)/prepbench-installed
 
+REPORT  = $(BIN)/python -m prepbench.report --experiment $(STUDY) --out results/$(STUDY) \
+	    --tracking-uri "$$($(BIN)/python -m prepbench.ui $(STUDY) --print-tracking-uri)"
+
 # The study's sweep, then its report (also when some jobs failed: the report says which).
+# No $(MAKE) in a recipe: make runs such lines even under `make -n`, which must run nothing.
 run: install
 	$(BIN)/python -m prepbench -m experiment=$(STUDY) $(DATA); status=$$?; \
-	$(MAKE) --no-print-directory report STUDY=$(STUDY) && exit $$status
+	$(REPORT) && exit $$status
 
 # The report reads the study's own store (experiments/STUDY.yaml's tracking.uri).
 report: install
-	$(BIN)/python -m prepbench.report --experiment $(STUDY) --out results/$(STUDY) \
-	    --tracking-uri "$$($(BIN)/python -m prepbench.ui $(STUDY) --print-tracking-uri)"
+	$(REPORT)
 
 test: install
 	$(BIN)/python -m pytest

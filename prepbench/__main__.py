@@ -56,6 +56,33 @@ def _report_bad_input(original):
 wrap_run_and_report(_report_bad_input)
 
 
+# Keys whose values are file paths or URIs: given unquoted with characters Hydra's override grammar
+# does not take bare (non-ASCII letters, quotes, parentheses, '='), they are quoted for it, so
+# `data.path=/data/café (2)/x.zip` works as typed. Commas stay sweeps, `${...}` interpolations.
+PATH_KEYS = ("data.path", "tracking.uri", "tracking.artifact_location", "cache_dir", "hydra.run.dir", "hydra.sweep.dir")
+
+
+def quote_path_overrides(argv: list[str]) -> list[str]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    out = []
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        if eq and key.lstrip("+~") in PATH_KEYS and value and value[0] not in "'\"" and "${" not in value:
+            try:
+                parser.parse_override(arg)
+            except Exception:
+                quoted = f"{key}='" + value.replace("'", "\\'") + "'"
+                try:
+                    parser.parse_override(quoted)
+                    arg = quoted
+                except Exception:
+                    pass  # Hydra reports it
+        out.append(arg)
+    return out
+
+
 def _terminate(signum, frame):
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
@@ -67,6 +94,7 @@ def main(cfg: DictConfig) -> None:
         end_parent,
         job_position,
         job_progress,
+        note_elsewhere,
         note_job_done,
         parallel_threads,
         record_bad_input,
@@ -97,9 +125,12 @@ def main(cfg: DictConfig) -> None:
             end_parent(cfg, "KILLED")
         raise
     note_job_done(status, time.monotonic() - started)
+    if status == "claimed" and multirun:
+        note_elsewhere(cfg)
     if status == "failed" and not multirun:
         sys.exit(1)  # in a sweep the jobs go on; the sweep's summary sets the exit code
 
 
 if __name__ == "__main__":
+    sys.argv = quote_path_overrides(sys.argv)
     main()

@@ -20,23 +20,32 @@ from prepbench import ROOT
 from prepbench.errors import PrepbenchError
 
 CONF = ROOT / "conf"
+SEED_MAX = 2**32 - 1  # numpy's and TensorFlow's seeds are 32-bit
 
 
-def _int(low):
-    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+def _int(low, high=math.inf):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
 
 
 def _optional_int(low):
     return lambda v: v is None or _int(low)(v)
 
 
-def _positive(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
+
+def _positive(v) -> bool:
+    return _number(v) and v > 0
+
+
+_bool = (lambda v: isinstance(v, bool), "true or false")
+_name = (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty name")
 
 # key: (test, what is allowed). Missing optional keys (prep.zca_epsilon outside zca) are skipped.
 RULES = {
-    "seed": (_int(0), "an integer >= 0"),
+    "seed": (_int(0, SEED_MAX), f"an integer from 0 to 2**32-1 = {SEED_MAX}"),
+    "rerun": _bool,
     "trainer.epochs": (_int(1), "an integer >= 1"),
     "trainer.batch_size": (_int(1), "an integer >= 1"),
     "trainer.lr": (_positive, "a positive finite number"),
@@ -45,22 +54,25 @@ RULES = {
     "trainer.warmup_epochs": (_int(0), "an integer >= 0, fewer than trainer.epochs"),
     "trainer.precision": (lambda v: v in ("auto", "float32", "bfloat16"), "auto, float32 or bfloat16"),
     "trainer.backend": (lambda v: v in ("tensorflow", "jax"), "tensorflow or jax"),
+    "trainer.deterministic": _bool,
     "net.depth": (_int(1), "an integer >= 1"),
     "net.width": (_int(1), "an integer >= 1"),
     "net.dense": (_int(1), "an integer >= 1"),
-    "data.val_size": (_int(0), "an integer >= 0"),
+    "data.val_size": (_int(0), "an integer >= 0 (0: no validation split)"),
     "data.train_size": (_optional_int(1), "null or an integer >= 1"),
     "data.test_size": (_optional_int(1), "null or an integer >= 1"),
     "data.split_seed": (_int(0), "an integer >= 0"),
     "data.image_size": (_optional_int(8), "null or an integer >= 8"),
+    "prep.augment": _bool,
+    "prep.batchnorm": _bool,
     "prep.zca_epsilon": (_positive, "a positive number such as 1e-6"),
     "prep.batchnorm_momentum": (lambda v: isinstance(v, float) and 0 < v < 1, "a number in (0, 1)"),
-    "augmentation.rotation_degrees": (lambda v: isinstance(v, (int, float)) and 0 <= v <= 180, "degrees in [0, 180]"),
-    "augmentation.shift_fraction": (lambda v: isinstance(v, (int, float)) and 0 <= v < 1, "a fraction in [0, 1)"),
-    "augmentation.fill_mode": (
-        lambda v: v in ("nearest", "constant", "reflect", "wrap"),
-        "nearest, constant, reflect or wrap",
-    ),
+    "augmentation.rotation_degrees": (lambda v: _number(v) and 0 <= v <= 180, "degrees in [0, 180]"),
+    "augmentation.shift_fraction": (lambda v: _number(v) and 0 <= v < 1, "a fraction in [0, 1)"),
+    "augmentation.horizontal_flip": _bool,
+    "augmentation.fill_mode": (lambda v: v in ("nearest", "constant", "reflect", "wrap"), "nearest, constant, reflect or wrap"),
+    "tracking.experiment": _name,
+    "tracking.lease_seconds": (_positive, "a positive number of seconds"),
 }
 
 
@@ -68,11 +80,12 @@ def check(key: str, value) -> None:
     """Raise PrepbenchError unless `value` passes the rule for `key` (a key of RULES)."""
     ok, allowed = RULES[key]
     if not ok(value):
-        raise PrepbenchError(f"{key}={value} is out of range; expected {allowed}")
+        problem = "is out of range" if _number(value) else "is invalid"
+        raise PrepbenchError(f"{key}={_show(value)} {problem}; expected {allowed}")
 
 
 def validate(cfg: DictConfig) -> None:
-    """Raise PrepbenchError naming the first out-of-range key, its value and what is allowed."""
+    """Raise PrepbenchError naming the first bad key, its value and what is allowed."""
     for key in RULES:
         value = OmegaConf.select(cfg, key, default="<absent>")
         if value != "<absent>":
@@ -83,6 +96,9 @@ def validate(cfg: DictConfig) -> None:
     # keras.ops' wrap on JAX is scipy's (period size - 1), not TensorFlow's: the pixels would differ.
     if OmegaConf.select(cfg, "trainer.backend") == "jax" and OmegaConf.select(cfg, "augmentation.fill_mode") == "wrap":
         raise PrepbenchError("augmentation.fill_mode=wrap is not available with trainer.backend=jax; expected nearest, constant or reflect")
+    known = _known_image_size(cfg)
+    if known is not None:
+        check_image_size(known, cfg)
 
 
 def compose(overrides: Iterable[str] = (), *, checked: bool = True) -> DictConfig:
@@ -109,3 +125,48 @@ def compose(overrides: Iterable[str] = (), *, checked: bool = True) -> DictConfi
     if checked:
         validate(cfg)
     return cfg
+
+
+def _show(value) -> str:
+    return repr(value) if isinstance(value, str) and (value == "" or value != value.strip()) else str(value)
+
+
+def _known_image_size(cfg: DictConfig):
+    """The images' height and width when the config alone tells (resized, or synthetic)."""
+    data = cfg.get("data")
+    if data is None:
+        return None
+    size = data.get("image_size")
+    if size is None and data.get("source") == "synthetic":
+        size = data.get("size")
+    return None if not isinstance(size, int) or isinstance(size, bool) else (size, size)
+
+
+def min_image_size(depth: int) -> int:
+    """The smallest side that survives the net's pooling stages (each halves it, rounding down)."""
+    from prepbench.nets import stage_plan
+
+    return 2 ** len(stage_plan(depth, 1))
+
+
+def check_image_size(height_width, cfg: DictConfig) -> None:
+    """Refuse images too small for the network's pooling stages, naming the minimum."""
+    net = cfg.get("net")
+    if net is None or not isinstance(net.get("depth"), int):
+        return
+    depth = int(net.depth)
+    need = min_image_size(depth)
+    side = min(int(v) for v in height_width)
+    if side >= need:
+        return
+    stages = need.bit_length() - 1
+    halvings = [side]
+    while len(halvings) <= stages:
+        halvings.append(halvings[-1] // 2)
+    why = f"net={net.get('name', '?')} (depth {depth}, {stages} pooling stages: {' -> '.join(map(str, halvings))})"
+    if cfg.data.get("image_size") is not None:
+        raise PrepbenchError(f"data.image_size={side} is too small for {why}; expected at least {need}")
+    raise PrepbenchError(
+        f"the images are {height_width[1]}x{height_width[0]} (data.image_size=null keeps their size), too small "
+        f"for {why}; expected data.image_size={need} or more"
+    )

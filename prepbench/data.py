@@ -34,6 +34,10 @@ from prepbench.io import write_text
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+# Image files of other formats: in a class folder they are refused by name, never skipped silently
+# (other files, such as notes.txt, are not images and are ignored).
+OTHER_IMAGE_SUFFIXES = (".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm", ".jp2", ".j2k",
+                        ".jpe", ".jfif", ".heic", ".heif", ".avif", ".ico", ".tga", ".dng", ".exr", ".svg")
 # Bump when decoding changes, so caches written by older code are not reused.
 CACHE_FORMAT = 1
 CACHE_ARRAYS = ("x_train", "y_train", "x_test", "y_test", "class_names")
@@ -163,6 +167,7 @@ def split(decoded: Decoded, cfg: dict) -> Splits:
         decoded.y_test, np.arange(n_test), n_test if test_size is None else test_size, rng_for(split_seed, 2)
     )
 
+    check_every_class_trains(decoded, rest_idx, cfg)
     fingerprint = digest(decoded.content_key, val_size, train_size, test_size, split_seed)
     return Splits(
         x_train=decoded.x_train[rest_idx],
@@ -173,6 +178,22 @@ def split(decoded: Decoded, cfg: dict) -> Splits:
         y_test=decoded.y_test[test_idx],
         class_names=decoded.class_names,
         fingerprint=fingerprint,
+    )
+
+
+def check_every_class_trains(decoded: Decoded, train_idx: np.ndarray, cfg: dict) -> None:
+    """A class without training images can only be guessed: refuse before anything trains."""
+    classes = len(decoded.class_names)
+    present = np.unique(decoded.y_train[train_idx])
+    if len(present) == classes:
+        return
+    missing = [decoded.class_names[c] for c in range(classes) if c not in set(present.tolist())]
+    where = (f"data.train_size={cfg['train_size']}" if cfg.get("train_size") is not None
+             else f"the {len(decoded.y_train)} training images less data.val_size={cfg.get('val_size')}")
+    listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    raise PrepbenchError(
+        f"{where} leaves {len(train_idx)} training image(s) for {classes} classes, none of class {listed}; "
+        f"expected at least one training image per class (train_size >= {classes})"
     )
 
 
@@ -327,9 +348,10 @@ def download(url: str, md5: str, cache_dir: Path) -> Path:
         except (urllib.error.URLError, OSError, ValueError) as error:
             tmp.close()
             os.unlink(tmp.name)
+            reason = getattr(error, "reason", error)
             raise PrepbenchError(
-                f"cannot download data.url={url} ({error}); expected a reachable CIFAR-10 python archive, "
-                f"or place it at {target}"
+                f"cannot download data.url={url} ({reason}); expected a reachable CIFAR-10 python archive "
+                f"(or a copy at {target}), or use your own images: data=folder data.path=DIR_OR_ZIP"
             ) from None
     if digest.hexdigest() != md5:
         os.unlink(tmp.name)
@@ -437,7 +459,7 @@ def list_folder_tree(path: Path, names: list[str]) -> FolderListing:
     if not {"train", "test"} <= top and len(top) == 1:
         prefix = (top.pop(),)  # e.g. cifar10-jpeg.zip holds cifar10-jpeg/{train,test}/
     n = len(prefix)
-    inside = [p for p in parts if p[:n] == prefix and len(p) == n + 3]  # <prefix>/<split>/<class>/<file>
+    inside = [p for p in parts if p[:n] == prefix and len(p) >= n + 2 and p[n] in ("train", "test")]
     found = {p[n] for p in parts if p[:n] == prefix and len(p) > n + 1}
     if not {"train", "test"} <= found:
         where = "/".join(prefix) + "/" if prefix else "its top level"
@@ -446,9 +468,27 @@ def list_folder_tree(path: Path, names: list[str]) -> FolderListing:
             f"in {where} (found: {', '.join(sorted(found)) or 'nothing'}); expected train/<class>/ and test/<class>/"
         )
     images = {"train": {}, "test": {}}
+    misplaced, unsupported = [], []  # never dropped silently: refused, named
     for p in inside:
-        if p[n] in images and p[-1].lower().endswith(IMAGE_SUFFIXES):
-            images[p[n]].setdefault(p[n + 1], []).append("/".join(p))
+        name, suffix = "/".join(p), PurePosixPath(p[-1]).suffix.lower()
+        if suffix not in IMAGE_SUFFIXES + OTHER_IMAGE_SUFFIXES:
+            continue  # not an image (notes.txt)
+        if len(p) != n + 3:  # directly in train/, or in a folder inside a class folder
+            misplaced.append(name)
+        elif suffix in IMAGE_SUFFIXES:  # <prefix>/<split>/<class>/<file>
+            images[p[n]].setdefault(p[n + 1], []).append(name)
+        else:
+            unsupported.append(name)
+    if misplaced:
+        raise PrepbenchError(
+            f"data.path={path}: {_some(misplaced)} not directly in a class folder; expected every image "
+            "at train/<class>/<file> or test/<class>/<file> (move nested images up, or make their folder a class)"
+        )
+    if unsupported:
+        raise PrepbenchError(
+            f"data.path={path}: {_some(unsupported)} an unsupported image format; "
+            "expected JPEG or PNG images (.jpg, .jpeg, .png) in the class folders: convert the others"
+        )
     train_classes, test_classes = sorted(images["train"]), sorted(images["test"])
     if train_classes != test_classes:
         only_train = sorted(set(train_classes) - set(test_classes))
@@ -467,6 +507,13 @@ def list_folder_tree(path: Path, names: list[str]) -> FolderListing:
         return [(name, label) for label, cls in enumerate(train_classes) for name in sorted(images[split_name][cls])]
 
     return FolderListing(tuple(train_classes), labelled("train"), labelled("test"))
+
+
+def _some(names: list[str]) -> str:
+    """`a is` / `a, b and 3 more are`: up to three names, and how many more."""
+    shown = ", ".join(sorted(names)[:3])
+    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+    return f"{shown}{more} {'is' if len(names) == 1 else 'are'}"
 
 
 def is_hidden(name: str) -> bool:
@@ -500,8 +547,11 @@ def decode_images(path: Path, items: list[tuple[str, int]], read_bytes, size) ->
             raise PrepbenchError(
                 f"data.path={path}: cannot decode {name} ({reason}); expected a readable JPEG or PNG image"
             ) from None
-        if image.mode != "RGB":
-            image = image.convert("RGB")  # grayscale, palette and RGBA all become plain RGB
+        if image.mode.startswith("I"):  # 16-bit grayscale PNG ("I;16", or "I"): PIL's convert would clip at 255
+            gray = np.round(np.asarray(image, dtype=np.float64) * (255 / 65535))
+            image = Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8)).convert("RGB")
+        elif image.mode != "RGB":
+            image = image.convert("RGB")  # grayscale, palette and RGBA all become plain RGB (16-bit RGB too)
         if resize and image.size != size[::-1]:
             image = image.resize(size[::-1], Image.BILINEAR)
         pixels = np.asarray(image)

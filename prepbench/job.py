@@ -1,22 +1,25 @@
 """One job: data -> preprocessing -> network -> training -> MLflow child run.
 
-Bad input (PrepbenchError) is raised before a run exists, so it never leaves a run behind. Once
-the run exists it ends FINISHED only after the test evaluation is logged; anything else that goes
+Bad input (PrepbenchError) is raised before a run exists, so it never leaves a run behind. The run
+is the job's claim on its config hash (prepbench.claims): a job that finds a live claim, or loses
+the race for it, skips and says so; a heartbeat keeps the claim's lease while it trains. Once the
+run exists it ends FINISHED only after the test evaluation is logged; anything else that goes
 wrong ends it FAILED (or KILLED on Ctrl-C) with the reason as a tag.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from functools import lru_cache
 
 from omegaconf import DictConfig, OmegaConf
 
-from prepbench import backend, precision, tracking
-from prepbench.config import validate
+from prepbench import backend, claims, precision, tracking
+from prepbench.config import check_image_size, validate
 from prepbench.console import quiet_native_stderr, quiet_retracing_warning
 from prepbench.data import Splits, load_splits
-from prepbench.preprocess import fit_cached, from_config
+from prepbench.preprocess import RankDeficientWarning, fit_cached, from_config, zca_rank_deficient
 from prepbench.provenance import hardware
 
 
@@ -27,7 +30,8 @@ def _splits(data_yaml: str) -> Splits:
 
 
 def run_job(cfg: DictConfig, overrides: list[str], position: str = "") -> str:
-    """Train and log one job; returns "finished", "skipped" or "failed"."""
+    """Train and log one job; returns "finished", "skipped" (already FINISHED), "claimed" (another
+    sweep is training it) or "failed"."""
     validate(cfg)
     # The precision this machine really trains in is part of the job's identity (its config hash).
     cfg.trainer.precision = precision.resolve(cfg.trainer.precision, backend=cfg.trainer.backend)
@@ -39,13 +43,26 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "") -> str:
     if not cfg.rerun and (done := tracking.finished_run(client, exp_id, cfg)) is not None:
         print(f"{position}{label}: skipped, already FINISHED as run {done.info.run_id} ({done.info.run_name})", flush=True)
         return "skipped"
-    if not os.environ.get(tracking.PARENT_RUN_ENV):  # a sweep's callback did this for all its jobs
-        tracking.mark_stale_runs(client, exp_id, cfg)
+    config_hash = tracking.config_hash(cfg)
+    for run, why in claims.mark_stale(client, exp_id, config_hash=config_hash):
+        print(f"{position}{label}: run {run.info.run_id} was left RUNNING ({why}): marked KILLED, training again", flush=True)
+    if live := claims.live_claims(client, exp_id, config_hash):
+        other = live[0].info
+        print(f"{position}{label}: skipped, another sweep is training it as run {other.run_id} ({other.run_name})", flush=True)
+        return "claimed"
     print(f"{position}{label}", *tracking.other_settings(overrides), sep=" · ", flush=True)
 
     splits = _splits(OmegaConf.to_yaml(cfg.data, resolve=True))
+    check_image_size(splits.x_train.shape[1:3], cfg)
     preprocessor = from_config(cfg.prep)
-    prep_fit_seconds = fit_cached(preprocessor, splits.x_train, splits.fingerprint, cfg.cache_dir)
+    rank_deficient = preprocessor.normalization == "zca" and zca_rank_deficient(len(splits.x_train), splits.x_train.shape[1:])
+    if rank_deficient:
+        print(f"{position}{label}: warning: ZCA is fitted on {len(splits.x_train)} training images of "
+              f"{splits.x_train[0].size} values each (n <= D): the whitened images are orthogonal and accuracy "
+              "falls to chance; the run is tagged prepbench.zca_rank_deficient=true", flush=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RankDeficientWarning)  # said above, in one line
+        prep_fit_seconds = fit_cached(preprocessor, splits.x_train, splits.fingerprint, cfg.cache_dir)
 
     with quiet_native_stderr():  # TensorFlow's C++ start-up lines
         from prepbench import train  # Keras and its backend: imported only once a job really trains
@@ -55,11 +72,33 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "") -> str:
         host = hardware()  # lists the GPUs: CUDA starts here
         device = backend.device()
     quiet_retracing_warning()
-    run = tracking.JobRun(client, exp_id, cfg, overrides, os.environ.get(tracking.PARENT_RUN_ENV))
+    lease = float(cfg.tracking.lease_seconds)
+    run = tracking.JobRun(client, exp_id, cfg, overrides, os.environ.get(tracking.PARENT_RUN_ENV),
+                          extra_tags=claims.claim_tags(lease))
+    heartbeat = claims.Heartbeat(client, run.run_id, lease).start()
+    try:
+        try:
+            lost = claims.contest(client, exp_id, run.run_id, config_hash, lease_seconds=lease, rerun=bool(cfg.rerun))
+        except BaseException as err:  # Ctrl-C or a store error while claiming: the run does not stay RUNNING
+            run.fail(err, status="KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+            raise
+        if lost is not None:
+            heartbeat.stop()
+            claims.withdraw(client, run.run_id, lost)
+            print(f"{position}{label}: {lost.message()}", flush=True)
+            return "skipped" if lost.finished else "claimed"
+        extra = {"zca_rank_deficient": str(rank_deficient).lower()} if preprocessor.normalization == "zca" else {}
+        return _train(run, cfg, splits, preprocessor, prep_fit_seconds, train, position, label, extra | dict(hardware=host), device)
+    finally:
+        heartbeat.stop()
+
+
+def _train(run, cfg, splits, preprocessor, prep_fit_seconds, train, position, label, tags, device) -> str:
+    """The claimed job's training, logged to its run; the run ends FINISHED, FAILED or KILLED."""
     try:
         run.log_config(cfg)
         run.log_params(device=device)
-        run.set_tags(data_fingerprint=splits.fingerprint, hardware=host)
+        run.set_tags(data_fingerprint=splits.fingerprint, **tags)
         inputs = train.make_inputs(
             splits, preprocessor, batch_size=cfg.trainer.batch_size, epochs=cfg.trainer.epochs,
             seed=cfg.seed, augmentation=cfg.augmentation,

@@ -46,7 +46,7 @@ def make_inputs(splits: Splits, p: Preprocessor, *, batch_size: int, epochs: int
     eval_batch = max(batch_size, 256)
     return Inputs(
         train=prefetched(batch, epochs * steps),
-        val=Slices(x_val, splits.y_val, eval_batch),
+        val=Slices(x_val, splits.y_val, eval_batch) if len(splits.y_val) else None,
         test=Slices(x_test, splits.y_test, eval_batch),
         steps_per_epoch=steps,
         num_train=n,

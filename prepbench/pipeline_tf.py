@@ -51,7 +51,7 @@ def make_inputs(splits: Splits, p: Preprocessor, *, batch_size: int, epochs: int
 
     return Inputs(
         train=train,
-        val=evaluation(x_val, splits.y_val),
+        val=evaluation(x_val, splits.y_val) if len(splits.y_val) else None,
         test=evaluation(x_test, splits.y_test),
         steps_per_epoch=steps,
         num_train=len(splits.y_train),

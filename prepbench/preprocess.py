@@ -27,6 +27,7 @@ functions that build tf.data graphs, so fitting and transforming stay cheap to i
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -160,7 +161,7 @@ class Std(Normalization):
 
 class Zca(Normalization):
     name = "zca"
-    state = ("mean_", "components_", "scales_", "whitening_")
+    state = ("mean_", "components_", "scales_", "whitening_", "n_fit_")
 
     @staticmethod
     def check(p):
@@ -214,6 +215,16 @@ class Zca(Normalization):
 # ---- a variant: a normalization, optionally with augmentation or batch norm ---------------------
 
 
+class RankDeficientWarning(UserWarning):
+    """ZCA fitted on no more images than dimensions (n <= D = H*W*C): the whitened training images
+    are mutually orthogonal, so what a network learns from them does not carry over to new images."""
+
+
+def zca_rank_deficient(n: int, shape) -> bool:
+    """True when n images of `shape` (H, W, C) cannot span their D = H*W*C dimensions."""
+    return n <= int(np.prod(shape))
+
+
 @dataclass
 class Preprocessor:
     """One preprocessing variant. Fitted state (`mean_`, `std_`, `whitening_`, ...) exists only
@@ -224,6 +235,8 @@ class Preprocessor:
     batchnorm: bool = False
     zca_epsilon: float | None = None
     fitted_: bool = field(default=False, init=False, repr=False)
+    # zca: fitted on n <= D images (see RankDeficientWarning); recorded on the job's run.
+    rank_deficient_: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self):
         if self.normalization not in NORMALIZATIONS:
@@ -245,6 +258,8 @@ class Preprocessor:
     def fit(self, x_train: np.ndarray) -> Preprocessor:
         """Learn the training split's statistics (a no-op for per-image variants)."""
         x = self.scale(x_train)
+        if self.normalization == "zca":
+            self._note_rank(len(x), x.shape[1:])
         self.method.fit(self, x)
         self.fitted_ = True
         return self
@@ -256,8 +271,22 @@ class Preprocessor:
     def load_state(self, arrays: dict[str, np.ndarray]) -> Preprocessor:
         for name in self.method.state:
             setattr(self, name, arrays.get(name))
+        if arrays.get("n_fit_") is not None:  # zca: the same warning as at fit time
+            self._note_rank(int(arrays["n_fit_"]), self.components_.shape[0])
         self.fitted_ = True
         return self
+
+    def _note_rank(self, n: int, shape) -> None:
+        self.n_fit_ = np.int64(n)
+        self.rank_deficient_ = zca_rank_deficient(n, shape)
+        if self.rank_deficient_:
+            d = int(np.prod(shape))
+            warnings.warn(
+                f"ZCA fitted on {n} images of {d} values each (n <= D): the whitened training images are "
+                "orthogonal and a network trained on them falls to chance on new images; use more training "
+                "images than H*W*C, or a smaller data.image_size",
+                RankDeficientWarning, stacklevel=3,
+            )
 
     # ---- transforming -------------------------------------------------------------------------
 

@@ -155,7 +155,8 @@ def run_sweep(items: list[str]) -> int:
 def _analyse(plan: Plan, settings: dict, uri: str, experiment: str):
     from prepbench.report import load
     from prepbench.report.analysis import analyse
-    from prepbench.report.select import Spec, select, settings as run_settings, split_roles
+    from prepbench.report.select import Spec, select, split_roles
+    from prepbench.report.select import settings as run_settings
 
     loaded = load.load_experiment(uri, experiment)
     jobs = split_roles(loaded.runs)[1]

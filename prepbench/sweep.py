@@ -12,9 +12,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from prepbench import tracking
+from prepbench import claims, tracking
 from prepbench.errors import PrepbenchError
 from prepbench.ui import add_runs_view
+
+_HEARTBEAT: claims.Heartbeat | None = None  # the parent run's lease, renewed while the sweep lives
 
 
 def sweep_size(config: DictConfig) -> int:
@@ -31,25 +33,40 @@ class SweepCallback(Callback):
     and, at the end, says how many jobs finished and failed, exiting non-zero if any failed."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        # Hydra turns an exception raised here into a warning and launches the jobs anyway, without
+        # a parent run: every error stops the sweep here, before any job.
         try:
+            self._check(config)
             self._open(config)
-        except PrepbenchError as err:  # Hydra would turn it into a warning and launch the jobs
-            if os.environ.get("HYDRA_FULL_ERROR") == "1":
-                traceback.print_exc()
-            else:
-                print(f"error: {err}", file=sys.stderr, flush=True)
-            sys.exit(2)
+        except PrepbenchError as err:
+            _stop(f"error: {err}", 2)
+        except Exception as err:
+            _stop(f"error: the sweep could not start: {type(err).__name__}: {_first_line(err)}", 1)
+
+    def _check(self, config: DictConfig) -> None:
+        """What can be refused for the whole sweep at once: its settings that no job sweeps over,
+        the launcher, and the default data set's download."""
+        from prepbench.config import validate
+
+        validate(config)
+        check_launcher(config)
+        fetch_data(config)
 
     def _open(self, config: DictConfig) -> None:
+        global _HEARTBEAT
         client = tracking.client_for(config.tracking)
         exp_id = tracking.experiment_id(client, config.tracking)
         add_runs_view(client, exp_id)  # the dashboard's ready runs table (prepbench.ui)
         stale = tracking.mark_stale_runs(client, exp_id)
+        claims.mark_stale(client, exp_id, role="sweep")
         if stale:
             print(f"marked {stale} run(s) left RUNNING by an interrupted sweep as KILLED", flush=True)
         overrides = list(config.hydra.overrides.task)
-        self.parent_id = tracking.open_parent_run(client, exp_id, str(config.study), overrides)
+        lease = float(config.tracking.lease_seconds)
+        self.parent_id = tracking.open_parent_run(client, exp_id, str(config.study), overrides, lease)
+        _HEARTBEAT = claims.Heartbeat(client, self.parent_id, lease).start()
         tracking.clear_bad_input(client, self.parent_id)
+        clear_elsewhere(client, self.parent_id)
         self.client, self.exp_id = client, exp_id
         os.environ[tracking.PARENT_RUN_ENV] = self.parent_id
         os.environ[tracking.SWEEP_SIZE_ENV] = str(sweep_size(config))
@@ -57,13 +74,24 @@ class SweepCallback(Callback):
         print(f"sweep {config.study}: {os.environ[tracking.SWEEP_SIZE_ENV]} jobs, MLflow parent run {self.parent_id}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        try:
+            self._close(config)
+        except Exception as err:  # as above: never a warning and exit status 0
+            _stop(f"error: the sweep's summary could not be written: {type(err).__name__}: {_first_line(err)}", 1)
+
+    def _close(self, config: DictConfig) -> None:
         finished, failed = tracking.sweep_outcome(self.client, self.parent_id, self.exp_id)
         bad = tracking.bad_input(self.client, self.parent_id)
+        elsewhere = claimed_elsewhere(self.client, self.parent_id)
         status = "FAILED" if failed or bad else "FINISHED"
+        stop_heartbeat()
         tracking.retry(self.client.set_terminated, self.parent_id, status=status)
         took = f" in {duration(time.time() - float(os.environ[SWEEP_STARTED_ENV]))}" if SWEEP_STARTED_ENV in os.environ else ""
-        print(f"sweep {config.study}: {finished} job(s) finished, {len(failed)} failed, {len(bad)} rejected as bad input{took}",
-              flush=True)
+        others = f", {len(elsewhere)} left to another sweep that is training them" if elsewhere else ""
+        print(
+            f"sweep {config.study}: {finished} job(s) finished, {len(failed)} failed, {len(bad)} rejected as bad input{others}{took}",
+            flush=True,
+        )
         for name in failed:
             print(f"  not finished: {name}", flush=True)
         if bad:
@@ -83,6 +111,7 @@ def record_bad_input(cfg: DictConfig, message: str) -> None:
 def end_parent(cfg: DictConfig, status: str) -> None:
     """Ctrl-C in a sweep: the parent run ends with its jobs, not RUNNING."""
     parent_id = os.environ.get(tracking.PARENT_RUN_ENV)
+    stop_heartbeat()
     if parent_id:
         tracking.retry(tracking.client_for(cfg.tracking).set_terminated, parent_id, status=status)
 
@@ -183,3 +212,81 @@ def job_progress() -> str:
         if len(parts) == 3:
             done.append((parts[1], float(parts[2])))
     return f"{position}{estimate(int(total), done, time.time() - float(started), concurrent_jobs())}"
+# ---- what a sweep refuses before any job, and what it leaves to other sweeps ----------------------
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [""])[0]
+
+
+def _stop(message: str, status: int) -> None:
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        traceback.print_exc()
+    else:
+        print(message, file=sys.stderr, flush=True)
+    stop_heartbeat()
+    sys.exit(status)
+
+
+def stop_heartbeat() -> None:
+    global _HEARTBEAT
+    if _HEARTBEAT is not None:
+        _HEARTBEAT.stop()
+        _HEARTBEAT = None
+
+
+def check_launcher(config: DictConfig) -> None:
+    """joblib's n_jobs: 0 would fail inside joblib after the parent run opened."""
+    launcher = config.hydra.get("launcher") or {}
+    if "Joblib" in str(launcher.get("_target_", "")):
+        n_jobs = launcher.get("n_jobs")
+        if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0):
+            raise PrepbenchError(f"hydra.launcher.n_jobs={n_jobs} is invalid; expected a number of parallel "
+                                 "jobs >= 1, or -1 for one per core (-2: all but one, ...)")
+
+
+def _swept(config: DictConfig, prefix: str) -> bool:
+    """Whether a sweep override (a, b or a sweep function) names `prefix` or a key under it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = config.hydra.sweeper.get("params") or {}
+    arguments = [*(f"{k}={v}" for k, v in params.items()), *config.hydra.overrides.task]
+    for override in OverridesParser.create().parse_overrides(arguments):
+        key = override.key_or_group.split("@")[0].lstrip("+~")
+        if override.is_sweep_override() and (key == prefix or key.startswith(prefix + ".")):
+            return True
+    return False
+
+
+def fetch_data(config: DictConfig) -> None:
+    """Download the default data set once, before any job: offline, the sweep stops here with one
+    line instead of every job failing the same way."""
+    data = config.get("data")
+    if data is None or data.get("source") != "cifar10" or _swept(config, "data"):
+        return
+    from pathlib import Path
+
+    from prepbench.data import download
+
+    download(str(data.url), str(data.md5), Path(str(data.cache_dir)))
+
+
+ELSEWHERE_TAG = "prepbench.elsewhere."
+
+
+def note_elsewhere(cfg: DictConfig) -> None:
+    """A job of this sweep was left to another sweep that holds its claim: noted for the summary."""
+    parent_id = os.environ.get(tracking.PARENT_RUN_ENV)
+    if parent_id:
+        client = tracking.client_for(cfg.tracking)
+        tracking.retry(client.set_tag, parent_id, f"{ELSEWHERE_TAG}{HydraConfig.get().job.num}", "claimed by another sweep")
+
+
+def claimed_elsewhere(client, parent_id: str) -> list[str]:
+    tags = tracking.retry(client.get_run, parent_id).data.tags
+    return sorted(k for k in tags if k.startswith(ELSEWHERE_TAG))
+
+
+def clear_elsewhere(client, parent_id: str) -> None:
+    for key in claimed_elsewhere(client, parent_id):
+        tracking.retry(client.delete_tag, parent_id, key)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import time
 import traceback
 
 from omegaconf import DictConfig, OmegaConf
 
+from prepbench import claims
 from prepbench.cache import digest
 from prepbench.errors import PrepbenchError
 from prepbench.provenance import git_commit, versions
@@ -138,7 +140,9 @@ def client_for(tracking_cfg: DictConfig):
     if scheme not in SCHEMES:
         raise PrepbenchError(f"tracking.uri={uri} has unknown scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
     if scheme == "sqlite":
-        os.makedirs(os.path.dirname(uri.removeprefix("sqlite:///")) or ".", exist_ok=True)
+        from prepbench.store import prepare_sqlite
+
+        prepare_sqlite(uri)  # fast refusals, then tables created once under a file lock
     if scheme in ("http", "https"):
         _check_reachable(uri)
     mlflow.set_tracking_uri(uri)
@@ -194,43 +198,37 @@ def _artifact_location(tracking_cfg):
 
 
 def command_for(overrides: list[str], multirun: bool = False) -> str:
-    return " ".join(["python -m prepbench", *(["-m"] if multirun else []), *overrides])
+    """The command line that reproduces a run, quoted for a POSIX shell (paths with spaces, quotes
+    or non-ASCII characters paste as they were given)."""
+    return " ".join(["python -m prepbench", *(["-m"] if multirun else []), *map(shlex.quote, overrides)])
 
 
 # ---- the sweep's parent run ------------------------------------------------------------------
 
 
-def open_parent_run(client, exp_id: str, study: str, overrides: list[str]) -> str:
+def open_parent_run(client, exp_id: str, study: str, overrides: list[str], lease_seconds: float) -> str:
     """The parent run of this sweep: the one an earlier try of the same command opened, reopened,
-    so a resumed sweep keeps all its jobs under one parent; else a new one."""
+    so a resumed sweep keeps all its jobs under one parent; else (none, or the same command is
+    running right now in another sweep) a new one. It is a claim with a lease (prepbench.claims):
+    the caller keeps it alive with a claims.Heartbeat."""
     key = digest(study, sorted(overrides))
-    found = retry(
-        client.search_runs, [exp_id],
-        filter_string=f"tags.`prepbench.sweep_key` = '{key}'", max_results=1, order_by=["attributes.start_time DESC"],
-    )
-    if found:
-        run_id = found[0].info.run_id
-        retry(client.update_run, run_id, status="RUNNING")
-        return run_id
     tags = {
         "prepbench.role": "sweep",
         "prepbench.sweep_key": key,
         "prepbench.command": command_for(overrides, multirun=True),
         "prepbench.overrides": json.dumps(overrides),
         "prepbench.git_commit": git_commit(),
+        **claims.claim_tags(lease_seconds),
     }
-    return retry(client.create_run, exp_id, run_name=sweep_name(study, overrides), tags=tags).info.run_id
+    new_id = retry(client.create_run, exp_id, run_name=sweep_name(study, overrides), tags=tags).info.run_id
+    return claims.settle_parent(client, exp_id, new_id, key, lease_seconds=lease_seconds)
 
 
 def mark_stale_runs(client, exp_id: str, cfg: DictConfig | None = None) -> int:
-    """Jobs left RUNNING by a killed sweep are not finished: mark them KILLED before resuming
-    (all of the experiment's, or only those of cfg's config)."""
-    only = f" and tags.`prepbench.config_hash` = '{config_hash(cfg)}'" if cfg is not None else ""
-    stale = retry(client.search_runs, [exp_id], filter_string=f"attributes.status = 'RUNNING' and tags.`prepbench.role` = 'job'{only}")
-    for run in stale:
-        retry(client.set_tag, run.info.run_id, "prepbench.failure_reason", "interrupted: found RUNNING when a sweep restarted")
-        retry(client.set_terminated, run.info.run_id, status="KILLED")
-    return len(stale)
+    """Jobs left RUNNING by a killed sweep are not finished: mark them KILLED before resuming (all
+    of the experiment's, or only those of cfg's config). Only stale claims (lease expired, or the
+    process gone): a job another sweep is training right now is left alone."""
+    return len(claims.mark_stale(client, exp_id, config_hash=config_hash(cfg) if cfg is not None else None))
 
 
 BAD_INPUT_TAG = "prepbench.bad_input."
@@ -272,7 +270,8 @@ def sweep_outcome(client, parent_id: str, exp_id: str) -> tuple[int, list[str]]:
 class JobRun:
     """One job's MLflow run: created RUNNING, ended FINISHED, FAILED or KILLED, never left open."""
 
-    def __init__(self, client, exp_id: str, cfg: DictConfig, overrides: list[str], parent_id: str | None):
+    def __init__(self, client, exp_id: str, cfg: DictConfig, overrides: list[str], parent_id: str | None,
+                 extra_tags: dict[str, str] | None = None):
         tags = {
             "prepbench.role": "job",
             "prepbench.config_hash": config_hash(cfg),
@@ -283,6 +282,7 @@ class JobRun:
         }
         if parent_id:
             tags["mlflow.parentRunId"] = parent_id
+        tags.update(extra_tags or {})
         self.client = client
         self.run_id = retry(client.create_run, exp_id, run_name=run_name(cfg, overrides), tags=tags).info.run_id
 

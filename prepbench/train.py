@@ -42,7 +42,7 @@ class Inputs:
     """What the network sees: batches already preprocessed, plus their shape."""
 
     train: object  # epochs * steps_per_epoch batches in the paired order: a tf.data.Dataset or a generator
-    val: object
+    val: object  # None with data.val_size=0: no per-epoch validation
     test: object
     steps_per_epoch: int
     num_train: int
@@ -213,17 +213,17 @@ class _Progress(keras.callbacks.Callback):
         self.train_seconds += train_end - self.epoch_start
         self.result.epoch_train_seconds.append(train_end - self.epoch_start)
         self.images += self.images_per_epoch
-        metrics = {
-            "train_loss": logs["loss"], "train_accuracy": logs["accuracy"],
-            "val_loss": logs["val_loss"], "val_accuracy": logs["val_accuracy"],
-        }
+        metrics = {"train_loss": logs["loss"], "train_accuracy": logs["accuracy"]}
+        if "val_loss" in logs:  # absent with data.val_size=0
+            metrics.update(val_loss=logs["val_loss"], val_accuracy=logs["val_accuracy"])
         metrics = {k: float(v) for k, v in metrics.items()}
         for name, value in metrics.items():
             self.result.history[name].append(value)
         seconds = time.perf_counter() - self.epoch_start
+        val = f"  val_loss {metrics['val_loss']:.4f}  val_acc {metrics['val_accuracy']:.4f}" if "val_loss" in metrics else ""
         print(
             f"  epoch {epoch + 1}/{self.epochs}: loss {metrics['train_loss']:.4f}  acc {metrics['train_accuracy']:.4f}"
-            f"  val_loss {metrics['val_loss']:.4f}  val_acc {metrics['val_accuracy']:.4f}  ({seconds:.1f} s)",
+            f"{val}  ({seconds:.1f} s)",
             flush=True,
         )
         if self.on_epoch:

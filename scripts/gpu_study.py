@@ -62,7 +62,8 @@ def overrides_for(args, plan: dict, prep: str, net: str, seed: int) -> list[str]
 
 
 def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
 
     import prepbench  # noqa: F401 (the ${prepbench_root:} resolver)
 

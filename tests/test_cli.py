@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import mlflow
+import pandas as pd
 import pytest
 
 from prepbench import ROOT
@@ -71,6 +72,10 @@ def test_a_sweep_leaves_one_finished_child_run_per_job_under_one_parent(sweep):
     assert "job 3/4: 2 of 4 done, " in first.stdout and " left" in first.stdout  # progress with an estimate
     tags = mlflow.MlflowClient().get_experiment_by_name("cli").tags  # the dashboard opens on the runs, ready
     assert tags["mlflow.experimentKind"] == "custom_model_development" and "mlflow.sharedViewState.prepbench" in tags
+    # 320 synthetic training images of 16x16x3 = 768 values: ZCA is rank deficient, said and tagged
+    flags = dict(zip(children["params.prep"] + "/" + children["params.net"], children["tags.prepbench.zca_rank_deficient"]))
+    assert flags["zca/shallow"] == flags["zca/deep"] == "true" and pd.isna(flags["none/deep"])  # only zca runs carry it
+    assert first.stdout.count("warning: ZCA is fitted on 320 training images of 768 values each (n <= D)") == 2
     run_id = children["run_id"].iloc[0]
     names = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
     assert {"config.yaml", "training_images.png"} <= names
@@ -132,3 +137,58 @@ def test_every_console_script_names_a_callable_main():
     for name, target in scripts.items():
         module, _, function = target.partition(":")
         assert callable(getattr(importlib.import_module(module), function)), name
+def test_val_size_zero_trains_without_per_epoch_validation(tmp_path):
+    out = prepbench("data=synthetic", "data.val_size=0", "study=noval", *TINY, store=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "val_loss" not in out.stdout and "epoch 1/1: loss" in out.stdout
+    df = runs(tmp_path, "noval")
+    assert df["status"].item() == "FINISHED" and df["metrics.test_accuracy"].notna().all()
+    assert "metrics.val_accuracy" not in df or df["metrics.val_accuracy"].isna().all()
+
+
+def test_paths_with_spaces_and_non_ascii_work_and_the_logged_command_runs_when_pasted(tmp_path):
+    """Folder data and the store under `my data é (1)/`, typed unquoted; then the run's
+    prepbench.command, pasted into a shell, finds the same job (same config hash) FINISHED."""
+    import shlex
+
+    import numpy as np
+    from PIL import Image
+
+    odd = tmp_path / "my data é (1)"
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 6), ("test", 2)):
+        for c in ("chat", "chien"):
+            (odd / "images" / split / c).mkdir(parents=True)
+            for i in range(count):
+                Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(odd / "images" / split / c / f"{i}.png")
+    args = ["data=folder", f"data.path={odd}/images", "data.val_size=2", "study=odd", *TINY]
+    out = prepbench(*args, store=odd)
+    assert out.returncode == 0, out.stderr[-2000:]
+    df = runs(odd, "odd")
+    assert df["status"].item() == "FINISHED" and df["params.data.path"].item() == f"{odd}/images"
+    command = df["tags.prepbench.command"].item()
+    assert command.startswith("python -m prepbench ")
+    python_dir = os.path.dirname(sys.executable)
+    pasted = subprocess.run(["bash", "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, PATH=f"{python_dir}:{os.environ['PATH']}", PREPBENCH_CACHE=str(odd / "cache")))
+    assert pasted.returncode == 0, (command, pasted.stderr[-2000:])
+    assert "skipped, already FINISHED as run" in pasted.stdout
+    assert f"data.path={odd}/images" in " ".join(shlex.split(command))  # one shell word, as typed
+
+
+def test_make_n_runs_nothing(tmp_path):
+    """`make -n` prints the commands and runs none: a fake python under BIN records any call."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "python").write_text(f"#!/bin/sh\necho called >> {tmp_path}/calls\n")
+    (fake / "python").chmod(0o755)
+    (fake / "prepbench-installed").write_text("")  # `install` is up to date
+    printed = {}
+    for target in ("all", "run", "report", "test"):
+        out = subprocess.run(["make", "-n", target, f"BIN={fake}", "STUDY=smoke"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert not (tmp_path / "calls").exists(), target
+        printed[target] = out.stdout
+    assert f"{fake}/python -m prepbench -m experiment=smoke" in printed["run"]
+    assert f"{fake}/python -m prepbench.report --experiment smoke --out results/smoke" in printed["run"]

@@ -58,7 +58,8 @@ def test_every_experiment_composes_with_its_sweep(experiment):
     validate(cfg)
     params = cfg.hydra.sweeper.params
     assert "seed" in params and ("prep" in params)
-    assert cfg.study == experiment
+    # a study of its own, or a part of one that shares its store and experiment (converged-scarce)
+    assert cfg.study == experiment or experiment.startswith(f"{cfg.study}-")
 
 
 def test_the_smoke_study_is_synthetic_and_the_cpu_study_covers_every_variant_and_both_nets():
@@ -144,3 +145,35 @@ def test_each_rule_is_checked_alone():
     check("data.image_size", 8)
     with pytest.raises(PrepbenchError, match=r"data.image_size=4 is out of range; expected null or an integer >= 8"):
         check("data.image_size", 4)
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["trainer.deterministic=no"], "trainer.deterministic=no is invalid; expected true or false"),
+        (["rerun=1"], "rerun=1 is out of range; expected true or false"),
+        (["prep=augment", "prep.augment=yes"], "prep.augment=yes is invalid; expected true or false"),
+        (["augmentation.horizontal_flip=0"], "augmentation.horizontal_flip=0 is out of range; expected true or false"),
+        (["seed=4294967296"], "seed=4294967296 is out of range; expected an integer from 0 to 2**32-1 = 4294967295"),
+        (["tracking.experiment="], "tracking.experiment='' is invalid; expected a non-empty name"),
+        (["study="], "tracking.experiment='' is invalid; expected a non-empty name"),
+        (["tracking.lease_seconds=0"], "tracking.lease_seconds=0 is out of range; expected a positive number of seconds"),
+        (["data=synthetic", "net=deep", "data.image_size=8"],
+         "data.image_size=8 is too small for net=deep (depth 8, 4 pooling stages: 8 -> 4 -> 2 -> 1 -> 0); expected at least 16"),
+        (["data=synthetic", "net=deep", "data.size=12"],
+         "the images are 12x12 (data.image_size=null keeps their size), too small for net=deep (depth 8, 4 pooling "
+         "stages: 12 -> 6 -> 3 -> 1 -> 0); expected data.image_size=16 or more"),
+    ],
+)
+def test_booleans_seeds_names_leases_and_image_sizes_are_checked(overrides, message):
+    import re
+
+    with pytest.raises(PrepbenchError, match=re.escape(message)):
+        validate(composed(*overrides))
+
+
+def test_the_smallest_image_each_net_takes_is_accepted():
+    from prepbench.config import min_image_size
+
+    assert [min_image_size(d) for d in (1, 2, 3, 4, 8)] == [2, 4, 8, 16, 16]
+    validate(composed("data=synthetic", "net=deep", "data.image_size=16"))
+    validate(composed("data=synthetic", "net=shallow", "data.size=8"))
+    validate(composed("seed=4294967295", "trainer.deterministic=true", "data.val_size=0"))

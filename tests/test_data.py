@@ -386,6 +386,83 @@ def test_corrupt_image_is_named(tmp_path):
         load_splits(folder_cfg(tmp_path, archive))
 
 
+def png16(pixels: np.ndarray) -> bytes:
+    """A 16-bit PNG (grayscale for HxW, RGB for HxWx3), written by hand: PIL writes neither."""
+    import struct
+    import zlib
+
+    colour_type = 0 if pixels.ndim == 2 else 2
+    rows = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in pixels)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", pixels.shape[1], pixels.shape[0], 16, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def test_16_bit_pngs_are_scaled_to_8_bits_not_clipped(tmp_path):
+    tree = make_tree(tmp_path / "tree")
+    levels = np.array([0, 257 * 40, 257 * 89, 257 * 200, 65535], np.uint16)  # 8-bit 0, 40, 89, 200, 255
+    gray = np.resize(levels, (8, 8)).astype(np.uint16)
+    (tree / "train/cat/gray16.png").write_bytes(png16(gray))
+    (tree / "train/cat/rgb16.png").write_bytes(png16(np.stack([gray, gray // 2, 65535 - gray], -1)))
+    splits = load_splits(folder_cfg(tmp_path, tree))
+    x = splits.x_train.reshape(len(splits.x_train), -1)
+    with Image.open(tree / "train/cat/gray16.png") as im:
+        assert im.mode.startswith("I")  # PIL's convert("RGB") of this saturates at 255
+    expected_gray = np.round(gray / 257).astype(np.uint8)
+    found = [row for row in x if np.array_equal(row, np.repeat(expected_gray.reshape(-1), 3))]
+    assert len(found) == 1 and found[0].mean() == pytest.approx(expected_gray.mean())
+    rgb = np.stack([expected_gray, np.round(gray // 2 / 257), np.round((65535 - gray) / 257)], -1)
+    close = [row for row in x if np.abs(row.astype(int) - rgb.reshape(-1)).max() <= 1]
+    assert len(close) == 1  # 16-bit RGB: PIL keeps the high byte (within 1 of the exact scaling)
+
+
+@pytest.mark.parametrize("where", ["train/cat/more/extra.png", "test/dog/2024/extra.jpg", "train/loose.png"])
+def test_images_outside_a_class_folder_are_refused_by_name_not_dropped(tmp_path, where):
+    tree = make_tree(tmp_path / "tree")
+    save_image(tree / where, colour_image(5))
+    (tree / "train/cat/more").mkdir(exist_ok=True)
+    (tree / "train/cat/more/readme.txt").write_text("not an image: ignored")
+    with pytest.raises(PrepbenchError, match=rf"{where} is not directly in a class folder; expected every image at "
+                                             r"train/<class>/<file>"):
+        load_splits(folder_cfg(tmp_path, tree))
+    with pytest.raises(PrepbenchError, match=rf"{where} is not directly in a class folder"):
+        load_splits(folder_cfg(tmp_path, zip_tree(tree, tmp_path / "tree.zip", wrapper="top/")))
+
+
+def test_unsupported_image_files_are_named(tmp_path):
+    tree = make_tree(tmp_path / "tree", classes=("cat", "dog", "emu"))
+    for i in range(3):  # a class whose training images are all BMP, and a GIF
+        (tree / f"train/emu/{i:03d}.png").rename(tree / f"train/emu/{i:03d}.bmp")
+    Image.fromarray(colour_image(9)).save(tree / "train/emu/003.gif")
+    with pytest.raises(PrepbenchError, match=r"tree: train/emu/000\.bmp, train/emu/001\.bmp, train/emu/002\.bmp and 1 more "
+                                             r"are an unsupported image format; expected JPEG or PNG images \(\.jpg"):
+        load_splits(folder_cfg(tmp_path, tree))
+
+
+def test_fewer_training_images_than_classes_are_refused(tmp_path):
+    with pytest.raises(PrepbenchError, match=r"data.train_size=3 leaves 3 training image\(s\) for 4 classes, none of class "
+                                             r"class_\d; expected at least one training image per class \(train_size >= 4\)"):
+        load_splits(synthetic_cfg(tmp_path, train_size=3))
+    tree = make_tree(tmp_path / "tree", classes=("cat", "dog", "emu"), per_class=(1, 1))
+    with pytest.raises(PrepbenchError, match=r"the 3 training images less data.val_size=2 leaves 1 training image\(s\) for 3"):
+        load_splits(folder_cfg(tmp_path, tree, val_size=2))
+    assert len(load_splits(synthetic_cfg(tmp_path, train_size=4)).y_train) == 4  # one per class is enough
+
+
+def test_val_size_zero_gives_an_empty_validation_split(tmp_path):
+    splits = load_splits(synthetic_cfg(tmp_path, val_size=0))
+    assert splits.x_val.shape == (0, 16, 16, 3) and len(splits.y_train) == 400
+
+
+def test_a_failed_download_suggests_folder_data(tmp_path):
+    with pytest.raises(PrepbenchError, match=r"cannot download data.url=file://.*or use your own images: "
+                                             r"data=folder data.path=DIR_OR_ZIP$"):
+        load_splits(cifar_cfg(tmp_path, tmp_path / "missing.tar.gz", "0" * 32))
+
+
 # ---------------------------------------------------------------- the real JPEG zip (reads only a few hundred images)
 
 

@@ -243,3 +243,29 @@ def test_the_readme_snippet_runs(capsys):
     snippet = readme.split("```python\n", 1)[1].split("```", 1)[0]
     exec(compile(snippet, "README.md", "exec"), {})
     assert "(10, 8, 8, 3) float32" in capsys.readouterr().out
+
+
+def test_zca_on_no_more_images_than_dimensions_warns_at_fit_and_says_so_after_a_cached_load(tmp_path):
+    import warnings
+
+    from prepbench.preprocess import RankDeficientWarning, zca_rank_deficient
+
+    rng = np.random.default_rng(0)
+    few = rng.integers(0, 256, (40, 4, 4, 3), dtype=np.uint8)  # n = 40 <= D = 48
+    many = rng.integers(0, 256, (60, 4, 4, 3), dtype=np.uint8)  # n = 60 > D
+    assert zca_rank_deficient(48, (4, 4, 3)) and not zca_rank_deficient(49, (4, 4, 3))
+    with pytest.warns(RankDeficientWarning, match=r"ZCA fitted on 40 images of 48 values each \(n <= D\)"):
+        p = build("zca").fit(few)
+    assert p.rank_deficient_
+    # what the memo measured: the whitened training images are orthogonal (their Gram matrix is n*I)
+    out = p.transform(few).reshape(40, -1).astype(np.float64)
+    gram = out @ out.T
+    assert np.abs(gram - np.diag(np.diag(gram))).max() < 1e-3 * np.diag(gram).min()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RankDeficientWarning)
+        assert not build("zca").fit(many).rank_deficient_
+    fit_cached(build("zca"), few, "fp", tmp_path)  # fitted and cached (warns)
+    with pytest.warns(RankDeficientWarning):
+        loaded = build("zca")
+        fit_cached(loaded, few, "fp", tmp_path)  # from the cache
+    assert loaded.rank_deficient_

@@ -35,7 +35,7 @@ class FakeSweeps:
 
         from hydra import compose, initialize_config_dir
 
-        from prepbench.tracking import config_hash, flatten
+        from prepbench.tracking import config_hash
 
         self.calls.append(items)
         swept = [(i.split("=", 1)[0], i.split("=", 1)[1].split(",")) for i in items if "," in i]
