@@ -41,7 +41,7 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "") -> str:
         return "skipped"
     if not os.environ.get(tracking.PARENT_RUN_ENV):  # a sweep's callback did this for all its jobs
         tracking.mark_stale_runs(client, exp_id, cfg)
-    print(f"{position}{label}", *tracking.other_settings(overrides), sep=" · ", flush=True)
+    print(f"{position}{label}", *tracking.other_settings(overrides, net_shape=True), sep=" · ", flush=True)
 
     splits = _splits(OmegaConf.to_yaml(cfg.data, resolve=True))
     preprocessor = from_config(cfg.prep)
