@@ -132,3 +132,11 @@ def test_every_console_script_names_a_callable_main():
     for name, target in scripts.items():
         module, _, function = target.partition(":")
         assert callable(getattr(importlib.import_module(module), function)), name
+
+
+def test_the_prepbench_console_script_runs_the_app_as_python_m_does():
+    code = "import sys; sys.argv = ['prepbench', '--help']; import prepbench; prepbench.cli()"
+    out = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "prep: augment, batchnorm" in out.stdout
