@@ -101,9 +101,11 @@ def run_name(cfg: DictConfig, overrides=()) -> str:
     return " · ".join([str(cfg.prep.name), net_label(cfg, overrides), f"seed {cfg.seed}", *other_settings(overrides)])
 
 
-def other_settings(overrides) -> list[str]:
-    """The settings a command line changes besides prep, net and seed, in short (`lr 0.01`)."""
-    rest = [(k, v) for k, v in _named_overrides(overrides) if k not in ("prep", "net", "seed", *NET_SHAPE)]
+def other_settings(overrides, net_shape: bool = False) -> list[str]:
+    """The settings a command line changes besides prep, net and seed, in short (`lr 0.01`); the
+    net's depth, width and dense units too with `net_shape` (a run name has them in the net)."""
+    left_out = ("prep", "net", "seed", *(() if net_shape else NET_SHAPE))
+    rest = [(k, v) for k, v in _named_overrides(overrides) if k not in left_out]
     keys = [k for k, _ in rest]
     return [_short(k, v, keys) for k, v in rest]
 

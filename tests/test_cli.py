@@ -192,3 +192,11 @@ def test_make_n_runs_nothing(tmp_path):
         printed[target] = out.stdout
     assert f"{fake}/python -m prepbench -m experiment=smoke" in printed["run"]
     assert f"{fake}/python -m prepbench.report --experiment smoke --out results/smoke" in printed["run"]
+
+
+def test_the_prepbench_console_script_runs_the_app_as_python_m_does():
+    code = "import sys; sys.argv = ['prepbench', '--help']; import prepbench; prepbench.cli()"
+    out = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "prep: augment, batchnorm" in out.stdout

@@ -71,6 +71,7 @@ def test_run_names_name_what_the_command_line_changes():
     assert tracking.run_name(deep50, ["net.dense=128"]) == "zca · depth 50, width 32, dense 128 · seed 0"
     # two keys with the same last part keep their whole key
     assert tracking.other_settings(["data.size=8", "+prep.size=2"]) == ["data.size 8", "prep.size 2"]
+    assert tracking.other_settings(["net.width=4", "seed=1"], net_shape=True) == ["width 4"]  # the terminal's job line
 
 
 def test_sweep_names_give_the_study_the_time_and_the_command_line_in_short():
