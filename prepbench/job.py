@@ -43,7 +43,6 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "") -> str:
     if not cfg.rerun and (done := tracking.finished_run(client, exp_id, cfg)) is not None:
         print(f"{position}{label}: skipped, already FINISHED as run {done.info.run_id} ({done.info.run_name})", flush=True)
         return "skipped"
-<<<<<<< HEAD
     config_hash = tracking.config_hash(cfg)
     for run, why in claims.mark_stale(client, exp_id, config_hash=config_hash):
         print(f"{position}{label}: run {run.info.run_id} was left RUNNING ({why}): marked KILLED, training again", flush=True)
@@ -51,12 +50,7 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "") -> str:
         other = live[0].info
         print(f"{position}{label}: skipped, another sweep is training it as run {other.run_id} ({other.run_name})", flush=True)
         return "claimed"
-    print(f"{position}{label}", *tracking.other_settings(overrides), sep=" · ", flush=True)
-=======
-    if not os.environ.get(tracking.PARENT_RUN_ENV):  # a sweep's callback did this for all its jobs
-        tracking.mark_stale_runs(client, exp_id, cfg)
     print(f"{position}{label}", *tracking.other_settings(overrides, net_shape=True), sep=" · ", flush=True)
->>>>>>> main
 
     splits = _splits(OmegaConf.to_yaml(cfg.data, resolve=True))
     check_image_size(splits.x_train.shape[1:3], cfg)
