@@ -44,7 +44,11 @@ def _report_bad_input(original):
         except KeyboardInterrupt:
             if full_error():
                 raise
-            print("interrupted: the current run is marked KILLED; run the same command again to resume", file=sys.stderr, flush=True)
+            print(
+                "interrupted: the current run is marked KILLED; run the same command again to resume",
+                file=sys.stderr,
+                flush=True,
+            )
             sys.exit(INTERRUPTED_EXIT)
 
     def wrapped(func):

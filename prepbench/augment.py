@@ -90,9 +90,14 @@ def matrices(angle, dx, dy, flip, height: int, width: int) -> np.ndarray:
     cos, sin = np.cos(angle), np.sin(angle)
     zero = np.zeros_like(cos)
     rows = [
-        cos * f, -sin, cos * (u0 - cx) + sin * cy + cx - dx,
-        sin * f, cos, sin * (u0 - cx) - cos * cy + cy - dy,
-        zero, zero,
+        cos * f,
+        -sin,
+        cos * (u0 - cx) + sin * cy + cx - dx,
+        sin * f,
+        cos,
+        sin * (u0 - cx) - cos * cy + cy - dy,
+        zero,
+        zero,
     ]
     return np.stack(rows, axis=1).astype(np.float32)
 

@@ -51,7 +51,9 @@ def use(backend: str, *, threads: int = 0, deterministic: bool = False, cache_di
             )
         return
     if not installed(backend):
-        raise PrepbenchError(f"trainer.backend={backend} but {backend} is not installed; expected it installed ({_INSTALL[backend]})")
+        raise PrepbenchError(
+            f"trainer.backend={backend} but {backend} is not installed; expected it installed ({_INSTALL[backend]})"
+        )
     os.environ["KERAS_BACKEND"] = backend
     if backend == "jax" and "jax" not in sys.modules:  # XLA reads its flags once, at start-up
         flags = os.environ.get("XLA_FLAGS", "").split()

@@ -51,15 +51,25 @@ def measure(spec: dict) -> dict:
     precision.set_keras_policy("float32")
     if spec["backend"] == "tensorflow":
         train.configure_tensorflow(threads=0, deterministic=False)
-    inputs = train.make_inputs(splits, p, batch_size=trainer.batch_size, epochs=trainer.epochs, seed=0,
-                               augmentation=conf.augmentation)
+    inputs = train.make_inputs(
+        splits, p, batch_size=trainer.batch_size, epochs=trainer.epochs, seed=0, augmentation=conf.augmentation
+    )
     marks = []
     start = time.perf_counter()
-    result = train.fit_and_evaluate(inputs, net=net, trainer=trainer, seed=0, batchnorm=False,
-                                    on_epoch=lambda epoch, metrics: marks.append(time.perf_counter()))
+    result = train.fit_and_evaluate(
+        inputs,
+        net=net,
+        trainer=trainer,
+        seed=0,
+        batchnorm=False,
+        on_epoch=lambda epoch, metrics: marks.append(time.perf_counter()),
+    )
     epochs = [b - a for a, b in zip([start, *marks], marks)]
     return {
-        "backend": spec["backend"], "net": spec["net"], "variant": spec["variant"], "images": len(splits.y_train),
+        "backend": spec["backend"],
+        "net": spec["net"],
+        "variant": spec["variant"],
+        "images": len(splits.y_train),
         "epoch_seconds": [round(s, 3) for s in epochs],
         "steady_images_per_second": len(splits.y_train) / statistics.median(epochs[1:]),
         "fit_seconds": result.fit_seconds,
@@ -76,16 +86,28 @@ print("RESULT " + json.dumps(measure(json.loads(sys.argv[1]))), flush=True)
 
 
 def run_one(spec: dict, timeout: float = 1800) -> dict:
-    env = {**os.environ, "KERAS_BACKEND": spec["backend"], "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(spec)], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": spec["backend"],
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, json.dumps(spec)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"{spec['backend']} {spec['net']} {spec['variant']} failed: {done.stderr[-2000:]}")
     return json.loads(lines[-1].removeprefix("RESULT "))
 
 
-def compare(data: dict, *, nets=NETS, variants=VARIANTS, epochs: int = 3, repeats: int = 2, net_overrides=None, log=print) -> dict:
+def compare(
+    data: dict, *, nets=NETS, variants=VARIANTS, epochs: int = 3, repeats: int = 2, net_overrides=None, log=print
+) -> dict:
     """JAX / TensorFlow per net and variant: runs alternate TF, JAX, TF, JAX, ..."""
     rows = {}
     for net in nets:
@@ -93,15 +115,26 @@ def compare(data: dict, *, nets=NETS, variants=VARIANTS, epochs: int = 3, repeat
             runs = {"tensorflow": [], "jax": []}
             for _ in range(repeats):
                 for backend in ("tensorflow", "jax"):
-                    r = run_one(dict(backend=backend, net=net, variant=variant, epochs=epochs, data=data,
-                                     net_overrides=net_overrides or {}))
+                    r = run_one(
+                        dict(
+                            backend=backend,
+                            net=net,
+                            variant=variant,
+                            epochs=epochs,
+                            data=data,
+                            net_overrides=net_overrides or {},
+                        )
+                    )
                     runs[backend].append(r)
-                    log(f"{backend:>10} {net:>7} {variant:>7}: {r['steady_images_per_second']:8.0f} images/s "
-                        f"(fit {r['fit_seconds']:.1f} s)")
+                    log(
+                        f"{backend:>10} {net:>7} {variant:>7}: {r['steady_images_per_second']:8.0f} images/s "
+                        f"(fit {r['fit_seconds']:.1f} s)"
+                    )
             med = {b: statistics.median(x["steady_images_per_second"] for x in rs) for b, rs in runs.items()}
             fit = {b: statistics.median(x["fit_seconds"] for x in rs) for b, rs in runs.items()}
             rows[f"{net}.{variant}"] = {
-                "tensorflow_images_per_second": round(med["tensorflow"]), "jax_images_per_second": round(med["jax"]),
+                "tensorflow_images_per_second": round(med["tensorflow"]),
+                "jax_images_per_second": round(med["jax"]),
                 "ratio": round(med["jax"] / med["tensorflow"], 3),
                 "fit_seconds": {b: round(v, 1) for b, v in fit.items()},
                 "fit_ratio": round(fit["tensorflow"] / fit["jax"], 3),  # above 1: the JAX fit took less time
@@ -123,14 +156,20 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     cache = os.environ.get("PREPBENCH_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "prepbench"))
     if args.data == "folder":
-        data = dict(source="folder", path=args.path, train_size=args.images, val_size=1000, test_size=1000, cache_dir=cache)
+        data = dict(
+            source="folder", path=args.path, train_size=args.images, val_size=1000, test_size=1000, cache_dir=cache
+        )
     else:
         data = dict(_synthetic(), cache_dir=cache)
-    rows = compare(data, nets=args.nets.split(","), variants=args.variants.split(","), epochs=args.epochs, repeats=args.repeats)
+    rows = compare(
+        data, nets=args.nets.split(","), variants=args.variants.split(","), epochs=args.epochs, repeats=args.repeats
+    )
     print("\nJAX / TensorFlow, float32, steady training images/s (median of repeats):")
     for key, row in rows.items():
-        print(f"  {key:<16} {row['jax_images_per_second']:>7} / {row['tensorflow_images_per_second']:>7} = {row['ratio']:.2f}"
-              f"   (whole fit: {row['fit_seconds']['jax']} s vs {row['fit_seconds']['tensorflow']} s)")
+        print(
+            f"  {key:<16} {row['jax_images_per_second']:>7} / {row['tensorflow_images_per_second']:>7} = {row['ratio']:.2f}"
+            f"   (whole fit: {row['fit_seconds']['jax']} s vs {row['fit_seconds']['tensorflow']} s)"
+        )
     if args.out:
         with open(args.out, "w") as f:
             json.dump(rows, f, indent=1)

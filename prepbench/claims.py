@@ -141,7 +141,9 @@ def state(run, now: float | None = None) -> State:
 # ---- reading claims -------------------------------------------------------------------------------
 
 
-def _search(client, exp_id: str, role: str, status: str, *, config_hash: str | None = None, sweep_key: str | None = None):
+def _search(
+    client, exp_id: str, role: str, status: str, *, config_hash: str | None = None, sweep_key: str | None = None
+):
     flt = f"tags.`prepbench.role` = '{role}' and attributes.status = '{status}'"
     if config_hash:
         flt += f" and tags.`prepbench.config_hash` = '{config_hash}'"
@@ -164,7 +166,12 @@ def mark_stale(client, exp_id: str, *, role: str = "job", config_hash: str | Non
         verdict = state(run)
         if verdict.live:
             continue
-        _retry(client.set_tag, run.info.run_id, REASON_TAG, f"interrupted: found RUNNING by a later sweep, but {verdict.why}")
+        _retry(
+            client.set_tag,
+            run.info.run_id,
+            REASON_TAG,
+            f"interrupted: found RUNNING by a later sweep, but {verdict.why}",
+        )
         _retry(client.set_terminated, run.info.run_id, status="KILLED")
         marked.append((run, verdict.why))
     return marked
@@ -298,9 +305,11 @@ def settle_parent(client, exp_id: str, new_id: str, sweep_key: str, *, lease_sec
     if ahead is not None:
         return new_id  # another sweep of the same command is running: this one keeps its own parent
     earlier = _retry(
-        client.search_runs, [exp_id],
+        client.search_runs,
+        [exp_id],
         filter_string=f"tags.`prepbench.role` = 'sweep' and tags.`prepbench.sweep_key` = '{sweep_key}'",
-        max_results=50, order_by=["attributes.start_time DESC"],
+        max_results=50,
+        order_by=["attributes.start_time DESC"],
     )
     free = [r for r in earlier if r.info.run_id != new_id and not state(r).live]
     if not free:

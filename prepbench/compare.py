@@ -44,12 +44,13 @@ def load_finished(tracking_uri: str, experiment: str) -> pd.DataFrame:
 def paired_differences(runs: pd.DataFrame, key: str, a: str, b: str, by: list[str]) -> pd.DataFrame:
     """One row per cell: n seeds with both settings, mean difference a - b (pp) and its 95% interval."""
     columns = [f"params.{k}" for k in [*by, key, "seed"]]
-    missing = [c[len("params."):] for c in columns if c not in runs]
+    missing = [c[len("params.") :] for c in columns if c not in runs]
     if missing:
         raise PrepbenchError(f"no param {', '.join(missing)} in the runs; expected keys such as prep, net, seed")
     newest = runs.drop_duplicates(columns)  # newest first: a rerun replaces the run it repeats
-    wide = newest.pivot_table(index=[f"params.{k}" for k in [*by, "seed"]], columns=f"params.{key}",
-                              values="test_accuracy", aggfunc="first")
+    wide = newest.pivot_table(
+        index=[f"params.{k}" for k in [*by, "seed"]], columns=f"params.{key}", values="test_accuracy", aggfunc="first"
+    )
     for value in (a, b):
         if value not in wide:
             raise PrepbenchError(f"no FINISHED run with {key}={value}; found {', '.join(map(str, wide.columns))}")
@@ -58,8 +59,16 @@ def paired_differences(runs: pd.DataFrame, key: str, a: str, b: str, by: list[st
     for cell, d in diff.groupby(level=list(range(len(by)))):
         cell = cell if isinstance(cell, tuple) else (cell,)
         interval = stats.t_interval(d.to_numpy())
-        rows.append(dict(zip(by, cell)) | dict(n=len(d), mean_diff_pp=float(d.mean()), ci_low=interval.low,
-                                               ci_high=interval.high, sd_pp=float(d.std(ddof=1)) if len(d) > 1 else float("nan")))
+        rows.append(
+            dict(zip(by, cell))
+            | dict(
+                n=len(d),
+                mean_diff_pp=float(d.mean()),
+                ci_low=interval.low,
+                ci_high=interval.high,
+                sd_pp=float(d.std(ddof=1)) if len(d) > 1 else float("nan"),
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -67,14 +76,18 @@ def markdown(table: pd.DataFrame, key: str, a: str, b: str, command: str) -> str
     by = [c for c in table.columns if c not in ("n", "mean_diff_pp", "ci_low", "ci_high", "sd_pp")]
     lines = [
         f"Test accuracy with {key}={a} minus {key}={b}, paired by seed, in percentage points "
-        f"(mean and 95% t interval). Produced by `{command}`.", "",
+        f"(mean and 95% t interval). Produced by `{command}`.",
+        "",
         "| " + " | ".join(by) + " | seeds | mean diff (pp) | 95% interval | sd (pp) |",
         "|" + "---|" * len(by) + "---:|---:|---|---:|",
     ]
     for r in table.itertuples(index=False):
         r = r._asdict()
-        lines.append("| " + " | ".join(str(r[k]) for k in by)
-                     + f" | {r['n']} | {r['mean_diff_pp']:+.2f} | [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}] | {r['sd_pp']:.2f} |")
+        lines.append(
+            "| "
+            + " | ".join(str(r[k]) for k in by)
+            + f" | {r['n']} | {r['mean_diff_pp']:+.2f} | [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}] | {r['sd_pp']:.2f} |"
+        )
     largest = table.mean_diff_pp.abs().max()
     lines += ["", f"Largest |mean difference|: {largest:.2f} pp."]
     return "\n".join(lines) + "\n"

@@ -70,7 +70,10 @@ RULES = {
     "augmentation.rotation_degrees": (lambda v: _number(v) and 0 <= v <= 180, "degrees in [0, 180]"),
     "augmentation.shift_fraction": (lambda v: _number(v) and 0 <= v < 1, "a fraction in [0, 1)"),
     "augmentation.horizontal_flip": _bool,
-    "augmentation.fill_mode": (lambda v: v in ("nearest", "constant", "reflect", "wrap"), "nearest, constant, reflect or wrap"),
+    "augmentation.fill_mode": (
+        lambda v: v in ("nearest", "constant", "reflect", "wrap"),
+        "nearest, constant, reflect or wrap",
+    ),
     "tracking.experiment": _name,
     "tracking.lease_seconds": (_positive, "a positive number of seconds"),
 }
@@ -92,10 +95,14 @@ def validate(cfg: DictConfig) -> None:
             check(key, value)
     warmup, epochs = OmegaConf.select(cfg, "trainer.warmup_epochs"), OmegaConf.select(cfg, "trainer.epochs")
     if OmegaConf.select(cfg, "trainer.schedule") == "cosine" and warmup is not None and warmup >= epochs:
-        raise PrepbenchError(f"trainer.warmup_epochs={warmup} is out of range; expected fewer than trainer.epochs={epochs}")
+        raise PrepbenchError(
+            f"trainer.warmup_epochs={warmup} is out of range; expected fewer than trainer.epochs={epochs}"
+        )
     # keras.ops' wrap on JAX is scipy's (period size - 1), not TensorFlow's: the pixels would differ.
     if OmegaConf.select(cfg, "trainer.backend") == "jax" and OmegaConf.select(cfg, "augmentation.fill_mode") == "wrap":
-        raise PrepbenchError("augmentation.fill_mode=wrap is not available with trainer.backend=jax; expected nearest, constant or reflect")
+        raise PrepbenchError(
+            "augmentation.fill_mode=wrap is not available with trainer.backend=jax; expected nearest, constant or reflect"
+        )
     known = _known_image_size(cfg)
     if known is not None:
         check_image_size(known, cfg)

@@ -36,8 +36,29 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 # Image files of other formats: in a class folder they are refused by name, never skipped silently
 # (other files, such as notes.txt, are not images and are ignored).
-OTHER_IMAGE_SUFFIXES = (".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm", ".jp2", ".j2k",
-                        ".jpe", ".jfif", ".heic", ".heif", ".avif", ".ico", ".tga", ".dng", ".exr", ".svg")
+OTHER_IMAGE_SUFFIXES = (
+    ".bmp",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".ppm",
+    ".pgm",
+    ".pbm",
+    ".pnm",
+    ".jp2",
+    ".j2k",
+    ".jpe",
+    ".jfif",
+    ".heic",
+    ".heif",
+    ".avif",
+    ".ico",
+    ".tga",
+    ".dng",
+    ".exr",
+    ".svg",
+)
 # Bump when decoding changes, so caches written by older code are not reused.
 CACHE_FORMAT = 1
 CACHE_ARRAYS = ("x_train", "y_train", "x_test", "y_test", "class_names")
@@ -188,8 +209,11 @@ def check_every_class_trains(decoded: Decoded, train_idx: np.ndarray, cfg: dict)
     if len(present) == classes:
         return
     missing = [decoded.class_names[c] for c in range(classes) if c not in set(present.tolist())]
-    where = (f"data.train_size={cfg['train_size']}" if cfg.get("train_size") is not None
-             else f"the {len(decoded.y_train)} training images less data.val_size={cfg.get('val_size')}")
+    where = (
+        f"data.train_size={cfg['train_size']}"
+        if cfg.get("train_size") is not None
+        else f"the {len(decoded.y_train)} training images less data.val_size={cfg.get('val_size')}"
+    )
     listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
     raise PrepbenchError(
         f"{where} leaves {len(train_idx)} training image(s) for {classes} classes, none of class {listed}; "
@@ -355,9 +379,7 @@ def download(url: str, md5: str, cache_dir: Path) -> Path:
             ) from None
     if digest.hexdigest() != md5:
         os.unlink(tmp.name)
-        raise PrepbenchError(
-            f"data.url={url} downloaded with md5 {digest.hexdigest()}; expected data.md5={md5}"
-        )
+        raise PrepbenchError(f"data.url={url} downloaded with md5 {digest.hexdigest()}; expected data.md5={md5}")
     os.replace(tmp.name, target)
     return target
 
@@ -432,7 +454,8 @@ def load_folder(cfg: dict) -> Decoded:
             return (path / name).read_bytes()
 
         return cached_or_decoded(
-            cfg, content_key("folder", content_hash, image_size),
+            cfg,
+            content_key("folder", content_hash, image_size),
             lambda: decode_listing(path, listing, read_bytes, image_size),
         )
     if not zipfile.is_zipfile(path):
@@ -617,8 +640,10 @@ def main(argv=None) -> int:
 
     overrides = list(sys.argv[1:] if argv is None else argv)
     if {"-h", "--help"} & set(overrides):
-        print("usage: python -m prepbench.data [KEY=VALUE ...]   (the app's data settings, e.g. "
-              "data=folder data.path=PATH.zip data.train_size=5000)")
+        print(
+            "usage: python -m prepbench.data [KEY=VALUE ...]   (the app's data settings, e.g. "
+            "data=folder data.path=PATH.zip data.train_size=5000)"
+        )
         return 0
     try:
         cfg = compose(overrides)

@@ -36,30 +36,48 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "") -> str:
     # The precision this machine really trains in is part of the job's identity (its config hash).
     cfg.trainer.precision = precision.resolve(cfg.trainer.precision, backend=cfg.trainer.backend)
     # Keras picks its backend when first imported: set it (or refuse) before anything imports Keras.
-    backend.use(cfg.trainer.backend, threads=cfg.trainer.threads, deterministic=cfg.trainer.deterministic, cache_dir=cfg.cache_dir)
+    backend.use(
+        cfg.trainer.backend,
+        threads=cfg.trainer.threads,
+        deterministic=cfg.trainer.deterministic,
+        cache_dir=cfg.cache_dir,
+    )
     client = tracking.client_for(cfg.tracking)
     exp_id = tracking.experiment_id(client, cfg.tracking)
     label = f"prep={cfg.prep.name} net={cfg.net.name} seed={cfg.seed}"
     if not cfg.rerun and (done := tracking.finished_run(client, exp_id, cfg)) is not None:
-        print(f"{position}{label}: skipped, already FINISHED as run {done.info.run_id} ({done.info.run_name})", flush=True)
+        print(
+            f"{position}{label}: skipped, already FINISHED as run {done.info.run_id} ({done.info.run_name})", flush=True
+        )
         return "skipped"
     config_hash = tracking.config_hash(cfg)
     for run, why in claims.mark_stale(client, exp_id, config_hash=config_hash):
-        print(f"{position}{label}: run {run.info.run_id} was left RUNNING ({why}): marked KILLED, training again", flush=True)
+        print(
+            f"{position}{label}: run {run.info.run_id} was left RUNNING ({why}): marked KILLED, training again",
+            flush=True,
+        )
     if live := claims.live_claims(client, exp_id, config_hash):
         other = live[0].info
-        print(f"{position}{label}: skipped, another sweep is training it as run {other.run_id} ({other.run_name})", flush=True)
+        print(
+            f"{position}{label}: skipped, another sweep is training it as run {other.run_id} ({other.run_name})",
+            flush=True,
+        )
         return "claimed"
     print(f"{position}{label}", *tracking.other_settings(overrides, net_shape=True), sep=" · ", flush=True)
 
     splits = _splits(OmegaConf.to_yaml(cfg.data, resolve=True))
     check_image_size(splits.x_train.shape[1:3], cfg)
     preprocessor = from_config(cfg.prep)
-    rank_deficient = preprocessor.normalization == "zca" and zca_rank_deficient(len(splits.x_train), splits.x_train.shape[1:])
+    rank_deficient = preprocessor.normalization == "zca" and zca_rank_deficient(
+        len(splits.x_train), splits.x_train.shape[1:]
+    )
     if rank_deficient:
-        print(f"{position}{label}: warning: ZCA is fitted on {len(splits.x_train)} training images of "
-              f"{splits.x_train[0].size} values each (n <= D): the whitened images are orthogonal and accuracy "
-              "falls to chance; the run is tagged prepbench.zca_rank_deficient=true", flush=True)
+        print(
+            f"{position}{label}: warning: ZCA is fitted on {len(splits.x_train)} training images of "
+            f"{splits.x_train[0].size} values each (n <= D): the whitened images are orthogonal and accuracy "
+            "falls to chance; the run is tagged prepbench.zca_rank_deficient=true",
+            flush=True,
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RankDeficientWarning)  # said above, in one line
         prep_fit_seconds = fit_cached(preprocessor, splits.x_train, splits.fingerprint, cfg.cache_dir)
@@ -73,8 +91,9 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "") -> str:
         device = backend.device()
     quiet_retracing_warning()
     lease = float(cfg.tracking.lease_seconds)
-    run = tracking.JobRun(client, exp_id, cfg, overrides, os.environ.get(tracking.PARENT_RUN_ENV),
-                          extra_tags=claims.claim_tags(lease))
+    run = tracking.JobRun(
+        client, exp_id, cfg, overrides, os.environ.get(tracking.PARENT_RUN_ENV), extra_tags=claims.claim_tags(lease)
+    )
     heartbeat = claims.Heartbeat(client, run.run_id, lease).start()
     try:
         try:
@@ -88,7 +107,18 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "") -> str:
             print(f"{position}{label}: {lost.message()}", flush=True)
             return "skipped" if lost.finished else "claimed"
         extra = {"zca_rank_deficient": str(rank_deficient).lower()} if preprocessor.normalization == "zca" else {}
-        return _train(run, cfg, splits, preprocessor, prep_fit_seconds, train, position, label, extra | dict(hardware=host), device)
+        return _train(
+            run,
+            cfg,
+            splits,
+            preprocessor,
+            prep_fit_seconds,
+            train,
+            position,
+            label,
+            extra | dict(hardware=host),
+            device,
+        )
     finally:
         heartbeat.stop()
 
@@ -100,12 +130,20 @@ def _train(run, cfg, splits, preprocessor, prep_fit_seconds, train, position, la
         run.log_params(device=device)
         run.set_tags(data_fingerprint=splits.fingerprint, **tags)
         inputs = train.make_inputs(
-            splits, preprocessor, batch_size=cfg.trainer.batch_size, epochs=cfg.trainer.epochs,
-            seed=cfg.seed, augmentation=cfg.augmentation,
+            splits,
+            preprocessor,
+            batch_size=cfg.trainer.batch_size,
+            epochs=cfg.trainer.epochs,
+            seed=cfg.seed,
+            augmentation=cfg.augmentation,
         )
         run.log_image(training_images_montage(inputs), "training_images.png")
         result = train.fit_and_evaluate(
-            inputs, net=cfg.net, trainer=cfg.trainer, seed=cfg.seed, batchnorm=preprocessor.batchnorm,
+            inputs,
+            net=cfg.net,
+            trainer=cfg.trainer,
+            seed=cfg.seed,
+            batchnorm=preprocessor.batchnorm,
             batchnorm_momentum=cfg.prep.get("batchnorm_momentum"),
             on_epoch=lambda epoch, metrics: run.log_metrics(metrics, step=epoch),
         )

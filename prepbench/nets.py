@@ -22,7 +22,14 @@ def stage_plan(depth: int, width: int) -> list[list[int]]:
 
 
 def build_model(
-    *, depth: int, width: int, dense: int, num_classes: int, input_shape, batchnorm: bool, seed: int,
+    *,
+    depth: int,
+    width: int,
+    dense: int,
+    num_classes: int,
+    input_shape,
+    batchnorm: bool,
+    seed: int,
     batchnorm_momentum: float | None = None,
 ):
     """An uncompiled Keras model taking preprocessed float32 NHWC images, returning float32 logits;
@@ -67,8 +74,15 @@ if __name__ == "__main__":  # python -m prepbench.nets: the presets' layers and 
     for path in sorted((ROOT / "conf" / "net").glob("*.yaml")):
         net = OmegaConf.load(path)
         for batchnorm in (False, True):
-            model = build_model(depth=net.depth, width=net.width, dense=net.dense, num_classes=10,
-                                input_shape=(32, 32, 3), batchnorm=batchnorm, seed=0)
+            model = build_model(
+                depth=net.depth,
+                width=net.width,
+                dense=net.dense,
+                num_classes=10,
+                input_shape=(32, 32, 3),
+                batchnorm=batchnorm,
+                seed=0,
+            )
             print(f"== net={net.name}{' prep=batchnorm' if batchnorm else ''}: {model.count_params():,} parameters")
             if not batchnorm:
                 print(describe(model))

@@ -41,7 +41,11 @@ def load_curves(tracking_uri: str, experiment: str) -> pd.DataFrame:
             rows.append(dict(net=net, budget=budget, epoch=metric.step, val_accuracy=metric.value))
     if not rows:
         raise PrepbenchError(f"experiment {experiment!r} has no FINISHED job runs")
-    return pd.DataFrame(rows).sort_values(["net", "budget", "epoch"]).drop_duplicates(["net", "budget", "epoch"], keep="last")
+    return (
+        pd.DataFrame(rows)
+        .sort_values(["net", "budget", "epoch"])
+        .drop_duplicates(["net", "budget", "epoch"], keep="last")
+    )
 
 
 def decide(curves: pd.DataFrame, window: int = WINDOW, tolerance: float = TOLERANCE) -> tuple[pd.DataFrame, int | None]:
@@ -49,8 +53,15 @@ def decide(curves: pd.DataFrame, window: int = WINDOW, tolerance: float = TOLERA
     rows = []
     for (net, budget), run in curves.groupby(["net", "budget"]):
         acc = run.sort_values("epoch").val_accuracy.to_numpy()
-        rows.append(dict(net=net, budget=budget, best=acc.max(), final=acc[-1],
-                         plateaued=bool(len(acc) >= window and (acc.max() - acc[-window:]).max() <= tolerance)))
+        rows.append(
+            dict(
+                net=net,
+                budget=budget,
+                best=acc.max(),
+                final=acc[-1],
+                plateaued=bool(len(acc) >= window and (acc.max() - acc[-window:]).max() <= tolerance),
+            )
+        )
     table = pd.DataFrame(rows)
     best_final = table.groupby("net").final.transform("max")
     table["enough"] = table.plateaued & (best_final - table.final <= tolerance)
@@ -81,18 +92,29 @@ def draw(curves: pd.DataFrame, path: Path) -> None:
 
 def markdown(table: pd.DataFrame, chosen: int | None, command: str) -> str:
     lines = [
-        "# Pilot: how many epochs", "",
-        f"Produced by `{command}`. Validation accuracy only; test accuracy is not read.", "",
+        "# Pilot: how many epochs",
+        "",
+        f"Produced by `{command}`. Validation accuracy only; test accuracy is not read.",
+        "",
         f"Rule: a run has plateaued when each of its last {WINDOW} epochs is within {100 * TOLERANCE:.1f} pp of "
         f"its best validation accuracy; a budget is enough for a net when it has plateaued and its final "
         f"validation accuracy is within {100 * TOLERANCE:.1f} pp of the best final accuracy of any budget; "
-        "the study trains for the smallest budget that is enough for every net.", "",
-        "| net | epochs | best val % | final val % | plateaued | enough |", "|---|---:|---:|---:|---|---|",
+        "the study trains for the smallest budget that is enough for every net.",
+        "",
+        "| net | epochs | best val % | final val % | plateaued | enough |",
+        "|---|---:|---:|---:|---|---|",
     ]
     for r in table.itertuples():
-        lines.append(f"| {r.net} | {r.budget} | {100 * r.best:.2f} | {100 * r.final:.2f} | {r.plateaued} | {r.enough} |")
-    lines += ["", f"**Chosen: {chosen} epochs.**" if chosen else "**No budget is enough for every net: extend the pilot.**",
-              "", "![validation curves](curves.png)", ""]
+        lines.append(
+            f"| {r.net} | {r.budget} | {100 * r.best:.2f} | {100 * r.final:.2f} | {r.plateaued} | {r.enough} |"
+        )
+    lines += [
+        "",
+        f"**Chosen: {chosen} epochs.**" if chosen else "**No budget is enough for every net: extend the pilot.**",
+        "",
+        "![validation curves](curves.png)",
+        "",
+    ]
     return "\n".join(lines)
 
 

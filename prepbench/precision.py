@@ -43,14 +43,19 @@ def gpu_compute_capabilities() -> list[float]:
     try:
         out = subprocess.run(
             ["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=20, check=True,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
         ).stdout
         return [float(line) for line in out.split()]
     except (OSError, subprocess.SubprocessError, ValueError):
         return []
 
 
-def resolve(requested: str, *, flags: set[str] | None = None, gpus: list[float] | None = None, backend: str = "tensorflow") -> str:
+def resolve(
+    requested: str, *, flags: set[str] | None = None, gpus: list[float] | None = None, backend: str = "tensorflow"
+) -> str:
     """`requested` as the precision a job really trains in; `flags` and `gpus` default to this machine's.
     The AMX rule is TensorFlow's (oneDNN's AMX kernels): XLA on CPU, under JAX, trained the deep net
     no faster in bfloat16 than in float32 here, so a JAX job on a CPU resolves to float32."""

@@ -285,7 +285,8 @@ class Preprocessor:
                 f"ZCA fitted on {n} images of {d} values each (n <= D): the whitened training images are "
                 "orthogonal and a network trained on them falls to chance on new images; use more training "
                 "images than H*W*C, or a smaller data.image_size",
-                RankDeficientWarning, stacklevel=3,
+                RankDeficientWarning,
+                stacklevel=3,
             )
 
     # ---- transforming -------------------------------------------------------------------------
@@ -459,9 +460,14 @@ def augment_batch(images, seed, params):
     # Output pixel (x, y) reads input (a0 x + a1 y + a2, b0 x + b1 y + b2): flip, rotate, shift.
     transforms = tf.stack(
         [
-            cos * f, -sin, cos * (u0 - cx) + sin * cy + cx - dx,
-            sin * f, cos, sin * (u0 - cx) - cos * cy + cy - dy,
-            tf.zeros_like(cos), tf.zeros_like(cos),
+            cos * f,
+            -sin,
+            cos * (u0 - cx) + sin * cy + cx - dx,
+            sin * f,
+            cos,
+            sin * (u0 - cx) - cos * cy + cy - dy,
+            tf.zeros_like(cos),
+            tf.zeros_like(cos),
         ],
         axis=1,
     )

@@ -20,7 +20,18 @@ SHARED_ZIP = ROOT.parent / "shared" / "data" / "cifar10-jpeg.zip"
 OFFICIAL_NAME = "CIFAR-10 (official release)"
 JPEG_COPY_NAME = "CIFAR-10 (JPEG q75 copy)"
 # Either backend may be absent (TensorFlow on a JAX machine); mlflow-skinny may stand in for mlflow.
-LIBRARIES = ("tensorflow", "jax", "jaxlib", "keras", "numpy", "pandas", "mlflow", "mlflow-skinny", "hydra-core", "scipy")
+LIBRARIES = (
+    "tensorflow",
+    "jax",
+    "jaxlib",
+    "keras",
+    "numpy",
+    "pandas",
+    "mlflow",
+    "mlflow-skinny",
+    "hydra-core",
+    "scipy",
+)
 
 
 @cache

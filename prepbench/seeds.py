@@ -34,8 +34,8 @@ MULTIRUN_FLAGS = ("-m", "--multirun")
 
 @dataclass(frozen=True)
 class Plan:
-    overrides: tuple   # the Hydra overrides of the grid (no seed=, no -m)
-    halfwidth: float   # pp
+    overrides: tuple  # the Hydra overrides of the grid (no seed=, no -m)
+    halfwidth: float  # pp
     min_seeds: int | None
     max_seeds: int
     step: int
@@ -48,9 +48,9 @@ class Plan:
 @dataclass(frozen=True)
 class Decision:
     variant: str
-    rule: str          # "precision", "max seeds", or "more"
-    tried: int         # seeds tried (any status)
-    halfwidth: float   # widest headline half-width now (fraction; NaN if none yet)
+    rule: str  # "precision", "max seeds", or "more"
+    tried: int  # seeds tried (any status)
+    halfwidth: float  # widest headline half-width now (fraction; NaN if none yet)
     new_seeds: tuple
 
 
@@ -81,7 +81,9 @@ def compose_study(overrides) -> tuple[dict, dict, list]:
     seeds = [o for o in parsed if o.key_or_group == "seed"]
     line = seeds[-1].input_line if seeds else f"seed={params.get('seed', settings['seed'])}"
     seed_override = _parsed([line])[0]
-    values = list(seed_override.sweep_string_iterator()) if seed_override.is_sweep_override() else [seed_override.value()]
+    values = (
+        list(seed_override.sweep_string_iterator()) if seed_override.is_sweep_override() else [seed_override.value()]
+    )
     return settings, params, [int(v) for v in values]
 
 
@@ -141,7 +143,9 @@ def cells_to_run(a, decisions: list[Decision]) -> list[tuple]:
         for s in d.new_seeds:
             todo += [(v, m, s) for v in (d.variant, sel.baseline) for m in sel.moderators]
     c = sel.cells
-    todo += list(map(tuple, c[~c["status"].isin(["FINISHED", NOT_PLANNED])][["variant", "moderator", "seed"]].to_numpy()))
+    todo += list(
+        map(tuple, c[~c["status"].isin(["FINISHED", NOT_PLANNED])][["variant", "moderator", "seed"]].to_numpy())
+    )
     return list(dict.fromkeys((v, m, int(s)) for v, m, s in todo))
 
 
@@ -160,8 +164,13 @@ def _analyse(plan: Plan, settings: dict, uri: str, experiment: str):
 
     loaded = load.load_experiment(uri, experiment)
     jobs = split_roles(loaded.runs)[1]
-    spec = Spec(treatment=plan.treatment, baseline=plan.baseline, moderator=plan.moderator, level=plan.level,
-                where=grid_where(settings, run_settings(jobs), plan))
+    spec = Spec(
+        treatment=plan.treatment,
+        baseline=plan.baseline,
+        moderator=plan.moderator,
+        level=plan.level,
+        where=grid_where(settings, run_settings(jobs), plan),
+    )
     return analyse(select(loaded.runs, spec), {}, experiment), loaded
 
 
@@ -174,8 +183,10 @@ def _checked(rc: int) -> int:
 def _say(round_: int, decisions: list[Decision], plan: Plan) -> None:
     for d in decisions:
         width = f"±{100 * d.halfwidth:.2f} pp" if math.isfinite(d.halfwidth) else "no interval yet"
-        what = {"precision": f"stopped: precision ({width} <= ±{plan.halfwidth:g})",
-                "max seeds": f"stopped: max seeds ({width})"}.get(d.rule, f"{width}: adding seeds {list(d.new_seeds)}")
+        what = {
+            "precision": f"stopped: precision ({width} <= ±{plan.halfwidth:g})",
+            "max seeds": f"stopped: max seeds ({width})",
+        }.get(d.rule, f"{width}: adding seeds {list(d.new_seeds)}")
         print(f"seeds round {round_}: {d.variant}: {d.tried} seeds, {what}", flush=True)
 
 
@@ -184,11 +195,22 @@ def record(loaded, experiment: str, plan: Plan, decisions: list[Decision], comma
     from prepbench.report.load import SEEDS_PLAN_TAG, SEEDS_STOPS_TAG
 
     exp_id = loaded.client.get_experiment_by_name(experiment).experiment_id
-    plan_tag = {"halfwidth": plan.halfwidth, "min_seeds": plan.min_seeds, "max_seeds": plan.max_seeds,
-                "step": plan.step, "level": plan.level, "command": command}
-    stops = {d.variant: {"rule": d.rule if d.rule != "more" else "not stopped (runs did not finish)",
-                         "seeds": d.tried, "halfwidth": d.halfwidth if math.isfinite(d.halfwidth) else None}
-             for d in decisions}
+    plan_tag = {
+        "halfwidth": plan.halfwidth,
+        "min_seeds": plan.min_seeds,
+        "max_seeds": plan.max_seeds,
+        "step": plan.step,
+        "level": plan.level,
+        "command": command,
+    }
+    stops = {
+        d.variant: {
+            "rule": d.rule if d.rule != "more" else "not stopped (runs did not finish)",
+            "seeds": d.tried,
+            "halfwidth": d.halfwidth if math.isfinite(d.halfwidth) else None,
+        }
+        for d in decisions
+    }
     loaded.client.set_experiment_tag(exp_id, SEEDS_PLAN_TAG, json.dumps(plan_tag))
     loaded.client.set_experiment_tag(exp_id, SEEDS_STOPS_TAG, json.dumps(stops))
 
@@ -224,9 +246,12 @@ def run(plan: Plan, runner=run_sweep, command: str = "python -m prepbench.seeds"
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m prepbench.seeds", description=__doc__.split("\n\n")[0],
-                                 epilog="Any other argument is a Hydra override of the sweep, as for "
-                                        "`python -m prepbench -m` (e.g. experiment=cpu data=folder data.path=...).")
+    ap = argparse.ArgumentParser(
+        prog="python -m prepbench.seeds",
+        description=__doc__.split("\n\n")[0],
+        epilog="Any other argument is a Hydra override of the sweep, as for "
+        "`python -m prepbench -m` (e.g. experiment=cpu data=folder data.path=...).",
+    )
     ap.add_argument("--halfwidth", type=float, required=True, help="target half-width of the headline intervals, in pp")
     ap.add_argument("--min-seeds", type=int, default=None, help="seeds of round 0 (default: the study's seed list)")
     ap.add_argument("--max-seeds", type=int, default=20, help="most seeds per variant (default 20)")
@@ -242,20 +267,35 @@ def plan_from(argv: list[str]) -> Plan:
     args, rest = parser().parse_known_args(argv)
     unknown = [a for a in rest if a.startswith("-") and a not in MULTIRUN_FLAGS]
     if unknown:
-        raise PrepbenchError(f"{unknown[0]} is not an option of python -m prepbench.seeds; expected --halfwidth, "
-                             "--min-seeds, --max-seeds, --step, --level, --treatment, --baseline, --moderator or Hydra overrides")
+        raise PrepbenchError(
+            f"{unknown[0]} is not an option of python -m prepbench.seeds; expected --halfwidth, "
+            "--min-seeds, --max-seeds, --step, --level, --treatment, --baseline, --moderator or Hydra overrides"
+        )
     if not args.halfwidth > 0:
-        raise PrepbenchError(f"--halfwidth {args.halfwidth:g} is out of range; expected a positive number of pp such as 2")
+        raise PrepbenchError(
+            f"--halfwidth {args.halfwidth:g} is out of range; expected a positive number of pp such as 2"
+        )
     if args.min_seeds is not None and args.min_seeds < 2:
         raise PrepbenchError(f"--min-seeds {args.min_seeds} is out of range; expected an integer >= 2")
     if args.max_seeds < max(2, args.min_seeds or 2):
-        raise PrepbenchError(f"--max-seeds {args.max_seeds} is out of range; expected an integer >= --min-seeds and >= 2")
+        raise PrepbenchError(
+            f"--max-seeds {args.max_seeds} is out of range; expected an integer >= --min-seeds and >= 2"
+        )
     if args.step < 1:
         raise PrepbenchError(f"--step {args.step} is out of range; expected an integer >= 1")
     if not 0 < args.level < 1:
         raise PrepbenchError(f"--level {args.level} is out of range; expected a number in (0, 1)")
-    return Plan(tuple(a for a in rest if a not in MULTIRUN_FLAGS), args.halfwidth, args.min_seeds, args.max_seeds,
-                args.step, args.level, args.treatment, args.baseline, args.moderator)
+    return Plan(
+        tuple(a for a in rest if a not in MULTIRUN_FLAGS),
+        args.halfwidth,
+        args.min_seeds,
+        args.max_seeds,
+        args.step,
+        args.level,
+        args.treatment,
+        args.baseline,
+        args.moderator,
+    )
 
 
 def main(argv=None) -> int:

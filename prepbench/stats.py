@@ -205,8 +205,19 @@ def welch(a, b) -> Comparison:
     vb = float(y.var(ddof=1)) if nb > 1 else math.nan
     se = math.sqrt(va / na + vb / nb) if na > 1 and nb > 1 else math.nan
     df = welch_df(va, na, vb, nb)
-    return Comparison("Welch", na + nb, na, nb, mean, math.nan, math.sqrt(va) if na > 1 else math.nan,
-                      math.sqrt(vb) if nb > 1 else math.nan, se, df, _p_from_t(mean, se, df))
+    return Comparison(
+        "Welch",
+        na + nb,
+        na,
+        nb,
+        mean,
+        math.nan,
+        math.sqrt(va) if na > 1 else math.nan,
+        math.sqrt(vb) if nb > 1 else math.nan,
+        se,
+        df,
+        _p_from_t(mean, se, df),
+    )
 
 
 def correlation(a: pd.Series, b: pd.Series) -> tuple[float, float, int]:
@@ -249,8 +260,7 @@ class SignFlip:
     min_pvalue: float  # the smallest p-value this n can give (exact test)
 
 
-def sign_flip_test(x, n_resamples: int = 20_000, seed: int = 0,
-                   exact_max_n: int = EXACT_SIGN_FLIP_MAX_N) -> SignFlip:
+def sign_flip_test(x, n_resamples: int = 20_000, seed: int = 0, exact_max_n: int = EXACT_SIGN_FLIP_MAX_N) -> SignFlip:
     """Two-sided sign-flip (paired permutation) test of "the differences are centred on 0".
 
     Under H0 each paired difference is symmetric about 0, so its sign is a fair coin: |sum(d)| is
@@ -275,8 +285,9 @@ def sign_flip_test(x, n_resamples: int = 20_000, seed: int = 0,
     return SignFlip((1 + hits) / (1 + n_resamples), False, min_p)
 
 
-def two_sample_permutation_test(a, b, n_resamples: int = 20_000, seed: int = 0,
-                                exact_max: int = EXACT_PERMUTATION_MAX) -> SignFlip:
+def two_sample_permutation_test(
+    a, b, n_resamples: int = 20_000, seed: int = 0, exact_max: int = EXACT_PERMUTATION_MAX
+) -> SignFlip:
     """Two-sided permutation test of "a and b come from one distribution": |mean(a) - mean(b)|
     against the same statistic over every split of the pooled values into groups of len(a) and
     len(b) (exactly when there are at most `exact_max` splits, else Monte Carlo). With 3 and 3
@@ -391,8 +402,9 @@ def holm_levels(pvalues, alpha: float = 1 - LEVEL) -> np.ndarray:
 # ------------------------------------------------------------------------------ resolution
 
 
-def seeds_needed(sd_a: float, halfwidth: float, level: float = LEVEL, sd_b: float | None = None,
-                 max_n: int = 100_000) -> float:
+def seeds_needed(
+    sd_a: float, halfwidth: float, level: float = LEVEL, sd_b: float | None = None, max_n: int = 100_000
+) -> float:
     """Seeds needed for a t interval of half-width <= `halfwidth`, at the observed spread.
 
     One sample (paired; sd_b None): the smallest n >= 2 with t_{n-1} · sd_a / sqrt(n) <= h.

@@ -34,7 +34,9 @@ def check_sqlite(uri: str) -> Path | None:
         return None
     expected = "expected a writable file path such as results/mlflow.db"
     if path.is_dir():
-        raise PrepbenchError(f"tracking.uri={uri} is a directory; expected a database file in it, such as {path / 'mlflow.db'}")
+        raise PrepbenchError(
+            f"tracking.uri={uri} is a directory; expected a database file in it, such as {path / 'mlflow.db'}"
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -50,13 +52,17 @@ def check_sqlite(uri: str) -> Path | None:
         with open(path, "rb") as f:
             head = f.read(len(SQLITE_HEADER))
         if head and head != SQLITE_HEADER:
-            raise PrepbenchError(f"tracking.uri={uri}: {path} is not an SQLite database; expected an MLflow store or a new file name")
+            raise PrepbenchError(
+                f"tracking.uri={uri}: {path} is not an SQLite database; expected an MLflow store or a new file name"
+            )
         if head:
             try:
                 with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
                     con.execute("select count(*) from sqlite_master").fetchone()
             except sqlite3.Error as err:
-                raise PrepbenchError(f"tracking.uri={uri}: {path} cannot be read as a database ({err}); expected an MLflow store") from None
+                raise PrepbenchError(
+                    f"tracking.uri={uri}: {path} cannot be read as a database ({err}); expected an MLflow store"
+                ) from None
     return path
 
 
@@ -79,8 +85,9 @@ def prepare_sqlite(uri: str) -> None:
     try:
         handle = open(lock, "a")
     except OSError as err:
-        raise PrepbenchError(f"tracking.uri={uri}: cannot create the lock file {lock} ({err.strerror}); "
-                             "expected a writable folder") from None
+        raise PrepbenchError(
+            f"tracking.uri={uri}: cannot create the lock file {lock} ({err.strerror}); expected a writable folder"
+        ) from None
     with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         from mlflow.tracking import MlflowClient

@@ -71,7 +71,10 @@ class SweepCallback(Callback):
         os.environ[tracking.PARENT_RUN_ENV] = self.parent_id
         os.environ[tracking.SWEEP_SIZE_ENV] = str(sweep_size(config))
         start_progress(Path(str(config.hydra.sweep.dir)))
-        print(f"sweep {config.study}: {os.environ[tracking.SWEEP_SIZE_ENV]} jobs, MLflow parent run {self.parent_id}", flush=True)
+        print(
+            f"sweep {config.study}: {os.environ[tracking.SWEEP_SIZE_ENV]} jobs, MLflow parent run {self.parent_id}",
+            flush=True,
+        )
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         try:
@@ -86,7 +89,11 @@ class SweepCallback(Callback):
         status = "FAILED" if failed or bad else "FINISHED"
         stop_heartbeat()
         tracking.retry(self.client.set_terminated, self.parent_id, status=status)
-        took = f" in {duration(time.time() - float(os.environ[SWEEP_STARTED_ENV]))}" if SWEEP_STARTED_ENV in os.environ else ""
+        took = (
+            f" in {duration(time.time() - float(os.environ[SWEEP_STARTED_ENV]))}"
+            if SWEEP_STARTED_ENV in os.environ
+            else ""
+        )
         others = f", {len(elsewhere)} left to another sweep that is training them" if elsewhere else ""
         print(
             f"sweep {config.study}: {finished} job(s) finished, {len(failed)} failed, {len(bad)} rejected as bad input{others}{took}",
@@ -212,6 +219,8 @@ def job_progress() -> str:
         if len(parts) == 3:
             done.append((parts[1], float(parts[2])))
     return f"{position}{estimate(int(total), done, time.time() - float(started), concurrent_jobs())}"
+
+
 # ---- what a sweep refuses before any job, and what it leaves to other sweeps ----------------------
 
 
@@ -241,8 +250,10 @@ def check_launcher(config: DictConfig) -> None:
     if "Joblib" in str(launcher.get("_target_", "")):
         n_jobs = launcher.get("n_jobs")
         if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0):
-            raise PrepbenchError(f"hydra.launcher.n_jobs={n_jobs} is invalid; expected a number of parallel "
-                                 "jobs >= 1, or -1 for one per core (-2: all but one, ...)")
+            raise PrepbenchError(
+                f"hydra.launcher.n_jobs={n_jobs} is invalid; expected a number of parallel "
+                "jobs >= 1, or -1 for one per core (-2: all but one, ...)"
+            )
 
 
 def _swept(config: DictConfig, prefix: str) -> bool:
@@ -279,7 +290,9 @@ def note_elsewhere(cfg: DictConfig) -> None:
     parent_id = os.environ.get(tracking.PARENT_RUN_ENV)
     if parent_id:
         client = tracking.client_for(cfg.tracking)
-        tracking.retry(client.set_tag, parent_id, f"{ELSEWHERE_TAG}{HydraConfig.get().job.num}", "claimed by another sweep")
+        tracking.retry(
+            client.set_tag, parent_id, f"{ELSEWHERE_TAG}{HydraConfig.get().job.num}", "claimed by another sweep"
+        )
 
 
 def claimed_elsewhere(client, parent_id: str) -> list[str]:

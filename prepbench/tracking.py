@@ -158,7 +158,9 @@ def _check_reachable(uri: str) -> None:
         urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).read()
     except Exception as err:
         reason = getattr(err, "reason", err)
-        raise PrepbenchError(f"tracking.uri={uri} is unreachable ({reason}); expected a running `mlflow server`") from None
+        raise PrepbenchError(
+            f"tracking.uri={uri} is unreachable ({reason}); expected a running `mlflow server`"
+        ) from None
 
 
 def experiment_id(client, tracking_cfg: DictConfig) -> str:
@@ -168,8 +170,12 @@ def experiment_id(client, tracking_cfg: DictConfig) -> str:
         mark_training_experiment(client, found)
         return found.experiment_id
     try:
-        return retry(client.create_experiment, name, artifact_location=_artifact_location(tracking_cfg),
-                     tags={EXPERIMENT_KIND_TAG: TRAINING_KIND})
+        return retry(
+            client.create_experiment,
+            name,
+            artifact_location=_artifact_location(tracking_cfg),
+            tags={EXPERIMENT_KIND_TAG: TRAINING_KIND},
+        )
     except Exception:  # created meanwhile by a parallel worker
         return retry(client.get_experiment_by_name, name).experiment_id
 
@@ -272,8 +278,15 @@ def sweep_outcome(client, parent_id: str, exp_id: str) -> tuple[int, list[str]]:
 class JobRun:
     """One job's MLflow run: created RUNNING, ended FINISHED, FAILED or KILLED, never left open."""
 
-    def __init__(self, client, exp_id: str, cfg: DictConfig, overrides: list[str], parent_id: str | None,
-                 extra_tags: dict[str, str] | None = None):
+    def __init__(
+        self,
+        client,
+        exp_id: str,
+        cfg: DictConfig,
+        overrides: list[str],
+        parent_id: str | None,
+        extra_tags: dict[str, str] | None = None,
+    ):
         tags = {
             "prepbench.role": "job",
             "prepbench.config_hash": config_hash(cfg),
@@ -333,7 +346,8 @@ class JobRun:
 def finished_run(client, exp_id: str, cfg: DictConfig):
     """The FINISHED run of this exact config in the experiment, if there is one."""
     found = retry(
-        client.search_runs, [exp_id],
+        client.search_runs,
+        [exp_id],
         filter_string=f"tags.`prepbench.config_hash` = '{config_hash(cfg)}' and attributes.status = 'FINISHED'",
         max_results=1,
     )

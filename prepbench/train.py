@@ -126,8 +126,11 @@ def learning_rate(trainer, steps_per_epoch: int):
     total = trainer.epochs * steps_per_epoch
     warmup = trainer.warmup_epochs * steps_per_epoch
     return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if warmup else trainer.lr, decay_steps=total - warmup, alpha=0.0,
-        warmup_target=trainer.lr if warmup else None, warmup_steps=warmup,
+        initial_learning_rate=0.0 if warmup else trainer.lr,
+        decay_steps=total - warmup,
+        alpha=0.0,
+        warmup_target=trainer.lr if warmup else None,
+        warmup_steps=warmup,
     )
 
 
@@ -153,12 +156,20 @@ def fit_and_evaluate(
     keras.utils.set_random_seed(seed)
     set_keras_policy(trainer.precision)
     model = build_model(
-        depth=net.depth, width=net.width, dense=net.dense, num_classes=inputs.num_classes,
-        input_shape=inputs.input_shape, batchnorm=batchnorm, batchnorm_momentum=batchnorm_momentum, seed=seed,
+        depth=net.depth,
+        width=net.width,
+        dense=net.dense,
+        num_classes=inputs.num_classes,
+        input_shape=inputs.input_shape,
+        batchnorm=batchnorm,
+        batchnorm_momentum=batchnorm_momentum,
+        seed=seed,
     )
     compile_model(model, lr=learning_rate(trainer, inputs.steps_per_epoch))
     result = TrainResult(history={name: [] for name in EPOCH_METRICS})
-    progress = _Progress(trainer.epochs, inputs.num_train, result, on_epoch, asynchronous=keras.backend.backend() != "tensorflow")
+    progress = _Progress(
+        trainer.epochs, inputs.num_train, result, on_epoch, asynchronous=keras.backend.backend() != "tensorflow"
+    )
     start = time.perf_counter()
     with _stop_on_signal(progress):
         model.fit(
@@ -197,7 +208,9 @@ class _Progress(keras.callbacks.Callback):
         if self.stop_reason:
             raise KeyboardInterrupt(self.stop_reason)
         if logs and not math.isfinite(float(logs.get("loss", 0.0))):
-            raise NonFiniteLossError(f"non-finite training loss {logs['loss']} at epoch {self.current + 1}, batch {batch + 1}")
+            raise NonFiniteLossError(
+                f"non-finite training loss {logs['loss']} at epoch {self.current + 1}, batch {batch + 1}"
+            )
 
     def on_test_begin(self, logs=None):
         if self.asynchronous:
@@ -220,7 +233,11 @@ class _Progress(keras.callbacks.Callback):
         for name, value in metrics.items():
             self.result.history[name].append(value)
         seconds = time.perf_counter() - self.epoch_start
-        val = f"  val_loss {metrics['val_loss']:.4f}  val_acc {metrics['val_accuracy']:.4f}" if "val_loss" in metrics else ""
+        val = (
+            f"  val_loss {metrics['val_loss']:.4f}  val_acc {metrics['val_accuracy']:.4f}"
+            if "val_loss" in metrics
+            else ""
+        )
         print(
             f"  epoch {epoch + 1}/{self.epochs}: loss {metrics['train_loss']:.4f}  acc {metrics['train_accuracy']:.4f}"
             f"{val}  ({seconds:.1f} s)",

@@ -41,7 +41,9 @@ def main(argv=None) -> None:
                     members = sorted(files[split, name], key=lambda m: m.filename)
                     count = total // len(classes) + (i < total % len(classes))
                     if count > len(members):
-                        raise SystemExit(f"error: --{split}={total} needs {count} images of {name}; the source has {len(members)}")
+                        raise SystemExit(
+                            f"error: --{split}={total} needs {count} images of {name}; the source has {len(members)}"
+                        )
                     for k in sorted(rng.choice(len(members), size=count, replace=False)):
                         out.writestr(members[k], src.read(members[k]), compress_type=zipfile.ZIP_STORED)
     print(f"{args.out}: {args.train} training and {args.test} test images")

@@ -50,9 +50,17 @@ def log(message: str) -> None:
 
 def overrides_for(args, plan: dict, prep: str, net: str, seed: int) -> list[str]:
     out = [
-        "experiment=memo", f"prep={prep}", f"net={net}", f"seed={seed}", "trainer.backend=jax",
-        "data=folder", f"data.path={args.data}", f"data.val_size={plan['val_size']}", f"trainer.epochs={plan['epochs']}",
-        f"tracking.uri=sqlite:///{args.store}/mlflow.db", f"tracking.artifact_location={args.store}/mlartifacts",
+        "experiment=memo",
+        f"prep={prep}",
+        f"net={net}",
+        f"seed={seed}",
+        "trainer.backend=jax",
+        "data=folder",
+        f"data.path={args.data}",
+        f"data.val_size={plan['val_size']}",
+        f"trainer.epochs={plan['epochs']}",
+        f"tracking.uri=sqlite:///{args.store}/mlflow.db",
+        f"tracking.artifact_location={args.store}/mlartifacts",
     ]
     if plan.get("train_size"):
         out.append(f"data.train_size={plan['train_size']}")
@@ -83,7 +91,9 @@ def machine() -> dict:
     try:
         info["nvidia_smi"] = subprocess.run(
             ["nvidia-smi", "--query-gpu=name,memory.total,compute_cap,driver_version", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=20,
+            capture_output=True,
+            text=True,
+            timeout=20,
         ).stdout.strip()
     except OSError:
         info["nvidia_smi"] = None
@@ -125,14 +135,34 @@ def probe(splits, cfg, images: int, epochs: int = 3) -> dict:
     for net_name in NETS:
         net = compose([f"net={net_name}"]).net
         precision.set_keras_policy(precision_used)
-        inputs = train.make_inputs(small, build("none"), batch_size=cfg.trainer.batch_size, epochs=epochs, seed=0,
-                                   augmentation=cfg.augmentation)
-        model = build_model(depth=net.depth, width=net.width, dense=net.dense, num_classes=inputs.num_classes,
-                            input_shape=inputs.input_shape, batchnorm=False, seed=0)
+        inputs = train.make_inputs(
+            small,
+            build("none"),
+            batch_size=cfg.trainer.batch_size,
+            epochs=epochs,
+            seed=0,
+            augmentation=cfg.augmentation,
+        )
+        model = build_model(
+            depth=net.depth,
+            width=net.width,
+            dense=net.dense,
+            num_classes=inputs.num_classes,
+            input_shape=inputs.input_shape,
+            batchnorm=False,
+            seed=0,
+        )
         train.compile_model(model, lr=cfg.trainer.lr)
         clock = Clock()
         start = time.perf_counter()
-        model.fit(inputs.train, epochs=epochs, steps_per_epoch=inputs.steps_per_epoch, callbacks=[clock], shuffle=False, verbose=0)
+        model.fit(
+            inputs.train,
+            epochs=epochs,
+            steps_per_epoch=inputs.steps_per_epoch,
+            callbacks=[clock],
+            shuffle=False,
+            verbose=0,
+        )
         steady = float(np.median(clock.seconds[1:]))
         out[net_name] = {
             "images_per_second": round(len(small.y_train) / steady),
@@ -143,7 +173,9 @@ def probe(splits, cfg, images: int, epochs: int = 3) -> dict:
         log(f"probe {net_name}: {out[net_name]}")
     # The augmentation alone: warp + normalization on the device, batches prepared by the thread.
     p = build("augment")
-    inputs = train.make_inputs(small, p, batch_size=cfg.trainer.batch_size, epochs=2, seed=0, augmentation=cfg.augmentation)
+    inputs = train.make_inputs(
+        small, p, batch_size=cfg.trainer.batch_size, epochs=2, seed=0, augmentation=cfg.augmentation
+    )
     batches = iter(inputs.train)
     for _ in range(inputs.steps_per_epoch):  # the first epoch compiles (full and short batch)
         x, _ = next(batches)
@@ -184,8 +216,15 @@ def make_plan(args, measured: dict, window: float, num_train: int) -> dict:
         choice = (1, 1)
     seeds, epochs = choice
     est = {net: round(args.job_overhead + epochs * per_epoch[net], 1) for net in NETS}
-    return {"seeds": seeds, "epochs": epochs, "workers": k, "window_seconds": round(window), "job_seconds_estimate": est,
-            "efficiency_assumed": args.efficiency, "job_overhead_assumed": args.job_overhead}
+    return {
+        "seeds": seeds,
+        "epochs": epochs,
+        "workers": k,
+        "window_seconds": round(window),
+        "job_seconds_estimate": est,
+        "efficiency_assumed": args.efficiency,
+        "job_overhead_assumed": args.job_overhead,
+    }
 
 
 def job_list(plan: dict) -> list[tuple[int, str, str]]:
@@ -211,7 +250,9 @@ def worker(args) -> int:
         left = spec["deadline"] - time.time()
         label = f"worker {spec['index']} job {k + 1}/{len(spec['jobs'])}: "
         if left < estimate[net]:
-            log(f"{label}prep={prep} net={net} seed={seed}: not started ({left:.0f} s left, ~{estimate[net]:.0f} s needed)")
+            log(
+                f"{label}prep={prep} net={net} seed={seed}: not started ({left:.0f} s left, ~{estimate[net]:.0f} s needed)"
+            )
             continue
         overrides = overrides_for(args, spec["plan"], prep, net, seed)
         start = time.time()
@@ -238,9 +279,27 @@ def launch(args, plan: dict, deadline: float, logs: Path) -> list[subprocess.Pop
     procs = []
     for w, share in enumerate(shares):
         spec = logs / f"worker-{w}.json"
-        spec.write_text(json.dumps({"index": w, "jobs": share, "deadline": deadline, "plan": plan,
-                                    "estimate": plan["job_seconds_estimate"]}))
-        command = [sys.executable, __file__, "--worker", str(spec), "--data", str(args.data), "--store", str(args.store)]
+        spec.write_text(
+            json.dumps(
+                {
+                    "index": w,
+                    "jobs": share,
+                    "deadline": deadline,
+                    "plan": plan,
+                    "estimate": plan["job_seconds_estimate"],
+                }
+            )
+        )
+        command = [
+            sys.executable,
+            __file__,
+            "--worker",
+            str(spec),
+            "--data",
+            str(args.data),
+            "--store",
+            str(args.store),
+        ]
         out = open(logs / f"worker-{w}.log", "w")
         procs.append(subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True))
     return procs
@@ -275,12 +334,20 @@ def outcome(store: Path) -> dict:
         if r.data.tags.get("prepbench.role") != "job":
             continue
         m, p = r.data.metrics, r.data.params
-        jobs.append({
-            "prep": p.get("prep"), "net": p.get("net"), "seed": int(p.get("seed", -1)), "status": r.info.status,
-            "test_accuracy": m.get("test_accuracy"), "fit_seconds": m.get("fit_seconds"),
-            "train_images_per_second": m.get("train_images_per_second"), "precision": p.get("trainer.precision"),
-            "device": p.get("device"), "epochs": p.get("trainer.epochs"),
-        })
+        jobs.append(
+            {
+                "prep": p.get("prep"),
+                "net": p.get("net"),
+                "seed": int(p.get("seed", -1)),
+                "status": r.info.status,
+                "test_accuracy": m.get("test_accuracy"),
+                "fit_seconds": m.get("fit_seconds"),
+                "train_images_per_second": m.get("train_images_per_second"),
+                "precision": p.get("trainer.precision"),
+                "device": p.get("device"),
+                "epochs": p.get("trainer.epochs"),
+            }
+        )
     return {"jobs": sorted(jobs, key=lambda j: (j["seed"], j["net"], j["prep"]))}
 
 
@@ -313,8 +380,13 @@ def main(argv=None) -> int:
     shutil.rmtree(store, ignore_errors=True)
     logs = store / "logs"
     logs.mkdir(parents=True)
-    summary: dict = {"started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)), "budget_seconds": args.budget,
-                     "tiny": tiny, "data": str(args.data), "code_commit": os.environ.get("GPU_CODE_COMMIT", "")}
+    summary: dict = {
+        "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+        "budget_seconds": args.budget,
+        "tiny": tiny,
+        "data": str(args.data),
+        "code_commit": os.environ.get("GPU_CODE_COMMIT", ""),
+    }
     try:
         summary["machine"] = machine()
         log(f"machine: {summary['machine']}")
@@ -362,8 +434,21 @@ def main(argv=None) -> int:
         summary["aggregate_training_images_per_second"] = round(trained / max(summary["study_seconds"], 1e-9))
         log(f"{len(done)} jobs FINISHED of {len(job_list(plan))} planned in {summary['study_seconds']} s")
         report = subprocess.run(
-            [sys.executable, "-m", "prepbench.report", "--experiment", "memo", "--tracking-uri", f"sqlite:///{store}/mlflow.db",
-             "--out", str(store / "report")], cwd=ROOT, capture_output=True, text=True, timeout=max(10, deadline_all - time.time() - 5),
+            [
+                sys.executable,
+                "-m",
+                "prepbench.report",
+                "--experiment",
+                "memo",
+                "--tracking-uri",
+                f"sqlite:///{store}/mlflow.db",
+                "--out",
+                str(store / "report"),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=max(10, deadline_all - time.time() - 5),
         )
         (logs / "report.log").write_text(report.stdout + report.stderr)
         summary["report_exit_code"] = report.returncode
@@ -378,8 +463,10 @@ def main(argv=None) -> int:
         shutil.copy(out / "gpu.json", store / "gpu.json")
         with tarfile.open(out / "memo-gpu.tar.gz", "w:gz") as tar:
             tar.add(store, arcname="memo-gpu")
-        log(f"wrote {out}/memo-gpu.tar.gz ({(out / 'memo-gpu.tar.gz').stat().st_size / 1e6:.1f} MB), gpu.json; "
-            f"{summary['wall_seconds']} s in all")
+        log(
+            f"wrote {out}/memo-gpu.tar.gz ({(out / 'memo-gpu.tar.gz').stat().st_size / 1e6:.1f} MB), gpu.json; "
+            f"{summary['wall_seconds']} s in all"
+        )
     return 1 if "error" in summary else 0
 
 

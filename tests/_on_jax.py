@@ -32,9 +32,13 @@ import keras  # noqa: E402
 from prepbench.pipeline_numpy import make_inputs  # noqa: E402
 
 assert keras.backend.backend() == "jax"
-splits = Splits(*(data[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")), ("a", "b", "c"), "test")
+splits = Splits(
+    *(data[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")), ("a", "b", "c"), "test"
+)
 params = OmegaConf.create(json.loads(str(data["params"])))
-inputs = make_inputs(splits, build("std", augment=True).fit(splits.x_train), batch_size=24, epochs=2, seed=3, augmentation=params)
+inputs = make_inputs(
+    splits, build("std", augment=True).fit(splits.x_train), batch_size=24, epochs=2, seed=3, augmentation=params
+)
 batches = list(inputs.train)
 out["pipeline_x"] = np.concatenate([np.asarray(x) for x, _ in batches])
 out["pipeline_y"] = np.concatenate([np.asarray(y) for _, y in batches])

@@ -15,7 +15,15 @@ TINY = ["data=synthetic", "trainer.epochs=1", "net.width=4", "net.dense=8"]
 
 def argv(*args: str, store: Path, tracking: bool = True) -> list[str]:
     where = [f"tracking.uri=sqlite:///{store}/mlflow.db", f"tracking.artifact_location={store}/art"] if tracking else []
-    return [sys.executable, "-m", "prepbench", *args, *where, f"hydra.sweep.dir={store}/sweep", f"hydra.run.dir={store}/run"]
+    return [
+        sys.executable,
+        "-m",
+        "prepbench",
+        *args,
+        *where,
+        f"hydra.sweep.dir={store}/sweep",
+        f"hydra.run.dir={store}/run",
+    ]
 
 
 def env(store: Path, **extra: str) -> dict[str, str]:
@@ -24,14 +32,28 @@ def env(store: Path, **extra: str) -> dict[str, str]:
 
 
 def prepbench(*args: str, store: Path, tracking: bool = True, timeout: float = 300, **extra: str):
-    return subprocess.run(argv(*args, store=store, tracking=tracking), cwd=ROOT, env=env(store, **extra),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        argv(*args, store=store, tracking=tracking),
+        cwd=ROOT,
+        env=env(store, **extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def start(*args: str, store: Path) -> subprocess.Popen:
     """A sweep in the background, its stdout readable line by line (stderr merged)."""
-    return subprocess.Popen(argv(*args, store=store), cwd=ROOT, env=env(store), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True)
+    return subprocess.Popen(
+        argv(*args, store=store),
+        cwd=ROOT,
+        env=env(store),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        start_new_session=True,
+    )
 
 
 def wait_for(proc: subprocess.Popen, *needles: str, timeout: float = 240) -> list[str]:

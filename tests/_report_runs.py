@@ -14,14 +14,16 @@ SEEDS = range(6)
 NOISE = np.array([0.004, -0.003, 0.002, -0.004, 0.003, -0.002])
 BASE = {"shallow": 0.55, "deep": 0.65}
 # planted benefit over none at the end of training, per (prep, net)
-FINAL = {"zca": {"shallow": 0.05, "deep": 0.01},         # helps both, shallow more
-         "std": {"shallow": 0.02, "deep": 0.02},         # helps both equally
-         "batchnorm": {"shallow": 0.00, "deep": 0.04},   # helps deep only
-         "samplewise": {"shallow": 0.00, "deep": 0.00},  # nothing at the end ...
-         "minmax": {"shallow": 0.01, "deep": 0.01},
-         "augment": {"shallow": -0.08, "deep": -0.02},   # hurts both, shallow more
-         "raw": {"shallow": -0.20, "deep": -0.05}}       # hurts both, shallow more: scaling helps shallow more
-EARLY = {("samplewise", "deep"): 0.06}                     # ... but deep gets there earlier with it
+FINAL = {
+    "zca": {"shallow": 0.05, "deep": 0.01},  # helps both, shallow more
+    "std": {"shallow": 0.02, "deep": 0.02},  # helps both equally
+    "batchnorm": {"shallow": 0.00, "deep": 0.04},  # helps deep only
+    "samplewise": {"shallow": 0.00, "deep": 0.00},  # nothing at the end ...
+    "minmax": {"shallow": 0.01, "deep": 0.01},
+    "augment": {"shallow": -0.08, "deep": -0.02},  # hurts both, shallow more
+    "raw": {"shallow": -0.20, "deep": -0.05},
+}  # hurts both, shallow more: scaling helps shallow more
+EARLY = {("samplewise", "deep"): 0.06}  # ... but deep gets there earlier with it
 
 
 def accuracy(prep, net, seed, extra=0.0):
@@ -38,35 +40,97 @@ def curve(prep, net, seed, epochs, final):
     return [final - 0.03 * (epochs - e) + bonus * (epochs - e) / max(1, epochs - 1) for e in range(1, epochs + 1)]
 
 
-def job(prep, net, seed, *, name="study", epochs=4, depth=None, status="FINISHED", acc=None, start=0,
-        params=None, overrides=(), fingerprint="fp-abc", drop=()):
+def job(
+    prep,
+    net,
+    seed,
+    *,
+    name="study",
+    epochs=4,
+    depth=None,
+    status="FINISHED",
+    acc=None,
+    start=0,
+    params=None,
+    overrides=(),
+    fingerprint="fp-abc",
+    drop=(),
+):
     """One job run as a dict of run_id, status, start_time, params.*, metrics.*, tags.*, plus its
     per-epoch validation curve under the key `curve`."""
     net_name = net.split(" ")[0]
     d = depth if depth is not None else {"shallow": 2, "deep": 8}.get(net_name, 2)
-    p = {"prep": prep, "net": net_name, "seed": seed, "data": "folder", "data.source": "folder",
-         "data.path": "/x.zip", "data.train_size": 1000, "data.val_size": 200, "data.test_size": "None",
-         "data.split_seed": 0, "data.image_size": "None", "data.cache_dir": f"/tmp/cache{seed}",
-         "prep.name": prep, "prep.normalization": prep, "prep.augment": False, "net.name": net_name,
-         "net.depth": d, "net.width": 32, "net.dense": 128, "trainer.epochs": epochs, "trainer.batch_size": 128,
-         "trainer.lr": 0.001, "trainer.threads": seed % 2, "trainer.deterministic": False,
-         "augmentation.rotation_degrees": 20, "study": name, "rerun": False, **(params or {})}
+    p = {
+        "prep": prep,
+        "net": net_name,
+        "seed": seed,
+        "data": "folder",
+        "data.source": "folder",
+        "data.path": "/x.zip",
+        "data.train_size": 1000,
+        "data.val_size": 200,
+        "data.test_size": "None",
+        "data.split_seed": 0,
+        "data.image_size": "None",
+        "data.cache_dir": f"/tmp/cache{seed}",
+        "prep.name": prep,
+        "prep.normalization": prep,
+        "prep.augment": False,
+        "net.name": net_name,
+        "net.depth": d,
+        "net.width": 32,
+        "net.dense": 128,
+        "trainer.epochs": epochs,
+        "trainer.batch_size": 128,
+        "trainer.lr": 0.001,
+        "trainer.threads": seed % 2,
+        "trainer.deterministic": False,
+        "augmentation.rotation_degrees": 20,
+        "study": name,
+        "rerun": False,
+        **(params or {}),
+    }
     for k in drop:
         p.pop(k, None)
-    ov = [f"prep={prep}", f"net={net_name}", f"seed={seed}", "data=folder", "data.path=/x.zip",
-          f"trainer.epochs={epochs}", *overrides]
-    run_id = f"{prep}-{net}-{seed}-{start}-{abs(hash(json.dumps(p, sort_keys=True, default=str))) % 10**8}".replace(" ", "_")
-    row = {"run_id": run_id, "run_name": f"{prep} · {net_name} · seed {seed}", "status": status,
-           "start_time": start, "end_time": start + 1,
-           **{f"params.{k}": str(v) for k, v in p.items()},
-           "tags.prepbench.role": "job", "tags.prepbench.config_hash": f"h{run_id}", "tags.prepbench.git_commit": "abc1234",
-           "tags.prepbench.versions": json.dumps({"tensorflow": "2.21.0", "numpy": "2.1.0"}),
-           "tags.prepbench.data_fingerprint": fingerprint, "tags.prepbench.hardware": "2 CPU cores",
-           "tags.prepbench.overrides": json.dumps(ov), "tags.prepbench.command": "python -m prepbench " + " ".join(ov)}
+    ov = [
+        f"prep={prep}",
+        f"net={net_name}",
+        f"seed={seed}",
+        "data=folder",
+        "data.path=/x.zip",
+        f"trainer.epochs={epochs}",
+        *overrides,
+    ]
+    run_id = f"{prep}-{net}-{seed}-{start}-{abs(hash(json.dumps(p, sort_keys=True, default=str))) % 10**8}".replace(
+        " ", "_"
+    )
+    row = {
+        "run_id": run_id,
+        "run_name": f"{prep} · {net_name} · seed {seed}",
+        "status": status,
+        "start_time": start,
+        "end_time": start + 1,
+        **{f"params.{k}": str(v) for k, v in p.items()},
+        "tags.prepbench.role": "job",
+        "tags.prepbench.config_hash": f"h{run_id}",
+        "tags.prepbench.git_commit": "abc1234",
+        "tags.prepbench.versions": json.dumps({"tensorflow": "2.21.0", "numpy": "2.1.0"}),
+        "tags.prepbench.data_fingerprint": fingerprint,
+        "tags.prepbench.hardware": "2 CPU cores",
+        "tags.prepbench.overrides": json.dumps(ov),
+        "tags.prepbench.command": "python -m prepbench " + " ".join(ov),
+    }
     if status == "FINISHED":
         a = accuracy(prep, net, seed) if acc is None else acc
-        row.update({"metrics.test_accuracy": a, "metrics.test_loss": 1 - a, "metrics.fit_seconds": 10.0,
-                    "metrics.train_images_per_second": 500.0, "curve": curve(prep, net, seed, epochs, a)})
+        row.update(
+            {
+                "metrics.test_accuracy": a,
+                "metrics.test_loss": 1 - a,
+                "metrics.fit_seconds": 10.0,
+                "metrics.train_images_per_second": 500.0,
+                "curve": curve(prep, net, seed, epochs, a),
+            }
+        )
         row["metrics.val_accuracy"] = row["curve"][-1]
     else:
         row["tags.prepbench.failure_reason"] = "OOM in epoch 2"
@@ -74,8 +138,11 @@ def job(prep, net, seed, *, name="study", epochs=4, depth=None, status="FINISHED
 
 
 def grid(preps, nets=("shallow", "deep"), seeds=SEEDS, skip=(), failed=(), **kw):
-    return [job(p, n, s, status="FAILED" if (p, n, s) in failed else "FINISHED", start=k, **kw)
-            for k, (p, n, s) in enumerate((p, n, s) for p in preps for n in nets for s in seeds) if (p, n, s) not in skip]
+    return [
+        job(p, n, s, status="FAILED" if (p, n, s) in failed else "FINISHED", start=k, **kw)
+        for k, (p, n, s) in enumerate((p, n, s) for p in preps for n in nets for s in seeds)
+        if (p, n, s) not in skip
+    ]
 
 
 def frame(rows) -> pd.DataFrame:
@@ -92,14 +159,19 @@ def log(client, root, name, rows, parent_command=None) -> str:
 
     exp = client.get_experiment_by_name(name)
     exp_id = exp.experiment_id if exp else client.create_experiment(name, artifact_location=str(root / name))
-    parent = client.create_run(exp_id, run_name=name, tags={
-        "prepbench.role": "sweep", "prepbench.command": parent_command or f"python -m prepbench -m study={name}"})
+    parent = client.create_run(
+        exp_id,
+        run_name=name,
+        tags={"prepbench.role": "sweep", "prepbench.command": parent_command or f"python -m prepbench -m study={name}"},
+    )
     ts = int(time.time() * 1000)
     for r in rows:
         tags = {k[5:]: v for k, v in r.items() if k.startswith("tags.")}
         run = client.create_run(exp_id, run_name=r["run_name"], tags={**tags, "mlflow.parentRunId": parent.info.run_id})
         params = [Param(k[7:], v) for k, v in r.items() if k.startswith("params.")]
-        metrics = [Metric(k[8:], v, ts, 0) for k, v in r.items() if k.startswith("metrics.") and k != "metrics.val_accuracy"]
+        metrics = [
+            Metric(k[8:], v, ts, 0) for k, v in r.items() if k.startswith("metrics.") and k != "metrics.val_accuracy"
+        ]
         metrics += [Metric("val_accuracy", v, ts + e, e) for e, v in enumerate(r.get("curve", []), start=1)]
         client.log_batch(run.info.run_id, metrics=metrics, params=params)
         client.set_terminated(run.info.run_id, r["status"])

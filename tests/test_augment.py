@@ -23,7 +23,9 @@ def test_split_and_uniform_are_tensorflows_bit_for_bit(seed):
     import tensorflow as tf
 
     tf_seed = tf.constant(seed, tf.int32)
-    np.testing.assert_array_equal(augment.split(seed, 4), tf.random.experimental.stateless_split(tf_seed, num=4).numpy())
+    np.testing.assert_array_equal(
+        augment.split(seed, 4), tf.random.experimental.stateless_split(tf_seed, num=4).numpy()
+    )
     for count in (1, 4, 37):
         ours = augment.uniform(seed, count, -0.3, 0.3)
         assert ours.dtype == np.float32
@@ -63,16 +65,26 @@ def on_jax(tmp_path_factory):
     rng = np.random.default_rng(1)
     images = rng.random((32, 16, 16, 3), dtype=np.float32)
     splits = dict(
-        x_train=rng.integers(0, 256, (100, 8, 8, 3), dtype=np.uint8), y_train=rng.integers(0, 3, 100),
-        x_val=rng.integers(0, 256, (10, 8, 8, 3), dtype=np.uint8), y_val=rng.integers(0, 3, 10),
-        x_test=rng.integers(0, 256, (10, 8, 8, 3), dtype=np.uint8), y_test=rng.integers(0, 3, 10),
+        x_train=rng.integers(0, 256, (100, 8, 8, 3), dtype=np.uint8),
+        y_train=rng.integers(0, 3, 100),
+        x_val=rng.integers(0, 256, (10, 8, 8, 3), dtype=np.uint8),
+        y_val=rng.integers(0, 3, 10),
+        x_test=rng.integers(0, 256, (10, 8, 8, 3), dtype=np.uint8),
+        y_test=rng.integers(0, 3, 10),
     )
     params = np.array(json.dumps(OmegaConf.to_container(MEMO_AUGMENTATION)))
     folder = tmp_path_factory.mktemp("jax")
-    data = dict(images=images, transforms=augment.transforms(0, 4, 32, 16, 16, MEMO_AUGMENTATION), params=params, **splits)
+    data = dict(
+        images=images, transforms=augment.transforms(0, 4, 32, 16, 16, MEMO_AUGMENTATION), params=params, **splits
+    )
     np.savez(folder / "in.npz", **data)
-    done = subprocess.run([sys.executable, str(ROOT / "tests" / "_on_jax.py"), str(folder / "in.npz"), str(folder / "out.npz")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "_on_jax.py"), str(folder / "in.npz"), str(folder / "out.npz")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return data, dict(np.load(folder / "out.npz"))
 
@@ -122,7 +134,9 @@ def test_jax_training_input_is_the_tensorflow_one(on_jax):
     from prepbench.pipeline_tf import make_inputs
 
     data, out = on_jax
-    splits = Splits(*(data[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")), ("a", "b", "c"), "test")
+    splits = Splits(
+        *(data[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")), ("a", "b", "c"), "test"
+    )
     p = build("std", augment=True).fit(splits.x_train)
     batches = list(make_inputs(splits, p, batch_size=24, epochs=2, seed=3, augmentation=MEMO_AUGMENTATION).train)
     np.testing.assert_array_equal(out["pipeline_sizes"], [len(y) for _, y in batches])

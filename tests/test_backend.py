@@ -34,7 +34,10 @@ def test_unknown_or_missing_backends_are_one_line(monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
     with pytest.raises(PrepbenchError) as err:
         backend.use("jax")
-    assert str(err.value) == "trainer.backend=jax but jax is not installed; expected it installed (pip install -e '.[jax]')"
+    assert (
+        str(err.value)
+        == "trainer.backend=jax but jax is not installed; expected it installed (pip install -e '.[jax]')"
+    )
     assert os.environ["KERAS_BACKEND"] == "tensorflow"  # unchanged
 
 
@@ -72,7 +75,15 @@ def test_the_smoke_study_runs_on_jax_without_tensorflow(tmp_path):
 
     from tests._proc import ROOT, argv, env
 
-    command = argv("-m", "experiment=smoke", "trainer.backend=jax", "trainer.epochs=1", "net.width=4", "net.dense=8", store=tmp_path)
+    command = argv(
+        "-m",
+        "experiment=smoke",
+        "trainer.backend=jax",
+        "trainer.epochs=1",
+        "net.width=4",
+        "net.dense=8",
+        store=tmp_path,
+    )
     command[1:3] = [str(ROOT / "tests" / "without_tensorflow.py")]  # instead of `-m prepbench`
     out = subprocess.run(command, cwd=ROOT, env=env(tmp_path), capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

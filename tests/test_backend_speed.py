@@ -9,8 +9,15 @@ from prepbench import backend_speed
 def test_the_same_job_runs_on_both_backends_and_gives_a_ratio(tmp_path):
     pytest.importorskip("jax")
     data = dict(backend_speed._synthetic(), cache_dir=str(tmp_path))
-    rows = backend_speed.compare(data, nets=("shallow",), variants=("augment",), epochs=2, repeats=1,
-                                 net_overrides=dict(width=4, dense=8), log=lambda line: None)
+    rows = backend_speed.compare(
+        data,
+        nets=("shallow",),
+        variants=("augment",),
+        epochs=2,
+        repeats=1,
+        net_overrides=dict(width=4, dense=8),
+        log=lambda line: None,
+    )
     row = rows["shallow.augment"]
     assert row["ratio"] > 0 and row["tensorflow_images_per_second"] > 0 and row["jax_images_per_second"] > 0
     assert [r["backend"] for r in row["runs"]["jax"]] == ["jax"]

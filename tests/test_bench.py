@@ -46,33 +46,53 @@ def fake_report():
         return {
             "idg": {"images_per_second": idg},
             "prepbench": {"images_per_second": ours, "setup_seconds": 0.5, "with_setup_images_per_second": ours / 2},
-            "ratio": ours / idg, "ratio_with_setup": ours / 2 / idg,
+            "ratio": ours / idg,
+            "ratio_with_setup": ours / 2 / idg,
         }
 
-    pipeline = {v: {"repeats": [pipeline_row(100.0, 100.0 * k)], "ratio": float(k), "ratio_with_setup": k / 2}
-                for v, k in zip(plans.PIPELINE_VARIANTS, (5, 60, 4))}
+    pipeline = {
+        v: {"repeats": [pipeline_row(100.0, 100.0 * k)], "ratio": float(k), "ratio_with_setup": k / 2}
+        for v, k in zip(plans.PIPELINE_VARIANTS, (5, 60, 4))
+    }
     training = {}
     for net, flops in (("shallow", 1e7), ("deep", 1e8)):
         row = {"bare": {"images_per_second": 100.0}} | {v: {"images_per_second": 95.0} for v in plans.HARNESS_VARIANTS}
         training[net] = {
-            "flops_per_image": {"forward": flops / 3, "training": flops}, "repeats": [row],
+            "flops_per_image": {"forward": flops / 3, "training": flops},
+            "repeats": [row],
             "harness_vs_bare": {v: 0.95 for v in plans.HARNESS_VARIANTS},
-            "bare_images_per_second": 100.0, "harness_none_images_per_second": 95.0,
-            "harness_gflops": 95.0 * flops / 1e9, "bare_gflops": 100.0 * flops / 1e9,
+            "bare_images_per_second": 100.0,
+            "harness_none_images_per_second": 95.0,
+            "harness_gflops": 95.0 * flops / 1e9,
+            "bare_gflops": 100.0 * flops / 1e9,
         }
     report = {
-        "command": "python -m prepbench.bench --out x", "plan": plans.PLANS["tiny"].__dict__, "git_commit": "abc",
-        "versions": {"tensorflow": "2.21"}, "threads": {"intra_op": 2, "inter_op": 1, "setting": 2},
+        "command": "python -m prepbench.bench --out x",
+        "plan": plans.PLANS["tiny"].__dict__,
+        "git_commit": "abc",
+        "versions": {"tensorflow": "2.21"},
+        "threads": {"intra_op": 2, "inter_op": 1, "setting": 2},
         "machine": {"hardware": "cpu x2", "loadavg_start": [1.0, 1.0, 1.0], "loadavg_end": [1.0, 1.0, 1.0], "gpus": []},
         "data": {"name": "synthetic", "note": "synthetic images", "fingerprint": "f"},
         "zca_fit": {"images": 10, "idg_seconds": 40.0, "prepbench_seconds": 8.0},
-        "pipeline": pipeline, "training": training, "matmul_peak": {"n": 8, "gflops": 19.0},
-        "precision": {"matmul_peak_bf16": {"n": 8, "gflops": 50.0}, "nets": {
-            net: {"flops_per_image": {"training": flops}, "repeats": [], "float32_images_per_second": 100.0,
-                  "bfloat16_images_per_second": 250.0, "ratio": 2.5, "bfloat16_gflops": 250.0 * flops / 1e9,
-                  "float32_gflops": 100.0 * flops / 1e9}
-            for net, flops in (("shallow", 1e7), ("deep", 1e8))
-        }},
+        "pipeline": pipeline,
+        "training": training,
+        "matmul_peak": {"n": 8, "gflops": 19.0},
+        "precision": {
+            "matmul_peak_bf16": {"n": 8, "gflops": 50.0},
+            "nets": {
+                net: {
+                    "flops_per_image": {"training": flops},
+                    "repeats": [],
+                    "float32_images_per_second": 100.0,
+                    "bfloat16_images_per_second": 250.0,
+                    "ratio": 2.5,
+                    "bfloat16_gflops": 250.0 * flops / 1e9,
+                    "float32_gflops": 100.0 * flops / 1e9,
+                }
+                for net, flops in (("shallow", 1e7), ("deep", 1e8))
+            },
+        },
     }
     report["ratios"] = ratios.compute_ratios(report)
     return report
@@ -100,9 +120,15 @@ def test_every_ratio_has_its_target_where_the_issue_sets_one():
 
 def test_the_targets_written_to_json_are_the_ratio_tables_targets():
     assert ratios.TARGETS == {
-        "pipeline_vs_idg.std": 4.0, "pipeline_vs_idg.zca": 50.0, "pipeline_vs_idg.augment": 4.0,
-        "zca_fit_vs_idg": 4.0, "harness_vs_bare.*": 0.9, "flops_vs_peak.deep": 0.6,
-        "bf16_vs_fp32.shallow": 2.0, "bf16_vs_fp32.deep": 2.0, "flops_vs_peak_bf16.deep": 0.5,
+        "pipeline_vs_idg.std": 4.0,
+        "pipeline_vs_idg.zca": 50.0,
+        "pipeline_vs_idg.augment": 4.0,
+        "zca_fit_vs_idg": 4.0,
+        "harness_vs_bare.*": 0.9,
+        "flops_vs_peak.deep": 0.6,
+        "bf16_vs_fp32.shallow": 2.0,
+        "bf16_vs_fp32.deep": 2.0,
+        "flops_vs_peak_bf16.deep": 0.5,
     }
     assert [r.key for r in ratios.RATIOS] == list(fake_report()["ratios"])
 
@@ -130,7 +156,12 @@ def test_json_and_markdown_hold_every_required_key(tmp_path):
     render.write(report, tmp_path)
     data = json.loads((tmp_path / "bench.json").read_text())
     assert set(data["ratios"]) == {
-        "pipeline_vs_idg", "zca_fit_vs_idg", "harness_vs_bare", "flops_vs_peak", "bf16_vs_fp32", "flops_vs_peak_bf16"
+        "pipeline_vs_idg",
+        "zca_fit_vs_idg",
+        "harness_vs_bare",
+        "flops_vs_peak",
+        "bf16_vs_fp32",
+        "flops_vs_peak_bf16",
     }
     assert set(data["ratios"]["pipeline_vs_idg"]) == {"std", "zca", "augment"}
     assert data["ratios"]["zca_fit_vs_idg"] is None
@@ -177,7 +208,10 @@ def test_a_tiny_run_writes_the_report(tmp_path):
     assert len(flat) == 3 + 1 + 2 * len(plans.HARNESS_VARIANTS) + 2 + 2 + 2  # + bf16_vs_fp32, flops_vs_peak_bf16
     assert all(v is None or v > 0 for v in flat.values())
     assert data["data"]["note"] and data["machine"]["loadavg_start"]
-    assert data["training"]["deep"]["flops_per_image"]["training"] > data["training"]["shallow"]["flops_per_image"]["training"] / 10
+    assert (
+        data["training"]["deep"]["flops_per_image"]["training"]
+        > data["training"]["shallow"]["flops_per_image"]["training"] / 10
+    )
     assert data["precision"]["matmul_peak_bf16"]["dtype"] == "bfloat16"
 
 

@@ -208,8 +208,13 @@ def two_at_once(*args: str, store, uri: str | None = None) -> list[subprocess.Co
     where = [f"tracking.uri={uri}"] if uri else []
     procs = []
     for name in ("a", "b"):
-        cmd = [c.replace(f"{store}/sweep", f"{store}/sweep-{name}") for c in argv("-m", *args, *where, store=store, tracking=uri is None)]
-        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env(store), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        cmd = [
+            c.replace(f"{store}/sweep", f"{store}/sweep-{name}")
+            for c in argv("-m", *args, *where, store=store, tracking=uri is None)
+        ]
+        procs.append(
+            subprocess.Popen(cmd, cwd=ROOT, env=env(store), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        )
     outs = []
     for proc in procs:
         out, err = proc.communicate(timeout=600)
@@ -234,14 +239,21 @@ def test_two_identical_sweeps_at_once_train_every_job_exactly_once(tmp_path, bac
     client = MlflowClient(uri)
     study = f"meet-{backend}-{tmp_path.name}"[:60]
     for round_ in range(ROUNDS):
-        outs = two_at_once(*FOUR, f"seed={round_}", f"study={study}", store=tmp_path, uri=uri if backend == "server" else None)
+        outs = two_at_once(
+            *FOUR, f"seed={round_}", f"study={study}", store=tmp_path, uri=uri if backend == "server" else None
+        )
         for out in outs:
             assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
             assert "Traceback" not in out.stderr and "Callback" not in out.stderr, out.stderr[-3000:]
         everything = store_runs(client, study)
-        jobs_now = [r for r in everything if r.data.tags.get("prepbench.role") == "job" and r.data.params.get("seed") == str(round_)]
-        assert sorted(r.data.params["prep"] for r in jobs_now) == ["minmax", "none", "samplewise", "std"], \
-            [(r.data.params.get("prep"), r.info.status) for r in jobs_now]
+        jobs_now = [
+            r
+            for r in everything
+            if r.data.tags.get("prepbench.role") == "job" and r.data.params.get("seed") == str(round_)
+        ]
+        assert sorted(r.data.params["prep"] for r in jobs_now) == ["minmax", "none", "samplewise", "std"], [
+            (r.data.params.get("prep"), r.info.status) for r in jobs_now
+        ]
         assert {r.info.status for r in jobs_now} == {"FINISHED"}
         parents = {r.info.run_id: r for r in everything if r.data.tags.get("prepbench.role") == "sweep"}
         summaries = []
@@ -271,8 +283,9 @@ def test_a_sweep_started_while_another_trains_touches_no_live_run(tmp_path):
         time.sleep(3)  # several leases: only the heartbeat keeps A's claim live now
         client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
         before = {r.info.run_id: r for r in store_runs(client, "live")}
-        b = subprocess.run(argv(*args, store=tmp_path), cwd=ROOT, env=env(tmp_path),
-                           capture_output=True, text=True, timeout=300)
+        b = subprocess.run(
+            argv(*args, store=tmp_path), cwd=ROOT, env=env(tmp_path), capture_output=True, text=True, timeout=300
+        )
         assert b.returncode == 0, b.stderr[-3000:]
         assert "job 1/1: prep=none net=shallow seed=0: skipped, another sweep is training it as run" in b.stdout
         assert "0 job(s) finished, 0 failed, 0 rejected as bad input, 1 left to another sweep" in b.stdout

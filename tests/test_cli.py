@@ -18,8 +18,12 @@ def prepbench(*args, store, env_extra=None, timeout=300):
     env = dict(os.environ, PREPBENCH_CACHE=str(store / "cache"), **(env_extra or {}))
     tracking = [f"tracking.uri=sqlite:///{store}/mlflow.db", f"tracking.artifact_location={store}/art"]
     return subprocess.run(
-        [sys.executable, "-m", "prepbench", *args, *tracking], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "prepbench", *args, *tracking],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -30,7 +34,11 @@ def runs(store, experiment):
 
 def test_help_lists_groups_without_importing_tensorflow():
     out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "prepbench", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-X", "importtime", "-m", "prepbench", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0
     assert "prep: augment, batchnorm, featurewise, minmax, none, raw, samplewise, std, zca" in out.stdout
@@ -54,16 +62,32 @@ def test_a_sweep_leaves_one_finished_child_run_per_job_under_one_parent(sweep):
     parents = df[df["tags.prepbench.role"] == "sweep"]
     children = df[df["tags.prepbench.role"] == "job"]
     assert len(parents) == 1 and parents["tags.mlflow.runName"].item().startswith("cli · 20")  # study · time · ...
-    assert parents["tags.mlflow.runName"].item().endswith(" · data synthetic · prep none,zca · net shallow,deep · epochs 1"
-                                                          " · width 4 · dense 8")
+    assert (
+        parents["tags.mlflow.runName"]
+        .item()
+        .endswith(" · data synthetic · prep none,zca · net shallow,deep · epochs 1 · width 4 · dense 8")
+    )
     assert len(children) == 4 and set(children["status"]) == {"FINISHED"}
     assert set(children["tags.mlflow.parentRunId"]) == {parents["run_id"].item()}
     assert set(zip(children["params.prep"], children["params.net"])) == {
-        ("none", "shallow"), ("none", "deep"), ("zca", "shallow"), ("zca", "deep")}
+        ("none", "shallow"),
+        ("none", "deep"),
+        ("zca", "shallow"),
+        ("zca", "deep"),
+    }
     assert set(children["params.seed"]) == {"0"} and set(children["params.data"]) == {"synthetic"}
     assert set(children["params.trainer.epochs"]) == {"1"}  # the whole resolved config, flattened
-    for metric in ("test_accuracy", "test_loss", "fit_seconds", "prep_fit_seconds", "train_images_per_second",
-                   "train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+    for metric in (
+        "test_accuracy",
+        "test_loss",
+        "fit_seconds",
+        "prep_fit_seconds",
+        "train_images_per_second",
+        "train_loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+    ):
         assert children[f"metrics.{metric}"].notna().all(), metric
     for tag in ("config_hash", "git_commit", "versions", "data_fingerprint", "hardware", "command"):
         assert children[f"tags.prepbench.{tag}"].notna().all(), tag
@@ -73,7 +97,9 @@ def test_a_sweep_leaves_one_finished_child_run_per_job_under_one_parent(sweep):
     tags = mlflow.MlflowClient().get_experiment_by_name("cli").tags  # the dashboard opens on the runs, ready
     assert tags["mlflow.experimentKind"] == "custom_model_development" and "mlflow.sharedViewState.prepbench" in tags
     # 320 synthetic training images of 16x16x3 = 768 values: ZCA is rank deficient, said and tagged
-    flags = dict(zip(children["params.prep"] + "/" + children["params.net"], children["tags.prepbench.zca_rank_deficient"]))
+    flags = dict(
+        zip(children["params.prep"] + "/" + children["params.net"], children["tags.prepbench.zca_rank_deficient"])
+    )
     assert flags["zca/shallow"] == flags["zca/deep"] == "true" and pd.isna(flags["none/deep"])  # only zca runs carry it
     assert first.stdout.count("warning: ZCA is fitted on 320 training images of 768 values each (n <= D)") == 2
     run_id = children["run_id"].iloc[0]
@@ -111,14 +137,23 @@ def test_out_of_range_value_fails_before_training_with_one_line(tmp_path):
 def test_unknown_option_lists_the_valid_ones(tmp_path):
     out = prepbench("prep=zxa", store=tmp_path)
     assert out.returncode != 0
-    assert "zxa" in out.stderr and "augment, batchnorm, featurewise, minmax, none, raw, samplewise, std, zca" in out.stderr
+    assert (
+        "zxa" in out.stderr and "augment, batchnorm, featurewise, minmax, none, raw, samplewise, std, zca" in out.stderr
+    )
 
 
 @pytest.mark.skipif(not CIFAR_JPEG_ZIP.exists(), reason=f"{CIFAR_JPEG_ZIP} is absent (CI always has it)")
 def test_one_real_job_on_a_few_hundred_images_of_the_jpeg_copy(tmp_path):
     out = prepbench(
-        "data=folder", f"data.path={CIFAR_JPEG_ZIP}", "data.train_size=300", "data.val_size=100",
-        "data.test_size=200", "prep=std", "trainer.epochs=2", "study=real", store=tmp_path,
+        "data=folder",
+        f"data.path={CIFAR_JPEG_ZIP}",
+        "data.train_size=300",
+        "data.val_size=100",
+        "data.test_size=200",
+        "prep=std",
+        "trainer.epochs=2",
+        "study=real",
+        store=tmp_path,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     df = runs(tmp_path, "real")
@@ -137,6 +172,8 @@ def test_every_console_script_names_a_callable_main():
     for name, target in scripts.items():
         module, _, function = target.partition(":")
         assert callable(getattr(importlib.import_module(module), function)), name
+
+
 def test_val_size_zero_trains_without_per_epoch_validation(tmp_path):
     out = prepbench("data=synthetic", "data.val_size=0", "study=noval", *TINY, store=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -160,7 +197,9 @@ def test_paths_with_spaces_and_non_ascii_work_and_the_logged_command_runs_when_p
         for c in ("chat", "chien"):
             (odd / "images" / split / c).mkdir(parents=True)
             for i in range(count):
-                Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(odd / "images" / split / c / f"{i}.png")
+                Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
+                    odd / "images" / split / c / f"{i}.png"
+                )
     args = ["data=folder", f"data.path={odd}/images", "data.val_size=2", "study=odd", *TINY]
     out = prepbench(*args, store=odd)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -169,8 +208,14 @@ def test_paths_with_spaces_and_non_ascii_work_and_the_logged_command_runs_when_p
     command = df["tags.prepbench.command"].item()
     assert command.startswith("python -m prepbench ")
     python_dir = os.path.dirname(sys.executable)
-    pasted = subprocess.run(["bash", "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ, PATH=f"{python_dir}:{os.environ['PATH']}", PREPBENCH_CACHE=str(odd / "cache")))
+    pasted = subprocess.run(
+        ["bash", "-c", command],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PATH=f"{python_dir}:{os.environ['PATH']}", PREPBENCH_CACHE=str(odd / "cache")),
+    )
     assert pasted.returncode == 0, (command, pasted.stderr[-2000:])
     assert "skipped, already FINISHED as run" in pasted.stdout
     assert f"data.path={odd}/images" in " ".join(shlex.split(command))  # one shell word, as typed
@@ -185,8 +230,9 @@ def test_make_n_runs_nothing(tmp_path):
     (fake / "prepbench-installed").write_text("")  # `install` is up to date
     printed = {}
     for target in ("all", "run", "report", "test"):
-        out = subprocess.run(["make", "-n", target, f"BIN={fake}", "STUDY=smoke"], cwd=ROOT, capture_output=True,
-                             text=True, timeout=60)
+        out = subprocess.run(
+            ["make", "-n", target, f"BIN={fake}", "STUDY=smoke"], cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
         assert out.returncode == 0, out.stderr
         assert not (tmp_path / "calls").exists(), target
         printed[target] = out.stdout
@@ -196,7 +242,13 @@ def test_make_n_runs_nothing(tmp_path):
 
 def test_the_prepbench_console_script_runs_the_app_as_python_m_does():
     code = "import sys; sys.argv = ['prepbench', '--help']; import prepbench; prepbench.cli()"
-    out = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, timeout=120,
-                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "prep: augment, batchnorm" in out.stdout

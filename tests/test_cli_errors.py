@@ -57,45 +57,139 @@ def make_folders(root: Path) -> None:
 CASES = {
     "unknown-prep": (["prep=zxa"], f"error: prep=zxa is unknown; expected one of {PREPS}"),
     "unknown-net": (["net=huge"], "error: net=huge is unknown; expected one of deep, shallow"),
-    "unknown-launcher": (["hydra/launcher=nope"], "error: hydra/launcher=nope is unknown; expected one of basic, joblib, local, parallel, slurm, submitit_local, submitit_slurm"),
-    "unknown-key": (["trainer.momentum=0.9"], "error: Could not override 'trainer.momentum'. To append to your config use +trainer.momentum=0.9 Key 'momentum' is not in struct"),
-    "epochs-zero": (["data=synthetic", "trainer.epochs=0"], "error: trainer.epochs=0 is out of range; expected an integer >= 1"),
-    "lr-negative": (["data=synthetic", "trainer.lr=-0.1"], "error: trainer.lr=-0.1 is out of range; expected a positive finite number"),
+    "unknown-launcher": (
+        ["hydra/launcher=nope"],
+        "error: hydra/launcher=nope is unknown; expected one of basic, joblib, local, parallel, slurm, submitit_local, submitit_slurm",
+    ),
+    "unknown-key": (
+        ["trainer.momentum=0.9"],
+        "error: Could not override 'trainer.momentum'. To append to your config use +trainer.momentum=0.9 Key 'momentum' is not in struct",
+    ),
+    "epochs-zero": (
+        ["data=synthetic", "trainer.epochs=0"],
+        "error: trainer.epochs=0 is out of range; expected an integer >= 1",
+    ),
+    "lr-negative": (
+        ["data=synthetic", "trainer.lr=-0.1"],
+        "error: trainer.lr=-0.1 is out of range; expected a positive finite number",
+    ),
     "path-unset": (["data=folder"], "error: data.path is not set; expected it in the data config (see conf/data/)"),
-    "path-missing": (["data=folder", "data.path={d}/nowhere"], "error: data.path={d}/nowhere does not exist; expected a directory or a .zip with train/<class>/ and test/<class>/"),
-    "path-unreadable": (["data=folder", "data.path={d}/broken.zip"], "error: data.path={d}/broken.zip is neither a directory nor a zip file; expected a directory or a .zip with train/<class>/ and test/<class>/"),
-    "not-image-folders": (["data=folder", "data.path={d}/flat"], "error: data.path={d}/flat has no train/ and no test/ in its top level (found: nothing); expected train/<class>/ and test/<class>/"),
-    "classes-differ": (["data=folder", "data.path={d}/differ"], "error: data.path={d}/differ: class folders differ between the splits (only in train/: b; only in test/: c); expected the same class folders under train/ and test/"),
-    "corrupt-image": (["data=folder", "data.path={d}/corrupt"], "error: data.path={d}/corrupt: cannot decode train/a/1.png (unknown image format); expected a readable JPEG or PNG image"),
-    "train-size": (["data=synthetic", "data.train_size=100000"], "error: data.train_size=100000 is larger than the 320 training images left after data.val_size=80; expected at most 320"),
-    "zca-epsilon-zero": (["data=synthetic", "prep=zca", "prep.zca_epsilon=0"], "error: prep.zca_epsilon=0 is out of range; expected a positive number such as 1e-6"),
-    "backend-unknown": (["data=synthetic", "trainer.backend=torch"], "error: trainer.backend=torch is out of range; expected tensorflow or jax"),
-    "wrap-on-jax": (["data=synthetic", "trainer.backend=jax", "augmentation.fill_mode=wrap"], "error: augmentation.fill_mode=wrap is not available with trainer.backend=jax; expected nearest, constant or reflect"),
-    "tracking-scheme": (["data=synthetic", "tracking.uri=ftp://example.org/mlflow"], "error: tracking.uri=ftp://example.org/mlflow has unknown scheme 'ftp'; expected one of sqlite, file, http, https, postgresql, mysql, mssql, databricks"),
-    "nested-images": (["data=folder", "data.path={d}/nested"], "error: data.path={d}/nested: train/a/more/0.png is not directly in a class folder; expected every image at train/<class>/<file> or test/<class>/<file> (move nested images up, or make their folder a class)"),
-    "unsupported-images": (["data=folder", "data.path={d}/bmp"], "error: data.path={d}/bmp: train/b/0.bmp, train/b/1.bmp, train/b/2.bmp are an unsupported image format; expected JPEG or PNG images (.jpg, .jpeg, .png) in the class folders: convert the others"),
-    "fewer-images-than-classes": (["data=synthetic", "data.train_size=3"], "error: data.train_size=3 leaves 3 training image(s) for 4 classes, none of class class_3; expected at least one training image per class (train_size >= 4)"),
-    "image-size-for-depth": (["data=synthetic", "net=deep", "data.image_size=8"], "error: data.image_size=8 is too small for net=deep (depth 8, 4 pooling stages: 8 -> 4 -> 2 -> 1 -> 0); expected at least 16"),
-    "seed-too-big": (["data=synthetic", "seed=4294967296"], "error: seed=4294967296 is out of range; expected an integer from 0 to 2**32-1 = 4294967295"),
-    "boolean-as-word": (["data=synthetic", "trainer.deterministic=no"], "error: trainer.deterministic=no is invalid; expected true or false"),
-    "experiment-empty": (["data=synthetic", "tracking.experiment="], "error: tracking.experiment='' is invalid; expected a non-empty name"),
-    "uri-directory": (["data=synthetic", "tracking.uri=sqlite:///{d}/store-dir"], "error: tracking.uri=sqlite:///{d}/store-dir is a directory; expected a database file in it, such as {d}/store-dir/mlflow.db"),
-    "uri-not-a-database": (["data=synthetic", "tracking.uri=sqlite:///{d}/notes.txt"], "error: tracking.uri=sqlite:///{d}/notes.txt: {d}/notes.txt is not an SQLite database; expected an MLflow store or a new file name"),
-    "offline-download": (["data.url=http://127.0.0.1:9/cifar-10-python.tar.gz"], "error: cannot download data.url=http://127.0.0.1:9/cifar-10-python.tar.gz ([Errno 111] Connection refused); expected a reachable CIFAR-10 python archive (or a copy at {s}/cache/downloads/cifar-10-python.tar.gz), or use your own images: data=folder data.path=DIR_OR_ZIP"),
+    "path-missing": (
+        ["data=folder", "data.path={d}/nowhere"],
+        "error: data.path={d}/nowhere does not exist; expected a directory or a .zip with train/<class>/ and test/<class>/",
+    ),
+    "path-unreadable": (
+        ["data=folder", "data.path={d}/broken.zip"],
+        "error: data.path={d}/broken.zip is neither a directory nor a zip file; expected a directory or a .zip with train/<class>/ and test/<class>/",
+    ),
+    "not-image-folders": (
+        ["data=folder", "data.path={d}/flat"],
+        "error: data.path={d}/flat has no train/ and no test/ in its top level (found: nothing); expected train/<class>/ and test/<class>/",
+    ),
+    "classes-differ": (
+        ["data=folder", "data.path={d}/differ"],
+        "error: data.path={d}/differ: class folders differ between the splits (only in train/: b; only in test/: c); expected the same class folders under train/ and test/",
+    ),
+    "corrupt-image": (
+        ["data=folder", "data.path={d}/corrupt"],
+        "error: data.path={d}/corrupt: cannot decode train/a/1.png (unknown image format); expected a readable JPEG or PNG image",
+    ),
+    "train-size": (
+        ["data=synthetic", "data.train_size=100000"],
+        "error: data.train_size=100000 is larger than the 320 training images left after data.val_size=80; expected at most 320",
+    ),
+    "zca-epsilon-zero": (
+        ["data=synthetic", "prep=zca", "prep.zca_epsilon=0"],
+        "error: prep.zca_epsilon=0 is out of range; expected a positive number such as 1e-6",
+    ),
+    "backend-unknown": (
+        ["data=synthetic", "trainer.backend=torch"],
+        "error: trainer.backend=torch is out of range; expected tensorflow or jax",
+    ),
+    "wrap-on-jax": (
+        ["data=synthetic", "trainer.backend=jax", "augmentation.fill_mode=wrap"],
+        "error: augmentation.fill_mode=wrap is not available with trainer.backend=jax; expected nearest, constant or reflect",
+    ),
+    "tracking-scheme": (
+        ["data=synthetic", "tracking.uri=ftp://example.org/mlflow"],
+        "error: tracking.uri=ftp://example.org/mlflow has unknown scheme 'ftp'; expected one of sqlite, file, http, https, postgresql, mysql, mssql, databricks",
+    ),
+    "nested-images": (
+        ["data=folder", "data.path={d}/nested"],
+        "error: data.path={d}/nested: train/a/more/0.png is not directly in a class folder; expected every image at train/<class>/<file> or test/<class>/<file> (move nested images up, or make their folder a class)",
+    ),
+    "unsupported-images": (
+        ["data=folder", "data.path={d}/bmp"],
+        "error: data.path={d}/bmp: train/b/0.bmp, train/b/1.bmp, train/b/2.bmp are an unsupported image format; expected JPEG or PNG images (.jpg, .jpeg, .png) in the class folders: convert the others",
+    ),
+    "fewer-images-than-classes": (
+        ["data=synthetic", "data.train_size=3"],
+        "error: data.train_size=3 leaves 3 training image(s) for 4 classes, none of class class_3; expected at least one training image per class (train_size >= 4)",
+    ),
+    "image-size-for-depth": (
+        ["data=synthetic", "net=deep", "data.image_size=8"],
+        "error: data.image_size=8 is too small for net=deep (depth 8, 4 pooling stages: 8 -> 4 -> 2 -> 1 -> 0); expected at least 16",
+    ),
+    "seed-too-big": (
+        ["data=synthetic", "seed=4294967296"],
+        "error: seed=4294967296 is out of range; expected an integer from 0 to 2**32-1 = 4294967295",
+    ),
+    "boolean-as-word": (
+        ["data=synthetic", "trainer.deterministic=no"],
+        "error: trainer.deterministic=no is invalid; expected true or false",
+    ),
+    "experiment-empty": (
+        ["data=synthetic", "tracking.experiment="],
+        "error: tracking.experiment='' is invalid; expected a non-empty name",
+    ),
+    "uri-directory": (
+        ["data=synthetic", "tracking.uri=sqlite:///{d}/store-dir"],
+        "error: tracking.uri=sqlite:///{d}/store-dir is a directory; expected a database file in it, such as {d}/store-dir/mlflow.db",
+    ),
+    "uri-not-a-database": (
+        ["data=synthetic", "tracking.uri=sqlite:///{d}/notes.txt"],
+        "error: tracking.uri=sqlite:///{d}/notes.txt: {d}/notes.txt is not an SQLite database; expected an MLflow store or a new file name",
+    ),
+    "offline-download": (
+        ["data.url=http://127.0.0.1:9/cifar-10-python.tar.gz"],
+        "error: cannot download data.url=http://127.0.0.1:9/cifar-10-python.tar.gz ([Errno 111] Connection refused); expected a reachable CIFAR-10 python archive (or a copy at {s}/cache/downloads/cifar-10-python.tar.gz), or use your own images: data=folder data.path=DIR_OR_ZIP",
+    ),
     # In a sweep: the same line (the sweep's summary repeats it last) and the same exit status.
     "sweep-unknown-prep": (["-m", "prep=none,zxa"], f"error: prep=zxa is unknown; expected one of {PREPS}"),
-    "sweep-out-of-range": (["-m", "data=synthetic", "trainer.epochs=0"], "error: trainer.epochs=0 is out of range; expected an integer >= 1"),
-    "sweep-path-missing": (["-m", "data=folder", "data.path={d}/nowhere"], "error: data.path={d}/nowhere does not exist; expected a directory or a .zip with train/<class>/ and test/<class>/"),
+    "sweep-out-of-range": (
+        ["-m", "data=synthetic", "trainer.epochs=0"],
+        "error: trainer.epochs=0 is out of range; expected an integer >= 1",
+    ),
+    "sweep-path-missing": (
+        ["-m", "data=folder", "data.path={d}/nowhere"],
+        "error: data.path={d}/nowhere does not exist; expected a directory or a .zip with train/<class>/ and test/<class>/",
+    ),
     # Refused by the sweep before its parent run opens: one line, no run at all.
-    "sweep-offline-download": (["-m", "prep=none,std,minmax", "data.url=http://127.0.0.1:9/cifar-10-python.tar.gz"], "error: cannot download data.url=http://127.0.0.1:9/cifar-10-python.tar.gz ([Errno 111] Connection refused); expected a reachable CIFAR-10 python archive (or a copy at {s}/cache/downloads/cifar-10-python.tar.gz), or use your own images: data=folder data.path=DIR_OR_ZIP"),
-    "sweep-n-jobs-zero": (["-m", "data=synthetic", "prep=none,std", "hydra/launcher=parallel", "hydra.launcher.n_jobs=0"], "error: hydra.launcher.n_jobs=0 is invalid; expected a number of parallel jobs >= 1, or -1 for one per core (-2: all but one, ...)"),
-    "sweep-uri-not-a-database": (["-m", "data=synthetic", "prep=none,std", "tracking.uri=sqlite:///{d}/notes.txt"], "error: tracking.uri=sqlite:///{d}/notes.txt: {d}/notes.txt is not an SQLite database; expected an MLflow store or a new file name"),
-    "sweep-experiment-empty": (["-m", "data=synthetic", "prep=none,std", "study="], "error: tracking.experiment='' is invalid; expected a non-empty name"),
+    "sweep-offline-download": (
+        ["-m", "prep=none,std,minmax", "data.url=http://127.0.0.1:9/cifar-10-python.tar.gz"],
+        "error: cannot download data.url=http://127.0.0.1:9/cifar-10-python.tar.gz ([Errno 111] Connection refused); expected a reachable CIFAR-10 python archive (or a copy at {s}/cache/downloads/cifar-10-python.tar.gz), or use your own images: data=folder data.path=DIR_OR_ZIP",
+    ),
+    "sweep-n-jobs-zero": (
+        ["-m", "data=synthetic", "prep=none,std", "hydra/launcher=parallel", "hydra.launcher.n_jobs=0"],
+        "error: hydra.launcher.n_jobs=0 is invalid; expected a number of parallel jobs >= 1, or -1 for one per core (-2: all but one, ...)",
+    ),
+    "sweep-uri-not-a-database": (
+        ["-m", "data=synthetic", "prep=none,std", "tracking.uri=sqlite:///{d}/notes.txt"],
+        "error: tracking.uri=sqlite:///{d}/notes.txt: {d}/notes.txt is not an SQLite database; expected an MLflow store or a new file name",
+    ),
+    "sweep-experiment-empty": (
+        ["-m", "data=synthetic", "prep=none,std", "study="],
+        "error: tracking.experiment='' is invalid; expected a non-empty name",
+    ),
 }
 # Cases that must leave no run at all (not even a sweep's parent), and answer within seconds
 # (an unusable SQLite store used to cost 105 s of MLflow's retries).
-NO_RUN_AT_ALL = [c for c in CASES if not c.startswith("sweep-") or c in (
-    "sweep-offline-download", "sweep-n-jobs-zero", "sweep-uri-not-a-database", "sweep-experiment-empty")]
+NO_RUN_AT_ALL = [
+    c
+    for c in CASES
+    if not c.startswith("sweep-")
+    or c in ("sweep-offline-download", "sweep-n-jobs-zero", "sweep-uri-not-a-database", "sweep-experiment-empty")
+]
 
 
 @pytest.fixture(scope="module")
@@ -174,8 +268,24 @@ def test_a_report_on_an_experiment_with_incompatible_runs_is_one_line(tmp_path):
     client.log_param(run.info.run_id, "learning_rate", "0.1")
     client.log_metric(run.info.run_id, "accuracy", 0.9)
     client.set_terminated(run.info.run_id)
-    out = subprocess.run([sys.executable, "-m", "prepbench.report", "--experiment", "someone-elses", "--tracking-uri", uri,
-                          "--out", str(tmp_path / "report")], cwd=ROOT, env=env(tmp_path), capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "prepbench.report",
+            "--experiment",
+            "someone-elses",
+            "--tracking-uri",
+            uri,
+            "--out",
+            str(tmp_path / "report"),
+        ],
+        cwd=ROOT,
+        env=env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2, out.stderr[-3000:]
     lines = error_lines(out.stderr)
     assert len(lines) == 1 and lines[0].startswith("error: experiment 'someone-elses'"), lines
@@ -190,11 +300,18 @@ def test_a_store_on_a_read_only_file_system_is_one_line_at_once(tmp_path, monkey
 
     (tmp_path / "ro").mkdir()
     real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if str(p).startswith(str(tmp_path / "ro")) else real_access(p, mode, **kw))
+    monkeypatch.setattr(
+        os,
+        "access",
+        lambda p, mode, **kw: False if str(p).startswith(str(tmp_path / "ro")) else real_access(p, mode, **kw),
+    )
     monkeypatch.setattr("prepbench.store._read_only_fs", lambda path: True)
     uri = f"sqlite:///{tmp_path}/ro/mlflow.db"
-    with pytest.raises(PrepbenchError, match=rf"^tracking.uri={uri}: {tmp_path}/ro is not writable \(a read-only file system\); "
-                                             r"expected a writable file path such as results/mlflow.db$"):
+    with pytest.raises(
+        PrepbenchError,
+        match=rf"^tracking.uri={uri}: {tmp_path}/ro is not writable \(a read-only file system\); "
+        r"expected a writable file path such as results/mlflow.db$",
+    ):
         check_sqlite(uri)
 
 
@@ -204,26 +321,52 @@ def test_a_store_on_a_really_read_only_mount_is_one_line_exit_2_within_seconds(t
     test above covers the check everywhere."""
     mount = tmp_path / "ro"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount)], capture_output=True).returncode:
-        pytest.skip("cannot mount a read-only tmpfs here (needs root); test_a_store_on_a_read_only_file_system... covers the check")
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount)], capture_output=True
+    ).returncode:
+        pytest.skip(
+            "cannot mount a read-only tmpfs here (needs root); test_a_store_on_a_read_only_file_system... covers the check"
+        )
     try:
         started = time.monotonic()
-        out = prepbench("data=synthetic", f"tracking.uri=sqlite:///{mount}/mlflow.db", store=tmp_path, tracking=False, timeout=120)
+        out = prepbench(
+            "data=synthetic", f"tracking.uri=sqlite:///{mount}/mlflow.db", store=tmp_path, tracking=False, timeout=120
+        )
         took = time.monotonic() - started
     finally:
         subprocess.run(["umount", str(mount)], check=True)
     assert out.returncode == 2 and took < 60, (took, out.stderr[-2000:])
-    assert error_lines(out.stderr) == [f"error: tracking.uri=sqlite:///{mount}/mlflow.db: {mount} is not writable "
-                                       "(a read-only file system); expected a writable file path such as results/mlflow.db"]
+    assert error_lines(out.stderr) == [
+        f"error: tracking.uri=sqlite:///{mount}/mlflow.db: {mount} is not writable "
+        "(a read-only file system); expected a writable file path such as results/mlflow.db"
+    ]
 
 
 def test_report_out_at_a_file_is_one_line_before_reading_the_store(tmp_path):
     (tmp_path / "taken").write_text("a file")
-    for out_dir, why in ((tmp_path / "taken", "is a file"), (tmp_path / "taken" / "sub", f"lies under {tmp_path}/taken, which is a file")):
+    for out_dir, why in (
+        (tmp_path / "taken", "is a file"),
+        (tmp_path / "taken" / "sub", f"lies under {tmp_path}/taken, which is a file"),
+    ):
         started = time.monotonic()
-        out = subprocess.run([sys.executable, "-m", "prepbench.report", "--experiment", "x", "--tracking-uri",
-                              f"sqlite:///{tmp_path}/none.db", "--out", str(out_dir)],
-                             cwd=ROOT, env=env(tmp_path), capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "prepbench.report",
+                "--experiment",
+                "x",
+                "--tracking-uri",
+                f"sqlite:///{tmp_path}/none.db",
+                "--out",
+                str(out_dir),
+            ],
+            cwd=ROOT,
+            env=env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert out.returncode == 2 and time.monotonic() - started < 60
         assert error_lines(out.stderr) == [f"error: --out {out_dir} {why}; expected a directory (created if missing)"]
     assert not (tmp_path / "none.db").exists()

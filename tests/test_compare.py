@@ -8,18 +8,38 @@ from prepbench.errors import PrepbenchError
 def runs(rows):
     """rows: (prep, net, seed, precision, accuracy, start_time)."""
     return pd.DataFrame(
-        [{"params.prep": p, "params.net": n, "params.seed": str(s), "params.trainer.precision": k,
-          "test_accuracy": acc, "start_time": t} for p, n, s, k, acc, t in rows]
+        [
+            {
+                "params.prep": p,
+                "params.net": n,
+                "params.seed": str(s),
+                "params.trainer.precision": k,
+                "test_accuracy": acc,
+                "start_time": t,
+            }
+            for p, n, s, k, acc, t in rows
+        ]
     ).sort_values("start_time", ascending=False)
 
 
 def test_differences_are_paired_by_seed_per_cell_in_points():
-    table = paired_differences(runs([
-        ("none", "deep", 0, "float32", 0.50, 1), ("none", "deep", 0, "bfloat16", 0.52, 2),
-        ("none", "deep", 1, "float32", 0.40, 3), ("none", "deep", 1, "bfloat16", 0.43, 4),
-        ("zca", "deep", 0, "float32", 0.30, 5), ("zca", "deep", 0, "bfloat16", 0.29, 6),
-        ("zca", "deep", 1, "float32", 0.31, 7),  # seed 1 has no bfloat16 run: left out
-    ]), "trainer.precision", "bfloat16", "float32", ["prep", "net"])
+    table = paired_differences(
+        runs(
+            [
+                ("none", "deep", 0, "float32", 0.50, 1),
+                ("none", "deep", 0, "bfloat16", 0.52, 2),
+                ("none", "deep", 1, "float32", 0.40, 3),
+                ("none", "deep", 1, "bfloat16", 0.43, 4),
+                ("zca", "deep", 0, "float32", 0.30, 5),
+                ("zca", "deep", 0, "bfloat16", 0.29, 6),
+                ("zca", "deep", 1, "float32", 0.31, 7),  # seed 1 has no bfloat16 run: left out
+            ]
+        ),
+        "trainer.precision",
+        "bfloat16",
+        "float32",
+        ["prep", "net"],
+    )
     none = table.set_index("prep").loc["none"]
     assert none.n == 2 and none.mean_diff_pp == pytest.approx(2.5)
     assert none.ci_low < 2.5 < none.ci_high
@@ -27,14 +47,24 @@ def test_differences_are_paired_by_seed_per_cell_in_points():
 
 
 def test_the_newest_run_of_a_cell_counts():
-    table = paired_differences(runs([
-        ("none", "deep", 0, "float32", 0.50, 1), ("none", "deep", 0, "bfloat16", 0.10, 2),
-        ("none", "deep", 0, "bfloat16", 0.51, 3),  # a rerun
-    ]), "trainer.precision", "bfloat16", "float32", ["prep", "net"])
+    table = paired_differences(
+        runs(
+            [
+                ("none", "deep", 0, "float32", 0.50, 1),
+                ("none", "deep", 0, "bfloat16", 0.10, 2),
+                ("none", "deep", 0, "bfloat16", 0.51, 3),  # a rerun
+            ]
+        ),
+        "trainer.precision",
+        "bfloat16",
+        "float32",
+        ["prep", "net"],
+    )
     assert table.mean_diff_pp.iloc[0] == pytest.approx(1.0)
 
 
 def test_a_missing_value_is_named():
     with pytest.raises(PrepbenchError, match="trainer.precision=bfloat16"):
-        paired_differences(runs([("none", "deep", 0, "float32", 0.5, 1)]), "trainer.precision", "bfloat16",
-                           "float32", ["prep", "net"])
+        paired_differences(
+            runs([("none", "deep", 0, "float32", 0.5, 1)]), "trainer.precision", "bfloat16", "float32", ["prep", "net"]
+        )

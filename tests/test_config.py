@@ -11,7 +11,10 @@ from prepbench.config import validate
 from prepbench.errors import PrepbenchError
 
 CONF = ROOT / "conf"
-GROUPS = {group: sorted(p.stem for p in (CONF / group).glob("*.yaml")) for group in ("data", "prep", "net", "trainer", "tracking")}
+GROUPS = {
+    group: sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+    for group in ("data", "prep", "net", "trainer", "tracking")
+}
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml"))
 
 
@@ -31,8 +34,18 @@ def test_every_group_option_composes_and_validates(group, option):
 
 def test_the_user_interface_keys_exist():
     cfg = composed("data=folder", "data.path=x.zip")
-    for key in ("data.path", "data.train_size", "data.val_size", "data.test_size", "trainer.epochs",
-                "trainer.batch_size", "trainer.lr", "tracking.uri", "tracking.experiment", "seed"):
+    for key in (
+        "data.path",
+        "data.train_size",
+        "data.val_size",
+        "data.test_size",
+        "trainer.epochs",
+        "trainer.batch_size",
+        "trainer.lr",
+        "tracking.uri",
+        "tracking.experiment",
+        "seed",
+    ):
         assert OmegaConf.select(cfg, key, default="<absent>") != "<absent>", key
 
 
@@ -145,6 +158,8 @@ def test_each_rule_is_checked_alone():
     check("data.image_size", 8)
     with pytest.raises(PrepbenchError, match=r"data.image_size=4 is out of range; expected null or an integer >= 8"):
         check("data.image_size", 4)
+
+
 @pytest.mark.parametrize(
     "overrides,message",
     [
@@ -155,12 +170,19 @@ def test_each_rule_is_checked_alone():
         (["seed=4294967296"], "seed=4294967296 is out of range; expected an integer from 0 to 2**32-1 = 4294967295"),
         (["tracking.experiment="], "tracking.experiment='' is invalid; expected a non-empty name"),
         (["study="], "tracking.experiment='' is invalid; expected a non-empty name"),
-        (["tracking.lease_seconds=0"], "tracking.lease_seconds=0 is out of range; expected a positive number of seconds"),
-        (["data=synthetic", "net=deep", "data.image_size=8"],
-         "data.image_size=8 is too small for net=deep (depth 8, 4 pooling stages: 8 -> 4 -> 2 -> 1 -> 0); expected at least 16"),
-        (["data=synthetic", "net=deep", "data.size=12"],
-         "the images are 12x12 (data.image_size=null keeps their size), too small for net=deep (depth 8, 4 pooling "
-         "stages: 12 -> 6 -> 3 -> 1 -> 0); expected data.image_size=16 or more"),
+        (
+            ["tracking.lease_seconds=0"],
+            "tracking.lease_seconds=0 is out of range; expected a positive number of seconds",
+        ),
+        (
+            ["data=synthetic", "net=deep", "data.image_size=8"],
+            "data.image_size=8 is too small for net=deep (depth 8, 4 pooling stages: 8 -> 4 -> 2 -> 1 -> 0); expected at least 16",
+        ),
+        (
+            ["data=synthetic", "net=deep", "data.size=12"],
+            "the images are 12x12 (data.image_size=null keeps their size), too small for net=deep (depth 8, 4 pooling "
+            "stages: 12 -> 6 -> 3 -> 1 -> 0); expected data.image_size=16 or more",
+        ),
     ],
 )
 def test_booleans_seeds_names_leases_and_image_sizes_are_checked(overrides, message):

@@ -26,8 +26,18 @@ SPLIT_SETTINGS = dict(val_size=0, train_size=None, test_size=None, split_seed=0,
 
 
 def synthetic_cfg(tmp_path, **overrides):
-    cfg = dict(SPLIT_SETTINGS, source="synthetic", num_classes=4, train_images=400, test_images=120, size=16,
-               noise=0.25, generator_seed=0, val_size=80, cache_dir=str(tmp_path / "cache"))
+    cfg = dict(
+        SPLIT_SETTINGS,
+        source="synthetic",
+        num_classes=4,
+        train_images=400,
+        test_images=120,
+        size=16,
+        noise=0.25,
+        generator_seed=0,
+        val_size=80,
+        cache_dir=str(tmp_path / "cache"),
+    )
     return {**cfg, **overrides}
 
 
@@ -151,7 +161,10 @@ def test_stratified_pick_rounds_to_exact_count():
     "overrides, message",
     [
         (dict(val_size=401), "data.val_size=401 is larger than the 400 training images"),
-        (dict(train_size=321), "data.train_size=321 is larger than the 320 training images left after data.val_size=80"),
+        (
+            dict(train_size=321),
+            "data.train_size=321 is larger than the 320 training images left after data.val_size=80",
+        ),
         (dict(test_size=121), "data.test_size=121 is larger than the 120 test images"),
         (dict(val_size=-1), "data.val_size=-1 is out of range; expected an integer >= 0"),
         (dict(train_size=1.5), "data.train_size=1.5 is out of range; expected null or an integer >= 1"),
@@ -178,9 +191,11 @@ def make_cifar_archive(path: Path, per_batch=4) -> tuple[Path, np.ndarray]:
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     with tarfile.open(path, "w:gz") as tar:
         members = {
-            name: {b"data": rows[i * per_batch:(i + 1) * per_batch],
-                   b"labels": labels[i * per_batch:(i + 1) * per_batch].tolist(),
-                   b"batch_label": name.encode()}
+            name: {
+                b"data": rows[i * per_batch : (i + 1) * per_batch],
+                b"labels": labels[i * per_batch : (i + 1) * per_batch].tolist(),
+                b"batch_label": name.encode(),
+            }
             for i, name in enumerate(names)
         }
         members["batches.meta"] = {b"label_names": [b"ant", b"bee", b"cow"], b"num_vis": 3072}
@@ -193,8 +208,14 @@ def make_cifar_archive(path: Path, per_batch=4) -> tuple[Path, np.ndarray]:
 
 
 def cifar_cfg(tmp_path, archive: Path, md5: str, **overrides):
-    return {**SPLIT_SETTINGS, "source": "cifar10", "url": archive.resolve().as_uri(), "md5": md5,
-            "cache_dir": str(tmp_path / "cache"), **overrides}
+    return {
+        **SPLIT_SETTINGS,
+        "source": "cifar10",
+        "url": archive.resolve().as_uri(),
+        "md5": md5,
+        "cache_dir": str(tmp_path / "cache"),
+        **overrides,
+    }
 
 
 def test_cifar10_download_parse_and_offline_reuse(tmp_path):
@@ -211,6 +232,7 @@ def test_cifar10_download_parse_and_offline_reuse(tmp_path):
     assert np.array_equal(x_test, rows[20:].reshape(4, 3, 32, 32).transpose(0, 2, 3, 1))
     assert x_test[1, 2, 5, 1] == rows[21, 1024 + 2 * 32 + 5]
     assert y_test.tolist() == [2, 0, 1, 2] and y_train.tolist() == (np.arange(20) % 3).tolist()
+
     # The split shuffles, but keeps every image with its label.
     def pairs(x, y):
         return sorted((image.tobytes(), label) for image, label in zip(x, y))
@@ -327,7 +349,7 @@ def test_corrupt_cache_is_detected_deleted_and_rebuilt(tmp_path, caplog, damage)
         cache_file.write_bytes(blob[: len(blob) // 2])
     else:  # a flipped bit inside the image array, caught by the zip member's CRC
         middle = blob.index(b"x_train.npy") + 400
-        cache_file.write_bytes(blob[:middle] + bytes([blob[middle] ^ 1]) + blob[middle + 1:])
+        cache_file.write_bytes(blob[:middle] + bytes([blob[middle] ^ 1]) + blob[middle + 1 :])
     with caplog.at_level(logging.WARNING, logger="prepbench"):
         rebuilt = load_splits(folder_cfg(tmp_path, tree))
     assert "is damaged" in caplog.text and str(cache_file) in caplog.text
@@ -425,8 +447,11 @@ def test_images_outside_a_class_folder_are_refused_by_name_not_dropped(tmp_path,
     save_image(tree / where, colour_image(5))
     (tree / "train/cat/more").mkdir(exist_ok=True)
     (tree / "train/cat/more/readme.txt").write_text("not an image: ignored")
-    with pytest.raises(PrepbenchError, match=rf"{where} is not directly in a class folder; expected every image at "
-                                             r"train/<class>/<file>"):
+    with pytest.raises(
+        PrepbenchError,
+        match=rf"{where} is not directly in a class folder; expected every image at "
+        r"train/<class>/<file>",
+    ):
         load_splits(folder_cfg(tmp_path, tree))
     with pytest.raises(PrepbenchError, match=rf"{where} is not directly in a class folder"):
         load_splits(folder_cfg(tmp_path, zip_tree(tree, tmp_path / "tree.zip", wrapper="top/")))
@@ -437,17 +462,25 @@ def test_unsupported_image_files_are_named(tmp_path):
     for i in range(3):  # a class whose training images are all BMP, and a GIF
         (tree / f"train/emu/{i:03d}.png").rename(tree / f"train/emu/{i:03d}.bmp")
     Image.fromarray(colour_image(9)).save(tree / "train/emu/003.gif")
-    with pytest.raises(PrepbenchError, match=r"tree: train/emu/000\.bmp, train/emu/001\.bmp, train/emu/002\.bmp and 1 more "
-                                             r"are an unsupported image format; expected JPEG or PNG images \(\.jpg"):
+    with pytest.raises(
+        PrepbenchError,
+        match=r"tree: train/emu/000\.bmp, train/emu/001\.bmp, train/emu/002\.bmp and 1 more "
+        r"are an unsupported image format; expected JPEG or PNG images \(\.jpg",
+    ):
         load_splits(folder_cfg(tmp_path, tree))
 
 
 def test_fewer_training_images_than_classes_are_refused(tmp_path):
-    with pytest.raises(PrepbenchError, match=r"data.train_size=3 leaves 3 training image\(s\) for 4 classes, none of class "
-                                             r"class_\d; expected at least one training image per class \(train_size >= 4\)"):
+    with pytest.raises(
+        PrepbenchError,
+        match=r"data.train_size=3 leaves 3 training image\(s\) for 4 classes, none of class "
+        r"class_\d; expected at least one training image per class \(train_size >= 4\)",
+    ):
         load_splits(synthetic_cfg(tmp_path, train_size=3))
     tree = make_tree(tmp_path / "tree", classes=("cat", "dog", "emu"), per_class=(1, 1))
-    with pytest.raises(PrepbenchError, match=r"the 3 training images less data.val_size=2 leaves 1 training image\(s\) for 3"):
+    with pytest.raises(
+        PrepbenchError, match=r"the 3 training images less data.val_size=2 leaves 1 training image\(s\) for 3"
+    ):
         load_splits(folder_cfg(tmp_path, tree, val_size=2))
     assert len(load_splits(synthetic_cfg(tmp_path, train_size=4)).y_train) == 4  # one per class is enough
 
@@ -458,8 +491,11 @@ def test_val_size_zero_gives_an_empty_validation_split(tmp_path):
 
 
 def test_a_failed_download_suggests_folder_data(tmp_path):
-    with pytest.raises(PrepbenchError, match=r"cannot download data.url=file://.*or use your own images: "
-                                             r"data=folder data.path=DIR_OR_ZIP$"):
+    with pytest.raises(
+        PrepbenchError,
+        match=r"cannot download data.url=file://.*or use your own images: "
+        r"data=folder data.path=DIR_OR_ZIP$",
+    ):
         load_splits(cifar_cfg(tmp_path, tmp_path / "missing.tar.gz", "0" * 32))
 
 

@@ -51,7 +51,9 @@ def test_sigkill_mid_job_then_the_same_command_resumes_and_loses_nothing(tmp_pat
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig, multirun", [(signal.SIGINT, True), (signal.SIGTERM, False)], ids=["ctrl-c-sweep", "sigterm-run"])
+@pytest.mark.parametrize(
+    "sig, multirun", [(signal.SIGINT, True), (signal.SIGTERM, False)], ids=["ctrl-c-sweep", "sigterm-run"]
+)
 def test_an_interrupt_ends_the_current_run_killed(tmp_path, sig, multirun):
     proc = start(*(["-m"] if multirun else []), *SMALL, "prep=none", "trainer.epochs=500", "study=stop", store=tmp_path)
     try:
@@ -101,7 +103,10 @@ def compose(*overrides: str):
 @pytest.mark.parametrize(
     "error, reason",
     [
-        (FloatingPointError("non-finite training loss nan at epoch 1, batch 3"), "FloatingPointError: non-finite training loss"),
+        (
+            FloatingPointError("non-finite training loss nan at epoch 1, batch 3"),
+            "FloatingPointError: non-finite training loss",
+        ),
         (MemoryError("OOM when allocating tensor with shape[4096,4096,64]"), "MemoryError: OOM when allocating"),
         (ZeroDivisionError("division by zero"), "ZeroDivisionError: division by zero"),
     ],
@@ -118,7 +123,12 @@ def test_a_job_that_raises_ends_failed_with_reason_and_traceback(tmp_path, monke
     fake = _Failing(error)
     monkeypatch.setitem(sys.modules, "prepbench.train", fake)
     monkeypatch.setattr(prepbench, "train", fake, raising=False)
-    cfg = compose(*SMALL, "study=raises", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifact_location={tmp_path}/art")
+    cfg = compose(
+        *SMALL,
+        "study=raises",
+        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        f"tracking.artifact_location={tmp_path}/art",
+    )
 
     assert run_job(cfg, ["prep=none"]) == "failed"
 
@@ -140,10 +150,22 @@ def test_same_config_and_seed_with_deterministic_true_gives_identical_metrics(tm
     args = [*SMALL, "prep=zca", "trainer.epochs=3", "trainer.deterministic=true", "seed=3", "study=det"]
     stores = [tmp_path / "a", tmp_path / "b"]
     procs = [  # two separate processes, at once
-        subprocess.Popen([sys.executable, "-m", "prepbench", *args, f"tracking.uri=sqlite:///{s}/mlflow.db",
-                          f"tracking.artifact_location={s}/art", f"hydra.run.dir={s}/run"], cwd=ROOT,
-                         env=dict(os.environ, PREPBENCH_CACHE=str(tmp_path / "cache")),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "prepbench",
+                *args,
+                f"tracking.uri=sqlite:///{s}/mlflow.db",
+                f"tracking.artifact_location={s}/art",
+                f"hydra.run.dir={s}/run",
+            ],
+            cwd=ROOT,
+            env=dict(os.environ, PREPBENCH_CACHE=str(tmp_path / "cache")),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for s in stores
     ]
     for proc in procs:
@@ -154,9 +176,14 @@ def test_same_config_and_seed_with_deterministic_true_gives_identical_metrics(tm
         (run,) = jobs(store, "det")
         client = MlflowClient(f"sqlite:///{store}/mlflow.db")
         assert run.info.status == "FINISHED"
-        histories.append({
-            key: [(m.step, m.value) for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)]
-            for key in ("train_loss", "val_loss", "val_accuracy", "test_accuracy", "test_loss")
-        })
+        histories.append(
+            {
+                key: [
+                    (m.step, m.value)
+                    for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
+                ]
+                for key in ("train_loss", "val_loss", "val_accuracy", "test_accuracy", "test_loss")
+            }
+        )
     assert len(histories[0]["train_loss"]) == 3
     assert histories[0] == histories[1]

@@ -29,8 +29,15 @@ def one_parent_with(store, experiment, count):
 
 @pytest.mark.slow
 def test_joblib_workers_share_the_cores_and_lose_no_run(tmp_path):
-    out = prepbench("-m", *TINY, "prep=none,std,minmax", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2",
-                    "study=par", store=tmp_path)
+    out = prepbench(
+        "-m",
+        *TINY,
+        "prep=none,std,minmax",
+        "hydra/launcher=parallel",
+        "hydra.launcher.n_jobs=2",
+        "study=par",
+        store=tmp_path,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in out.stdout + out.stderr
     assert "locked" not in (out.stdout + out.stderr).lower()
@@ -47,14 +54,24 @@ def test_joblib_workers_share_the_cores_and_lose_no_run(tmp_path):
 
 @pytest.mark.slow
 def test_bad_input_in_a_joblib_sweep_is_one_line_and_exit_2(tmp_path):
-    out = prepbench("-m", *TINY, "prep=none,std", "data.train_size=100000", "hydra/launcher=parallel", "study=parbad",
-                    store=tmp_path)
+    out = prepbench(
+        "-m",
+        *TINY,
+        "prep=none,std",
+        "data.train_size=100000",
+        "hydra/launcher=parallel",
+        "study=parbad",
+        store=tmp_path,
+    )
     assert out.returncode == 2
     lines = error_lines(out.stderr)
     assert "Traceback" not in out.stderr
     expected = "data.train_size=100000 is larger than the 320 training images left after data.val_size=80; expected at most 320"
     assert lines[-1] == f"error: {expected}"
-    assert sorted(line for line in lines[:-1] if "error:" in line) == [f"job 1/2: error: {expected}", f"job 2/2: error: {expected}"]
+    assert sorted(line for line in lines[:-1] if "error:" in line) == [
+        f"job 1/2: error: {expected}",
+        f"job 2/2: error: {expected}",
+    ]
     assert "0 job(s) finished, 0 failed, 2 rejected as bad input" in out.stdout
     assert [r.info.status for r in runs(tmp_path, "parbad")] == ["FAILED"]  # the parent only; no job run
 
@@ -71,8 +88,23 @@ def test_submitit_local_runs_the_slurm_code_path(tmp_path):
 
 
 def test_the_slurm_preset_composes_with_the_plugins_keys(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "prepbench", "--cfg", "hydra", "-p", "hydra.launcher",
-                          "hydra/launcher=slurm", "hydra.launcher.partition=gpu"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "prepbench",
+            "--cfg",
+            "hydra",
+            "-p",
+            "hydra.launcher",
+            "hydra/launcher=slurm",
+            "hydra.launcher.partition=gpu",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher" in out.stdout
     assert "partition: gpu" in out.stdout and "cpus_per_task: 8" in out.stdout
@@ -105,8 +137,12 @@ def test_parallel_writers_against_sqlite_lose_nothing(tmp_path):
 
     from tests.test_faults import compose
 
-    cfg = compose("data=synthetic", "study=writers", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
-                  f"tracking.artifact_location={tmp_path}/art")
+    cfg = compose(
+        "data=synthetic",
+        "study=writers",
+        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        f"tracking.artifact_location={tmp_path}/art",
+    )
     # No experiment yet: the writers create it concurrently (the sweep creates it first; this is worse).
     client = MlflowClient(str(cfg.tracking.uri))
     ids = Parallel(n_jobs=WRITERS, backend="loky")(delayed(_writer)(cfg, None, w) for w in range(WRITERS))

@@ -141,8 +141,24 @@ def memo_run(tiny_tree, tmp_path_factory):
     out = work / "memo"
     mp = pytest.MonkeyPatch()
     mp.setenv("PREPBENCH_CACHE", str(work / "cache"))
-    argv = ["--out", str(out), "--image", str(photo), "--data-path", str(tiny_tree), "--train-images", "780",
-            "--heldout-images", "40", "--bn-images", "64", "--bn-epochs", "1", "--augment-draws", "3"]
+    argv = [
+        "--out",
+        str(out),
+        "--image",
+        str(photo),
+        "--data-path",
+        str(tiny_tree),
+        "--train-images",
+        "780",
+        "--heldout-images",
+        "40",
+        "--bn-images",
+        "64",
+        "--bn-epochs",
+        "1",
+        "--augment-draws",
+        "3",
+    ]
     try:
         code = main(argv)
     finally:

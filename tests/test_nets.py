@@ -6,8 +6,13 @@ from prepbench.nets import build_model, describe, stage_plan
 
 @pytest.mark.parametrize(
     "depth,plan",
-    [(1, [[32]]), (2, [[32], [64]]), (4, [[32], [64], [128], [256]]), (8, [[32, 32], [64, 64], [128, 128], [256, 256]]),
-     (6, [[32, 32], [64, 64], [128], [256]])],
+    [
+        (1, [[32]]),
+        (2, [[32], [64]]),
+        (4, [[32], [64], [128], [256]]),
+        (8, [[32, 32], [64, 64], [128, 128], [256, 256]]),
+        (6, [[32, 32], [64, 64], [128], [256]]),
+    ],
 )
 def test_stage_plan_spreads_convolutions_over_up_to_four_stages(depth, plan):
     assert stage_plan(depth, 32) == plan

@@ -18,7 +18,9 @@ AUGMENTATION = OmegaConf.load(ROOT / "conf" / "config.yaml").augmentation
 
 @pytest.fixture(scope="module")
 def splits(tmp_path_factory):
-    cfg = OmegaConf.merge(OmegaConf.load(ROOT / "conf" / "data_splits.yaml"), OmegaConf.load(ROOT / "conf" / "data" / "synthetic.yaml"))
+    cfg = OmegaConf.merge(
+        OmegaConf.load(ROOT / "conf" / "data_splits.yaml"), OmegaConf.load(ROOT / "conf" / "data" / "synthetic.yaml")
+    )
     cfg.pop("defaults")
     cfg.cache_dir = str(tmp_path_factory.mktemp("cache"))
     return load_splits(cfg)

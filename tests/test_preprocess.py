@@ -170,7 +170,9 @@ def test_truncated_statistics_cache_is_rebuilt(images, tmp_path):
 def test_augmentation_draws_respect_the_memos_bounds():
     import tensorflow as tf
 
-    angle, dx, dy, flip = (t.numpy() for t in draw_augmentation(tf.constant([0, 1]), 20000, 32.0, 32.0, MEMO_AUGMENTATION))
+    angle, dx, dy, flip = (
+        t.numpy() for t in draw_augmentation(tf.constant([0, 1]), 20000, 32.0, 32.0, MEMO_AUGMENTATION)
+    )
     assert np.abs(np.rad2deg(angle)).max() <= 20 and np.abs(np.rad2deg(angle)).max() > 19.9
     assert np.abs(dx).max() <= 0.2 * 32 and np.abs(dy).max() <= 0.2 * 32 and np.abs(dx).max() > 6.3
     assert flip.mean() == pytest.approx(0.5, abs=0.02)

@@ -60,13 +60,35 @@ def test_planted_effects_are_found_and_worded_from_both_signs(full):
 def test_report_files_order_and_artifact(full, store):
     out, parent = full
     md = (out / "report.md").read_text()
-    heads = [md.index(h) for h in ("1. The question", "2. Setup", "3. Results", "4. Resolution", "5. Verdicts",
-                                    "6. Caveats", "7. Reproducibility")]
+    heads = [
+        md.index(h)
+        for h in (
+            "1. The question",
+            "2. Setup",
+            "3. Results",
+            "4. Resolution",
+            "5. Verdicts",
+            "6. Caveats",
+            "7. Reproducibility",
+        )
+    ]
     assert heads == sorted(heads)
-    for word in ("abc1234", "fp-abc", "python -m prepbench -m study=full", "2 CPU cores", "tensorflow",
-                 "python -m prepbench prep=none net=shallow seed=0", "Bouthillier", "Holm", "seeds for ±2 pp",
-                 "**What this study can rule out:**", "**FAILED**", "OOM in epoch 2", "prep=minmax net=deep seed=2",
-                 "1 run(s) superseded"):
+    for word in (
+        "abc1234",
+        "fp-abc",
+        "python -m prepbench -m study=full",
+        "2 CPU cores",
+        "tensorflow",
+        "python -m prepbench prep=none net=shallow seed=0",
+        "Bouthillier",
+        "Holm",
+        "seeds for ±2 pp",
+        "**What this study can rule out:**",
+        "**FAILED**",
+        "OOM in epoch 2",
+        "prep=minmax net=deep seed=2",
+        "1 run(s) superseded",
+    ):
         assert word in md, word
     assert "( seeds)" not in md and "(seeds)" not in md
     figs = sorted(p.name for p in (out / "figures").glob("*.png"))
@@ -82,7 +104,9 @@ def test_runs_csv_marks_superseded_runs_and_recomputes_the_same_effects(full, tm
     runs = pd.read_csv(out / "runs.csv")
     assert len(runs) == len(PREPS) * 2 * 6 + 1 and (runs["status"] == "FAILED").sum() == 1
     assert runs["superseded"].sum() == 1 and runs.loc[runs["superseded"], "left_out"].item() == "superseded"
-    assert {"variant", "moderator", "seed", "superseded_by", "params.trainer.epochs", "tags.prepbench.command"} <= set(runs.columns)
+    assert {"variant", "moderator", "seed", "superseded_by", "params.trainer.epochs", "tags.prepbench.command"} <= set(
+        runs.columns
+    )
     assert main(["--runs-csv", str(out / "runs.csv"), "--out", str(tmp_path)]) == 0
     again, first = _effects(tmp_path), _effects(out)
     keep = first["metric"] != "val_accuracy@epoch1"  # curves are not in runs.csv
@@ -92,14 +116,23 @@ def test_runs_csv_marks_superseded_runs_and_recomputes_the_same_effects(full, tm
 
 def test_missing_baseline_says_so_and_prints_the_command(store, tmp_path):
     log(store[1], store[2], "nobase", grid(["zca", "std"], seeds=range(3), epochs=2))
-    assert main(["--experiment", "nobase", "--tracking-uri", store[0], "--out", str(tmp_path / "a"), "--no-log-artifact"]) == 0
+    assert (
+        main(["--experiment", "nobase", "--tracking-uri", store[0], "--out", str(tmp_path / "a"), "--no-log-artifact"])
+        == 0
+    )
     md = (tmp_path / "a" / "report.md").read_text()
     assert "Baseline missing" in md and "( seeds)" not in md
-    assert ("python -m prepbench -m prep=none net=shallow,deep seed=0,1,2 data=folder data.path=/x.zip "
-            "trainer.epochs=2 study=nobase") in md
+    assert (
+        "python -m prepbench -m prep=none net=shallow,deep seed=0,1,2 data=folder data.path=/x.zip "
+        "trainer.epochs=2 study=nobase"
+    ) in md
     assert (_effects(tmp_path / "a")["verdict"] == "not enough seeds").all()
-    log(store[1], store[2], "partial", grid(["none", "zca"], seeds=range(3), epochs=2,
-                                            skip={("none", "deep", 1), ("none", "deep", 2)}))
+    log(
+        store[1],
+        store[2],
+        "partial",
+        grid(["none", "zca"], seeds=range(3), epochs=2, skip={("none", "deep", 1), ("none", "deep", 2)}),
+    )
     main(["--experiment", "partial", "--tracking-uri", store[0], "--out", str(tmp_path / "b"), "--no-log-artifact"])
     md = (tmp_path / "b" / "report.md").read_text()
     assert "deep seed 1, deep seed 2" in md
@@ -114,16 +147,41 @@ def test_unlike_runs_are_never_pooled(store, tmp_path):
     assert (s["n"] == 4).all()  # the 4-epoch runs, never 3 + 4
     md = (tmp_path / "m" / "report.md").read_text()
     assert "12 run(s) left out with trainer.epochs=2" in md and "--where trainer.epochs=2" in md
-    main(["--experiment", "mixed", "--tracking-uri", store[0], "--out", str(tmp_path / "w"), "--no-log-artifact",
-          "--where", "trainer.epochs=2"])
+    main(
+        [
+            "--experiment",
+            "mixed",
+            "--tracking-uri",
+            store[0],
+            "--out",
+            str(tmp_path / "w"),
+            "--no-log-artifact",
+            "--where",
+            "trainer.epochs=2",
+        ]
+    )
     assert (pd.read_csv(tmp_path / "w" / "summary.csv")["n"] == 3).all()
 
 
 def test_moderator_flag_and_treatment_needs_a_baseline(full, store, tmp_path, capsys):
-    main(["--experiment", "full", "--tracking-uri", store[0], "--out", str(tmp_path), "--no-log-artifact",
-          "--moderator", "net.depth"])
+    main(
+        [
+            "--experiment",
+            "full",
+            "--tracking-uri",
+            store[0],
+            "--out",
+            str(tmp_path),
+            "--no-log-artifact",
+            "--moderator",
+            "net.depth",
+        ]
+    )
     assert set(pd.read_csv(tmp_path / "summary.csv")["moderator"]) == {"depth=2", "depth=8"}
-    assert main(["--experiment", "full", "--tracking-uri", store[0], "--out", str(tmp_path), "--treatment", "trainer.lr"]) == 2
+    assert (
+        main(["--experiment", "full", "--tracking-uri", store[0], "--out", str(tmp_path), "--treatment", "trainer.lr"])
+        == 2
+    )
     assert capsys.readouterr().err.startswith("error: --treatment trainer.lr needs --baseline VALUE")
 
 
@@ -143,9 +201,23 @@ def test_errors_are_one_line_exit_2(store, tmp_path, capsys):
 
 def test_level_flag_changes_the_intervals(full, store, tmp_path):
     out, _ = full
-    main(["--experiment", "full", "--tracking-uri", store[0], "--out", str(tmp_path), "--level", "0.8",
-          "--no-log-artifact"])
-    wide, narrow = _pick(_effects(out), "interaction", "zca", "shallow - deep"), _pick(_effects(tmp_path), "interaction", "zca", "shallow - deep")
+    main(
+        [
+            "--experiment",
+            "full",
+            "--tracking-uri",
+            store[0],
+            "--out",
+            str(tmp_path),
+            "--level",
+            "0.8",
+            "--no-log-artifact",
+        ]
+    )
+    wide, narrow = (
+        _pick(_effects(out), "interaction", "zca", "shallow - deep"),
+        _pick(_effects(tmp_path), "interaction", "zca", "shallow - deep"),
+    )
     assert narrow["level"] == 0.8 and narrow["ci_high"] - narrow["ci_low"] < wide["ci_high"] - wide["ci_low"]
     assert "per-comparison 80% intervals" in (tmp_path / "report.md").read_text()
 

@@ -44,9 +44,14 @@ def test_c3_is_the_benefit_of_scaling(full):
 def test_verdict_words_follow_both_signs(full):
     assert pick(full, "interaction", "zca", "shallow - deep")["verdict"] == "helps both, shallow more"
     assert pick(full, "interaction", "std", "shallow - deep")["verdict"] == "helps both; no detectable difference"
-    assert pick(full, "interaction", "batchnorm", "shallow - deep")["verdict"] == "helps deep; no detectable effect on shallow"
+    assert (
+        pick(full, "interaction", "batchnorm", "shallow - deep")["verdict"]
+        == "helps deep; no detectable effect on shallow"
+    )
     assert analysis.interaction_verdict(0.05, 0.01, 0.05, "a", "b", "helps", "hurts") == "helps a, hurts b"
-    assert analysis.interaction_verdict(-0.05, 0.01, 0.05, "a", "b", "helps", "hurts").startswith(("larger benefit on b", "helps", "hurts"))
+    assert analysis.interaction_verdict(-0.05, 0.01, 0.05, "a", "b", "helps", "hurts").startswith(
+        ("larger benefit on b", "helps", "hurts")
+    )
 
 
 def test_interactions_are_welch_unless_pairing_helps(full):

@@ -18,8 +18,7 @@ def test_canonical_compares_numbers_by_value():
 def test_a_zca_epsilon_row_stands_beside_zca_and_replaces_nothing():
     rows = grid(["none", "zca"], seeds=range(3), params={"prep.zca_epsilon": "1e-06"})
     rows = [r for r in rows if r["params.prep"] == "zca"] + grid(["none"], seeds=range(3))
-    eps = grid(["zca"], seeds=range(3), params={"prep.zca_epsilon": "0.1"},
-               overrides=("prep.zca_epsilon=0.1",))
+    eps = grid(["zca"], seeds=range(3), params={"prep.zca_epsilon": "0.1"}, overrides=("prep.zca_epsilon=0.1",))
     for r in eps:
         r["start_time"] += 1000  # newer: the old keying by (prep, net, seed) would replace zca with it
         r["metrics.test_accuracy"] += 0.03
@@ -29,12 +28,17 @@ def test_a_zca_epsilon_row_stands_beside_zca_and_replaces_nothing():
     done = sel.cells[sel.cells["status"] == "FINISHED"]
     assert done.groupby("variant").size().to_dict() == {"none": 6, "zca": 6, "zca (ε=0.1)": 6}
     a = analysis.analyse(sel, {}, "s")
-    gap = a.row("test_accuracy", "benefit", "zca (ε=0.1)", "shallow")["mean"] - a.row("test_accuracy", "benefit", "zca", "shallow")["mean"]
+    gap = (
+        a.row("test_accuracy", "benefit", "zca (ε=0.1)", "shallow")["mean"]
+        - a.row("test_accuracy", "benefit", "zca", "shallow")["mean"]
+    )
     assert gap == pytest.approx(0.03)
     # a command for the epsilon row runs it as itself
     cmd = commands_for([("zca (ε=0.1)", "deep", 7)], sel, "s")
-    assert cmd == ["python -m prepbench -m prep=zca net=deep seed=7 prep.zca_epsilon=0.1 data=folder "
-                   "data.path=/x.zip trainer.epochs=4 study=s"]
+    assert cmd == [
+        "python -m prepbench -m prep=zca net=deep seed=7 prep.zca_epsilon=0.1 data=folder "
+        "data.path=/x.zip trainer.epochs=4 study=s"
+    ]
 
 
 def test_runs_without_a_newer_setting_are_superseded_by_runs_with_it():
@@ -57,8 +61,9 @@ def test_runs_without_a_newer_setting_are_superseded_by_runs_with_it():
 
 def test_the_main_report_uses_the_most_common_context_and_names_the_rest():
     main_grid = grid(["none", "zca", "augment"])
-    ladder = grid(["none", "augment"], seeds=range(3), params={"data.train_size": 250},
-                  overrides=("data.train_size=250",))
+    ladder = grid(
+        ["none", "augment"], seeds=range(3), params={"data.train_size": 250}, overrides=("data.train_size=250",)
+    )
     sel = select(frame(main_grid + ladder), Spec())
     assert sel.context == (("data.train_size", "1000"),)
     assert sel.left_out == (("data.train_size=250", len(ladder)),)
@@ -67,7 +72,9 @@ def test_the_main_report_uses_the_most_common_context_and_names_the_rest():
     assert scarce.variants == ("none", "augment") and scarce.context == ()
     assert dict(scarce.left_out) == {"data.train_size=1000 (--where)": len(main_grid)}
     # the data-size ladder as a moderator: both sizes, per net (net is now a context)
-    ladder_m = select(frame(main_grid + ladder), Spec(moderator="data.train_size", where=(("prep", ("none", "augment")),)))
+    ladder_m = select(
+        frame(main_grid + ladder), Spec(moderator="data.train_size", where=(("prep", ("none", "augment")),))
+    )
     assert ladder_m.moderators == ("train_size=250", "train_size=1000")
     assert dict(ladder_m.context)["net"] in ("shallow", "deep")
 
@@ -78,14 +85,22 @@ def test_a_moderator_with_three_levels():
         d = int(r["params.net"][5:])
         r["params.net.depth"] = str(d)
         r["params.net.name"] = r["params.net"]
-        r["tags.prepbench.overrides"] = r["tags.prepbench.overrides"].replace(f'"net={r["params.net"]}"', f'"net.depth={d}"')
-    for moderator, levels in (("net", ("depth1", "depth2", "depth4")), ("net.depth", ("depth=1", "depth=2", "depth=4"))):
+        r["tags.prepbench.overrides"] = r["tags.prepbench.overrides"].replace(
+            f'"net={r["params.net"]}"', f'"net.depth={d}"'
+        )
+    for moderator, levels in (
+        ("net", ("depth1", "depth2", "depth4")),
+        ("net.depth", ("depth=1", "depth=2", "depth=4")),
+    ):
         sel = select(frame(rows), Spec(moderator=moderator))
         assert sel.moderators == levels and sel.context == ()
         a = analysis.analyse(sel, {}, "ladder")
         inter = a.table("test_accuracy", "interaction")
-        assert list(inter["moderator"]) == [f"{levels[0]} - {levels[1]}", f"{levels[1]} - {levels[2]}",
-                                            f"{levels[0]} - {levels[2]}"]
+        assert list(inter["moderator"]) == [
+            f"{levels[0]} - {levels[1]}",
+            f"{levels[1]} - {levels[2]}",
+            f"{levels[0]} - {levels[2]}",
+        ]
         assert inter["mean"].abs().max() < 1e-9  # the planted benefit is 0 on every "shallow" depth
         cmd = commands_for([("samplewise", levels[2], 9)], sel, "ladder")[0]
         assert "net.depth=4" in cmd and "net=depth4" not in cmd, cmd
@@ -102,7 +117,9 @@ def test_another_treatment_and_baseline():
 
 def test_bad_factors_are_one_line():
     rows = frame(grid(["none", "zca"], seeds=range(2)))
-    with pytest.raises(PrepbenchError, match=r"--moderator net\.colour is not a setting of these runs; expected one of .*prep"):
+    with pytest.raises(
+        PrepbenchError, match=r"--moderator net\.colour is not a setting of these runs; expected one of .*prep"
+    ):
         select(rows, Spec(moderator="net.colour"))
     with pytest.raises(PrepbenchError, match="--where data.size=1 names no setting"):
         select(rows, Spec(where=(("data.size", ("1",)),)))

@@ -62,16 +62,24 @@ class FakeSweeps:
         params = {"prep": cfg.prep.name, "net": cfg.net.name, "seed": str(cfg.seed), **flatten(cfg)}
         rng = np.random.default_rng(1000 * cfg.seed + len(cfg.net.name) + 7 * len(cfg.prep.name))
         acc = 0.5 + 0.01 * cfg.seed + SD[cfg.prep.name] * rng.normal()
-        self.client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()],
-                              metrics=[Metric("test_accuracy", acc, 0, 0), Metric("val_accuracy", acc, 0, 1)])
+        self.client.log_batch(
+            run.info.run_id,
+            params=[Param(k, v) for k, v in params.items()],
+            metrics=[Metric("test_accuracy", acc, 0, 0), Metric("val_accuracy", acc, 0, 1)],
+        )
         self.client.set_terminated(run.info.run_id, "FINISHED")
         self.done[key] = run.info.run_id
         self.trained += 1
 
 
 def plan(store, **kw):
-    overrides = ("data=synthetic", "prep=none,std,zca", "net=shallow,deep", "study=seedy",
-                 f"tracking.uri=sqlite:///{store}/mlflow.db")
+    overrides = (
+        "data=synthetic",
+        "prep=none,std,zca",
+        "net=shallow,deep",
+        "study=seedy",
+        f"tracking.uri=sqlite:///{store}/mlflow.db",
+    )
     args = dict(halfwidth=2.0, min_seeds=3, max_seeds=6, step=1, level=0.95) | kw
     return Plan(overrides, **args)
 
@@ -120,8 +128,20 @@ def test_the_report_says_which_rule_stopped_each(seeded, tmp_path):
     from prepbench.report import main
 
     store, _, _ = seeded
-    assert main(["--experiment", "seedy", "--tracking-uri", f"sqlite:///{store}/mlflow.db", "--out", str(tmp_path),
-                 "--no-log-artifact"]) == 0
+    assert (
+        main(
+            [
+                "--experiment",
+                "seedy",
+                "--tracking-uri",
+                f"sqlite:///{store}/mlflow.db",
+                "--out",
+                str(tmp_path),
+                "--no-log-artifact",
+            ]
+        )
+        == 0
+    )
     md = (tmp_path / "report.md").read_text()
     assert "precision: ±" in md and "≤ ±2.0 pp at 3 seeds" in md
     assert "max seeds (8)" in md and "Seeds were added by `python -m prepbench.seeds`" in md
@@ -147,30 +167,50 @@ def test_the_rule_never_looks_at_the_estimate():
     assert [d.new_seeds for d in decide(a, tight)] == [(3,), (3,)]
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--halfwidth", "0"], "--halfwidth 0 is out of range"),
-    (["--halfwidth", "2", "--min-seeds", "5", "--max-seeds", "4"], "--max-seeds 4 is out of range"),
-    (["--halfwidth", "2", "--min-seeds", "1"], "--min-seeds 1 is out of range"),
-    (["--halfwidth", "2", "--step", "0"], "--step 0 is out of range"),
-    (["--halfwidth", "2", "--bogus"], "--bogus is not an option"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--halfwidth", "0"], "--halfwidth 0 is out of range"),
+        (["--halfwidth", "2", "--min-seeds", "5", "--max-seeds", "4"], "--max-seeds 4 is out of range"),
+        (["--halfwidth", "2", "--min-seeds", "1"], "--min-seeds 1 is out of range"),
+        (["--halfwidth", "2", "--step", "0"], "--step 0 is out of range"),
+        (["--halfwidth", "2", "--bogus"], "--bogus is not an option"),
+    ],
+)
 def test_bad_options_are_one_line(argv, message):
     with pytest.raises(PrepbenchError, match=message):
         plan_from(argv)
 
 
 def test_plan_keeps_the_hydra_overrides_and_drops_multirun():
-    p = plan_from(["-m", "experiment=cpu", "--halfwidth", "2", "--max-seeds", "10", "--min-seeds", "5", "data=synthetic"])
+    p = plan_from(
+        ["-m", "experiment=cpu", "--halfwidth", "2", "--max-seeds", "10", "--min-seeds", "5", "data=synthetic"]
+    )
     assert p.overrides == ("experiment=cpu", "data=synthetic") and (p.min_seeds, p.max_seeds) == (5, 10)
 
 
 @pytest.mark.slow
 def test_the_real_command_on_synthetic_data(tmp_path):
     """Round 0 with 2 seeds, then 1 more (max 3): 6 tiny jobs through the real sweep; again: none."""
-    args = ["-m", "data=synthetic", "prep=none,zca", "net=shallow", "study=seedreal", "trainer.epochs=1",
-            "net.width=4", "net.dense=8", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
-            f"tracking.artifact_location={tmp_path}/art", f"hydra.sweep.dir={tmp_path}/sweep",
-            "--min-seeds", "2", "--max-seeds", "3", "--halfwidth", "0.001"]
+    args = [
+        "-m",
+        "data=synthetic",
+        "prep=none,zca",
+        "net=shallow",
+        "study=seedreal",
+        "trainer.epochs=1",
+        "net.width=4",
+        "net.dense=8",
+        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        f"tracking.artifact_location={tmp_path}/art",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        "--min-seeds",
+        "2",
+        "--max-seeds",
+        "3",
+        "--halfwidth",
+        "0.001",
+    ]
     cmd = [sys.executable, "-m", "prepbench.seeds", *args]
     first = subprocess.run(cmd, cwd=ROOT, env=env(tmp_path), capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stdout[-3000:] + "\n".join(error_lines(first.stderr))[-3000:]
@@ -181,7 +221,13 @@ def test_the_real_command_on_synthetic_data(tmp_path):
     exp = client.get_experiment_by_name("seedreal")
     jobs = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("prepbench.role") == "job"]
     assert sorted((r.data.params["prep"], int(r.data.params["seed"])) for r in jobs) == [
-        ("none", 0), ("none", 1), ("none", 2), ("zca", 0), ("zca", 1), ("zca", 2)]
+        ("none", 0),
+        ("none", 1),
+        ("none", 2),
+        ("zca", 0),
+        ("zca", 1),
+        ("zca", 2),
+    ]
     assert json.loads(exp.tags["prepbench.seeds.stops"])["zca"]["rule"] == "max seeds"
     again = subprocess.run(cmd, cwd=ROOT, env=env(tmp_path), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "test_accuracy" not in again.stdout  # every job skipped
@@ -194,8 +240,20 @@ def test_grid_where_skips_settings_resolved_when_a_job_starts():
 
     from prepbench.seeds import grid_where
 
-    runs = pd.DataFrame({"trainer.precision": ["bfloat16", "bfloat16"], "data.train_size": ["10000", "2500"],
-                         "prep.zca_epsilon": ["0.1", None], "trainer.threads": ["1", "2"]})
-    settings = {"trainer.precision": "auto", "data.train_size": "10000", "prep.zca_epsilon": "1e-06",
-                "trainer.threads": "0", "seed": "0", "trainer.epochs": "30"}
+    runs = pd.DataFrame(
+        {
+            "trainer.precision": ["bfloat16", "bfloat16"],
+            "data.train_size": ["10000", "2500"],
+            "prep.zca_epsilon": ["0.1", None],
+            "trainer.threads": ["1", "2"],
+        }
+    )
+    settings = {
+        "trainer.precision": "auto",
+        "data.train_size": "10000",
+        "prep.zca_epsilon": "1e-06",
+        "trainer.threads": "0",
+        "seed": "0",
+        "trainer.epochs": "30",
+    }
     assert grid_where(settings, runs, Plan((), 2.0, None, 10, 1, 0.95)) == (("data.train_size", ("10000",)),)

@@ -30,9 +30,26 @@ def server(tmp_path_factory):
     port = free_port()
     log = open(root / "server.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
-         "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{root}/mlflow.db",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cwd=root,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -59,7 +76,9 @@ def server(tmp_path_factory):
 def test_a_sweep_logs_to_the_tracking_server(server, tmp_path):
     from mlflow.tracking import MlflowClient
 
-    out = prepbench("-m", *TINY, "prep=none,std", "study=served", f"tracking.uri={server}", store=tmp_path, tracking=False)
+    out = prepbench(
+        "-m", *TINY, "prep=none,std", "study=served", f"tracking.uri={server}", store=tmp_path, tracking=False
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "2 job(s) finished, 0 failed" in out.stdout
     client = MlflowClient(server)
@@ -79,7 +98,9 @@ def test_a_sweep_logs_to_the_tracking_server(server, tmp_path):
 def test_an_unreachable_tracking_uri_fails_within_15_s_with_one_line(tmp_path, multirun):
     uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     started = time.monotonic()
-    out = prepbench(*(["-m"] if multirun else []), *TINY, f"tracking.uri={uri}", store=tmp_path, tracking=False, timeout=60)
+    out = prepbench(
+        *(["-m"] if multirun else []), *TINY, f"tracking.uri={uri}", store=tmp_path, tracking=False, timeout=60
+    )
     took = time.monotonic() - started
     assert out.returncode == 2
     assert took < 15, took
@@ -91,5 +112,5 @@ def test_an_unreachable_tracking_uri_fails_within_15_s_with_one_line(tmp_path, m
 
 def test_make_ui_serves_the_studys_store_on_localhost_only():
     text = (ROOT / "Makefile").read_text()
-    ui = text[text.index("\nui:"):]
+    ui = text[text.index("\nui:") :]
     assert "-m prepbench.ui $(STUDY)" in ui and "--host 127.0.0.1" in ui

@@ -47,6 +47,7 @@ def test_sign_flip_exact_known_pvalues():
     # [3, -1, 1, 1]: |sum| = 4; count sign vectors with |sum| >= 4 by brute force
     d = np.array([3.0, -1.0, 1.0, 1.0])
     import itertools
+
     hits = sum(abs(np.dot(s, d)) >= 4 for s in itertools.product([1, -1], repeat=4))
     assert stats.sign_flip_test(d).pvalue == pytest.approx(hits / 16)
 
@@ -84,7 +85,9 @@ def test_welch_degrees_of_freedom_and_p_match_the_textbook():
     a, b = [1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 6.0]
     va, vb = np.var(a, ddof=1), np.var(b, ddof=1)  # 5/3 and 4
     df = (va / 4 + vb / 3) ** 2 / ((va / 4) ** 2 / 3 + (vb / 3) ** 2 / 2)
-    assert stats.welch_df(va, 4, vb, 3) == pytest.approx(df) == pytest.approx(3.2347, abs=1e-4)  # 1.75^2 / (0.4167^2/3 + 1.3333^2/2)
+    assert (
+        stats.welch_df(va, 4, vb, 3) == pytest.approx(df) == pytest.approx(3.2347, abs=1e-4)
+    )  # 1.75^2 / (0.4167^2/3 + 1.3333^2/2)
     w = stats.welch(a, b)
     assert (w.test, w.n_a, w.n_b) == ("Welch", 4, 3) and w.mean == pytest.approx(-1.5)
     assert w.df == pytest.approx(df) and w.se == pytest.approx(math.sqrt(va / 4 + vb / 3))

@@ -7,9 +7,14 @@ from prepbench.errors import PrepbenchError
 
 def cfg(**overrides):
     base = dict(
-        study="s", seed=0, rerun=False, cache_dir="/c",
-        prep=dict(name="zca", normalization="zca"), net=dict(name="deep", depth=8),
-        trainer=dict(epochs=2, threads=0), tracking=dict(uri="sqlite:///x.db", experiment="s"),
+        study="s",
+        seed=0,
+        rerun=False,
+        cache_dir="/c",
+        prep=dict(name="zca", normalization="zca"),
+        net=dict(name="deep", depth=8),
+        trainer=dict(epochs=2, threads=0),
+        tracking=dict(uri="sqlite:///x.db", experiment="s"),
     )
     return OmegaConf.merge(OmegaConf.create(base), OmegaConf.create(overrides))
 
@@ -23,11 +28,22 @@ def test_flatten_gives_dotted_keys_and_null():
 def test_config_hash_is_the_jobs_identity_and_nothing_else():
     base = tracking.config_hash(cfg())
     assert tracking.config_hash(cfg()) == base
-    for same in (dict(rerun=True), dict(study="other"), dict(cache_dir="/elsewhere"),
-                 dict(tracking=dict(uri="http://h:5000")), dict(trainer=dict(threads=4))):
+    for same in (
+        dict(rerun=True),
+        dict(study="other"),
+        dict(cache_dir="/elsewhere"),
+        dict(tracking=dict(uri="http://h:5000")),
+        dict(trainer=dict(threads=4)),
+    ):
         assert tracking.config_hash(cfg(**same)) == base, same
-    for different in (dict(seed=1), dict(prep=dict(name="std")), dict(trainer=dict(epochs=3)), dict(net=dict(depth=4)),
-                      dict(trainer=dict(precision="bfloat16")), dict(trainer=dict(schedule="cosine"))):
+    for different in (
+        dict(seed=1),
+        dict(prep=dict(name="std")),
+        dict(trainer=dict(epochs=3)),
+        dict(net=dict(depth=4)),
+        dict(trainer=dict(precision="bfloat16")),
+        dict(trainer=dict(schedule="cosine")),
+    ):
         assert tracking.config_hash(cfg(**different)) != base, different
 
 
@@ -54,13 +70,26 @@ def test_retry_waits_out_a_locked_database_and_reraises_anything_else(monkeypatc
 
 
 def test_unknown_tracking_scheme_is_one_line_naming_the_uri():
-    with pytest.raises(PrepbenchError, match=r"tracking.uri=ftp://x/y has unknown scheme 'ftp'; expected one of sqlite"):
+    with pytest.raises(
+        PrepbenchError, match=r"tracking.uri=ftp://x/y has unknown scheme 'ftp'; expected one of sqlite"
+    ):
         tracking.client_for(OmegaConf.create(dict(uri="ftp://x/y", experiment="e")))
 
 
 def test_run_names_name_what_the_command_line_changes():
-    job = ["prep=zca", "net=deep", "seed=0", "trainer.lr=0.01", "tracking.uri=sqlite:///x.db", "study=s", "rerun=true",
-           "hydra/launcher=parallel", "experiment=cpu", "data=folder", "data.path=/far/away/cifar10-jpeg.zip"]
+    job = [
+        "prep=zca",
+        "net=deep",
+        "seed=0",
+        "trainer.lr=0.01",
+        "tracking.uri=sqlite:///x.db",
+        "study=s",
+        "rerun=true",
+        "hydra/launcher=parallel",
+        "experiment=cpu",
+        "data=folder",
+        "data.path=/far/away/cifar10-jpeg.zip",
+    ]
     assert tracking.run_name(cfg(), job) == "zca · deep · seed 0 · lr 0.01 · data folder · path cifar10-jpeg.zip"
     # an lr sweep: the jobs differ by name, not only by config
     names = {tracking.run_name(cfg(), ["prep=zca", f"trainer.lr={lr}"]) for lr in ("0.1", "0.01")}
@@ -79,12 +108,15 @@ def test_sweep_names_give_the_study_the_time_and_the_command_line_in_short():
     stamp = tracking.time.strftime("%Y-%m-%d %H:%M", tracking.time.localtime(when))
     assert tracking.sweep_name("cpu", [], when) == f"cpu · {stamp}"
     assert tracking.sweep_name("adhoc", ["prep=zca,std", "trainer.lr=0.1,0.01", "tracking.uri=x"], when) == (
-        f"adhoc · {stamp} · prep zca,std · lr 0.1,0.01")
+        f"adhoc · {stamp} · prep zca,std · lr 0.1,0.01"
+    )
 
 
 def test_experiments_are_tagged_as_model_training_once(tmp_path):
 
-    tracking_cfg = OmegaConf.create(dict(uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="e", artifact_location=str(tmp_path / "a")))
+    tracking_cfg = OmegaConf.create(
+        dict(uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="e", artifact_location=str(tmp_path / "a"))
+    )
     client = tracking.client_for(tracking_cfg)
     exp_id = tracking.experiment_id(client, tracking_cfg)
     assert client.get_experiment(exp_id).tags["mlflow.experimentKind"] == "custom_model_development"

@@ -13,7 +13,9 @@ NET = OmegaConf.create(dict(depth=1, width=4, dense=8))
 
 @pytest.fixture(scope="module")
 def splits(tmp_path_factory):
-    cfg = OmegaConf.merge(OmegaConf.load(ROOT / "conf" / "data_splits.yaml"), OmegaConf.load(ROOT / "conf" / "data" / "synthetic.yaml"))
+    cfg = OmegaConf.merge(
+        OmegaConf.load(ROOT / "conf" / "data_splits.yaml"), OmegaConf.load(ROOT / "conf" / "data" / "synthetic.yaml")
+    )
     cfg.pop("defaults")
     cfg.cache_dir = str(tmp_path_factory.mktemp("cache"))
     return load_splits(cfg)
@@ -22,7 +24,9 @@ def splits(tmp_path_factory):
 def trainer(**overrides):
     """conf/trainer's settings, small, in float32 unless asked otherwise."""
     defaults = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "trainer" / "default.yaml"))
-    return OmegaConf.create(defaults | dict(epochs=2, batch_size=32, precision="float32", backend="tensorflow") | overrides)
+    return OmegaConf.create(
+        defaults | dict(epochs=2, batch_size=32, precision="float32", backend="tensorflow") | overrides
+    )
 
 
 def test_batch_order_depends_on_the_seed_only_and_changes_each_epoch():
@@ -69,8 +73,14 @@ def test_static_variants_are_normalized_once_up_front(splits):
 def test_training_learns_the_synthetic_data_and_reports_every_metric(splits):
     inputs = make_inputs(splits, build("none"), batch_size=32, epochs=3, seed=0, augmentation=AUGMENTATION)
     seen = []
-    result = fit_and_evaluate(inputs, net=NET, trainer=trainer(epochs=3, lr=3e-3), seed=0, batchnorm=False,
-                              on_epoch=lambda epoch, metrics: seen.append(epoch))
+    result = fit_and_evaluate(
+        inputs,
+        net=NET,
+        trainer=trainer(epochs=3, lr=3e-3),
+        seed=0,
+        batchnorm=False,
+        on_epoch=lambda epoch, metrics: seen.append(epoch),
+    )
     assert seen == [1, 2, 3]
     assert set(result.history) == {"train_loss", "train_accuracy", "val_loss", "val_accuracy"}
     assert result.test_accuracy > 1.5 / len(splits.class_names)  # well above chance
@@ -101,7 +111,11 @@ def test_a_float32_job_after_a_bfloat16_job_in_one_process_really_runs_in_float3
     policy_while_training = {}
     for precision in ("bfloat16", "float32"):
         fit_and_evaluate(
-            inputs, net=NET, trainer=trainer(epochs=1, precision=precision), seed=0, batchnorm=False,
+            inputs,
+            net=NET,
+            trainer=trainer(epochs=1, precision=precision),
+            seed=0,
+            batchnorm=False,
             on_epoch=lambda epoch, metrics, p=precision: policy_while_training.update(
                 {p: keras.mixed_precision.global_policy().compute_dtype}
             ),

@@ -29,9 +29,9 @@ TOO_FEW = "not enough seeds"
 
 @dataclass(frozen=True)
 class Metric:
-    name: str    # as in effects.csv: test_accuracy, val_accuracy@epoch2, ...
+    name: str  # as in effects.csv: test_accuracy, val_accuracy@epoch2, ...
     column: str  # the cells' column
-    title: str   # as a table heading says it
+    title: str  # as a table heading says it
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,8 @@ class Analysis:
     epochs: int | None
     early: int | None
     metrics: tuple
-    contrasts: dict     # variant -> (plus, minus): benefit = plus - minus
-    pairs: tuple        # (moderator a, moderator b): interaction = benefit on a - benefit on b
+    contrasts: dict  # variant -> (plus, minus): benefit = plus - minus
+    pairs: tuple  # (moderator a, moderator b): interaction = benefit on a - benefit on b
     cells: pd.DataFrame
     summary: pd.DataFrame
     effects: pd.DataFrame
@@ -77,8 +77,12 @@ class Analysis:
 
     def row(self, metric: str, kind: str, variant: str, moderator: str):
         sub = self.effects
-        sub = sub[(sub["metric"] == metric) & (sub["kind"] == kind) & (sub["variant"] == variant)
-                  & (sub["moderator"] == moderator)]
+        sub = sub[
+            (sub["metric"] == metric)
+            & (sub["kind"] == kind)
+            & (sub["variant"] == variant)
+            & (sub["moderator"] == moderator)
+        ]
         return None if sub.empty else sub.iloc[0]
 
 
@@ -117,19 +121,53 @@ def _resolution(c: stats.Comparison, level: float) -> dict:
     need = {}
     for pp in (1, 2):
         h = pp / 100
-        need[f"seeds_for_{pp}pp"] = (stats.seeds_needed(c.sd_a, h, level, c.sd_b) if c.test == "Welch"
-                                     else stats.seeds_needed(c.sd, h, level))
+        need[f"seeds_for_{pp}pp"] = (
+            stats.seeds_needed(c.sd_a, h, level, c.sd_b) if c.test == "Welch" else stats.seeds_needed(c.sd, h, level)
+        )
     return {"halfwidth": c.halfwidth(level), **need}
 
 
-def _effect(metric: Metric, kind: str, variant: str, moderator: str, contrast: str,
-            c: stats.Comparison, perm: stats.SignFlip, seeds, level: float) -> dict:
+def _effect(
+    metric: Metric,
+    kind: str,
+    variant: str,
+    moderator: str,
+    contrast: str,
+    c: stats.Comparison,
+    perm: stats.SignFlip,
+    seeds,
+    level: float,
+) -> dict:
     low, high = c.interval(level)
-    return dict(metric=metric.name, kind=kind, variant=variant, moderator=moderator, contrast=contrast,
-                test=c.test, n=c.n, n_a=c.n_a, n_b=c.n_b, mean=c.mean, sd=c.sd, sd_a=c.sd_a, sd_b=c.sd_b,
-                se=c.se, df=c.df, level=level, ci_low=low, ci_high=high, p=c.p, p_perm=perm.pvalue,
-                perm_exact=perm.exact, perm_min_p=perm.min_pvalue, corr=c.corr, corr_p=c.corr_p,
-                corr_n=c.corr_n, **_resolution(c, level), seeds=" ".join(map(str, seeds)))
+    return dict(
+        metric=metric.name,
+        kind=kind,
+        variant=variant,
+        moderator=moderator,
+        contrast=contrast,
+        test=c.test,
+        n=c.n,
+        n_a=c.n_a,
+        n_b=c.n_b,
+        mean=c.mean,
+        sd=c.sd,
+        sd_a=c.sd_a,
+        sd_b=c.sd_b,
+        se=c.se,
+        df=c.df,
+        level=level,
+        ci_low=low,
+        ci_high=high,
+        p=c.p,
+        p_perm=perm.pvalue,
+        perm_exact=perm.exact,
+        perm_min_p=perm.min_pvalue,
+        corr=c.corr,
+        corr_p=c.corr_p,
+        corr_n=c.corr_n,
+        **_resolution(c, level),
+        seeds=" ".join(map(str, seeds)),
+    )
 
 
 def benefits(cells, metric: Metric, contrasts: dict, moderators, level: float) -> list:
@@ -139,11 +177,21 @@ def benefits(cells, metric: Metric, contrasts: dict, moderators, level: float) -
         for m in moderators:
             d = stats.paired_differences(series(cells, metric.column, plus, m), series(cells, metric.column, minus, m))
             c = stats.paired(d)
-            row = _effect(metric, "benefit", v, m, f"{contrast_text(plus, minus)} on {m}", c,
-                          stats.sign_flip_test(d), d.index, level)
+            row = _effect(
+                metric,
+                "benefit",
+                v,
+                m,
+                f"{contrast_text(plus, minus)} on {m}",
+                c,
+                stats.sign_flip_test(d),
+                d.index,
+                level,
+            )
             pb = stats.prob_beats(d, level)
-            row.update(prob_beats=pb.estimate, prob_beats_low=pb.low, prob_beats_high=pb.high,
-                       wins=pb.wins, ties=pb.ties)
+            row.update(
+                prob_beats=pb.estimate, prob_beats_low=pb.low, prob_beats_high=pb.high, wins=pb.wins, ties=pb.ties
+            )
             out.append((row, c))
     return out
 
@@ -162,8 +210,22 @@ def interactions(cells, metric: Metric, contrasts: dict, pairs, level: float) ->
                 common = da.index.intersection(db.index)
                 perm = stats.sign_flip_test(da.loc[common] - db.loc[common])
             seeds = sorted(set(da.index) | set(db.index))
-            out.append((_effect(metric, "interaction", v, f"{a} - {b}",
-                                f"({contrast_text(plus, minus)}) on {a} minus on {b}", c, perm, seeds, level), c))
+            out.append(
+                (
+                    _effect(
+                        metric,
+                        "interaction",
+                        v,
+                        f"{a} - {b}",
+                        f"({contrast_text(plus, minus)}) on {a} minus on {b}",
+                        c,
+                        perm,
+                        seeds,
+                        level,
+                    ),
+                    c,
+                )
+            )
     return out
 
 
@@ -173,8 +235,7 @@ def adjust(family: list, alpha: float) -> None:
     adjusted, levels = stats.holm(p), stats.holm_levels(p, alpha)
     for (row, c), ph, lv in zip(family, adjusted, levels):
         low, high = c.interval(lv) if np.isfinite(lv) else (math.nan, math.nan)
-        row.update(p_holm=ph, family_size=int(np.isfinite(p).sum()), level_holm=lv,
-                   ci_low_holm=low, ci_high_holm=high)
+        row.update(p_holm=ph, family_size=int(np.isfinite(p).sum()), level_holm=lv, ci_low_holm=low, ci_high_holm=high)
 
 
 def benefit_verdict(mean: float, p_holm: float, alpha: float) -> str:
@@ -209,11 +270,48 @@ def interaction_verdict(mean: float, p_holm: float, alpha: float, a: str, b: str
 
 
 EFFECT_COLUMNS = [
-    "metric", "kind", "variant", "moderator", "contrast", "test", "n", "n_a", "n_b", "mean", "sd", "sd_a",
-    "sd_b", "se", "df", "level", "ci_low", "ci_high", "p", "p_holm", "family_size", "level_holm",
-    "ci_low_holm", "ci_high_holm", "verdict", "favours", "p_perm", "perm_exact", "perm_min_p", "corr",
-    "corr_p", "corr_n", "prob_beats", "prob_beats_low", "prob_beats_high", "wins", "ties", "halfwidth",
-    "seeds_for_1pp", "seeds_for_2pp", "seeds"]
+    "metric",
+    "kind",
+    "variant",
+    "moderator",
+    "contrast",
+    "test",
+    "n",
+    "n_a",
+    "n_b",
+    "mean",
+    "sd",
+    "sd_a",
+    "sd_b",
+    "se",
+    "df",
+    "level",
+    "ci_low",
+    "ci_high",
+    "p",
+    "p_holm",
+    "family_size",
+    "level_holm",
+    "ci_low_holm",
+    "ci_high_holm",
+    "verdict",
+    "favours",
+    "p_perm",
+    "perm_exact",
+    "perm_min_p",
+    "corr",
+    "corr_p",
+    "corr_n",
+    "prob_beats",
+    "prob_beats_low",
+    "prob_beats_high",
+    "wins",
+    "ties",
+    "halfwidth",
+    "seeds_for_1pp",
+    "seeds_for_2pp",
+    "seeds",
+]
 
 
 def effects(cells, metrics, contrasts: dict, moderators, pairs, level: float) -> pd.DataFrame:
@@ -233,9 +331,15 @@ def effects(cells, metrics, contrasts: dict, moderators, pairs, level: float) ->
             verdict_of[(row["variant"], row["moderator"])] = row["verdict"]
         for row, _ in inter:
             a, b = row["moderator"].split(" - ", 1)
-            row["verdict"] = interaction_verdict(row["mean"], row["p_holm"], alpha, a, b,
-                                                 verdict_of.get((row["variant"], a), TOO_FEW),
-                                                 verdict_of.get((row["variant"], b), TOO_FEW))
+            row["verdict"] = interaction_verdict(
+                row["mean"],
+                row["p_holm"],
+                alpha,
+                a,
+                b,
+                verdict_of.get((row["variant"], a), TOO_FEW),
+                verdict_of.get((row["variant"], b), TOO_FEW),
+            )
             significant = np.isfinite(row["p_holm"]) and row["p_holm"] < alpha
             row["favours"] = (a if row["mean"] > 0 else b) if significant else ""
         rows += [row for row, _ in ben + inter]
@@ -256,15 +360,26 @@ def summarise(sel: Selection, cells: pd.DataFrame, early: int | None, level: flo
             fin = cell[cell["status"] == "FINISHED"]
             iv = stats.clip_interval(stats.t_interval(fin["test_accuracy"], level))
             runs = sel.runs[sel.runs["run_id"].isin(fin["run_id"])]
-            rows.append(dict(
-                variant=v, moderator=m, n=iv.n, mean=iv.mean, sd=iv.sd, ci_low=iv.low, ci_high=iv.high,
-                level=level, early_epoch=early, val_early_mean=fin["val_early"].mean() if len(fin) else math.nan,
-                val_final_mean=fin["val_final"].mean() if len(fin) else math.nan,
-                n_failed=int(cell["status"].isin(["FAILED", "KILLED"]).sum()),
-                n_missing=int((cell["status"] == "MISSING").sum()),
-                n_running=int((cell["status"] == "RUNNING").sum()),
-                fit_seconds_mean=_mean(runs, "metrics.fit_seconds"),
-                train_images_per_second_mean=_mean(runs, "metrics.train_images_per_second")))
+            rows.append(
+                dict(
+                    variant=v,
+                    moderator=m,
+                    n=iv.n,
+                    mean=iv.mean,
+                    sd=iv.sd,
+                    ci_low=iv.low,
+                    ci_high=iv.high,
+                    level=level,
+                    early_epoch=early,
+                    val_early_mean=fin["val_early"].mean() if len(fin) else math.nan,
+                    val_final_mean=fin["val_final"].mean() if len(fin) else math.nan,
+                    n_failed=int(cell["status"].isin(["FAILED", "KILLED"]).sum()),
+                    n_missing=int((cell["status"] == "MISSING").sum()),
+                    n_running=int((cell["status"] == "RUNNING").sum()),
+                    fit_seconds_mean=_mean(runs, "metrics.fit_seconds"),
+                    train_images_per_second_mean=_mean(runs, "metrics.train_images_per_second"),
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -295,7 +410,9 @@ def metrics_for(cells: pd.DataFrame, early: int | None, epochs: int | None) -> t
     if early and epochs and early < epochs and cells["val_early"].notna().any():
         out.append(Metric(f"val_accuracy@epoch{early}", "val_early", f"validation accuracy at epoch {early}"))
     if epochs and cells["val_final"].notna().any():
-        out.append(Metric(f"val_accuracy@epoch{epochs}", "val_final", f"validation accuracy at epoch {epochs} (the last)"))
+        out.append(
+            Metric(f"val_accuracy@epoch{epochs}", "val_final", f"validation accuracy at epoch {epochs} (the last)")
+        )
     return tuple(out)
 
 
@@ -307,12 +424,16 @@ def missing(sel: Selection, experiment: str) -> tuple:
     base = c[(c["variant"] == sel.baseline) & (c["status"] != "FINISHED") & (c["status"] != NOT_PLANNED)]
     gaps = [(m, int(s)) for m, s in base[["moderator", "seed"]].to_numpy() if (m, s) in ran]
     todo = c[~c["status"].isin(["FINISHED", NOT_PLANNED])]
-    return (tuple(gaps), tuple(commands_for([(sel.baseline, m, s) for m, s in gaps], sel, experiment)),
-            tuple(commands_for(map(tuple, todo[["variant", "moderator", "seed"]].to_numpy()), sel, experiment)))
+    return (
+        tuple(gaps),
+        tuple(commands_for([(sel.baseline, m, s) for m, s in gaps], sel, experiment)),
+        tuple(commands_for(map(tuple, todo[["variant", "moderator", "seed"]].to_numpy()), sel, experiment)),
+    )
 
 
-def analyse(sel: Selection, curves: dict, experiment: str, seeds_plan: dict | None = None,
-            seeds_stops: dict | None = None) -> Analysis:
+def analyse(
+    sel: Selection, curves: dict, experiment: str, seeds_plan: dict | None = None, seeds_stops: dict | None = None
+) -> Analysis:
     """The whole analysis of one selection; `curves`: run id -> validation accuracy per epoch."""
     epochs = _epochs(sel, curves)
     early = stats.early_epoch(epochs) if epochs else None
@@ -322,9 +443,20 @@ def analyse(sel: Selection, curves: dict, experiment: str, seeds_plan: dict | No
     pairs = pairs_for(sel.moderators)
     gaps, base_cmds, todo_cmds = missing(sel, experiment)
     return Analysis(
-        selection=sel, experiment=experiment, epochs=epochs, early=early, metrics=metrics,
-        contrasts=contrasts, pairs=pairs, cells=cells,
+        selection=sel,
+        experiment=experiment,
+        epochs=epochs,
+        early=early,
+        metrics=metrics,
+        contrasts=contrasts,
+        pairs=pairs,
+        cells=cells,
         summary=summarise(sel, cells, early, sel.spec.level),
         effects=effects(cells, metrics, contrasts, sel.moderators, pairs, sel.spec.level),
-        curves=curves, missing_baseline=gaps, baseline_commands=base_cmds, missing_commands=todo_cmds,
-        seeds_plan=dict(seeds_plan or {}), seeds_stops=dict(seeds_stops or {}))
+        curves=curves,
+        missing_baseline=gaps,
+        baseline_commands=base_cmds,
+        missing_commands=todo_cmds,
+        seeds_plan=dict(seeds_plan or {}),
+        seeds_stops=dict(seeds_stops or {}),
+    )

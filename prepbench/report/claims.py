@@ -7,20 +7,48 @@ from __future__ import annotations
 
 HYPOTHESIS = "Preprocessing helps shallow networks more than deep ones."
 CLAIMS = [
-    ("C1", "augment", "Data augmentation (rotation ±20°, shifts ±20%, horizontal flip) may raise "
-                      "accuracy when data is scarce."),
-    ("C2", "minmax", "Per-image min-max normalization may raise accuracy; effective for shallow "
-                     "networks, deep networks often overcome it."),
-    ("C3", "raw", "Scaling 0–255 integers to 0–1 floats has no effect on accuracy at all "
-                  "(tested as the benefit of scaling: none = x/255 minus raw 0–255 input)."),
-    ("C4", "samplewise, std", "Standardization (per image: samplewise; per channel over the "
-                              "training set: std/featurewise) brings out features."),
-    ("C5", "zca, zca_reg", "ZCA whitening (standardization plus decorrelation) helps (zca: the memo's "
-                           "ε = 1e-6; zca_reg: a regularising ε = 0.1)."),
+    (
+        "C1",
+        "augment",
+        "Data augmentation (rotation ±20°, shifts ±20%, horizontal flip) may raise accuracy when data is scarce.",
+    ),
+    (
+        "C2",
+        "minmax",
+        "Per-image min-max normalization may raise accuracy; effective for shallow "
+        "networks, deep networks often overcome it.",
+    ),
+    (
+        "C3",
+        "raw",
+        "Scaling 0–255 integers to 0–1 floats has no effect on accuracy at all "
+        "(tested as the benefit of scaling: none = x/255 minus raw 0–255 input).",
+    ),
+    (
+        "C4",
+        "samplewise, std",
+        "Standardization (per image: samplewise; per channel over the "
+        "training set: std/featurewise) brings out features.",
+    ),
+    (
+        "C5",
+        "zca, zca_reg",
+        "ZCA whitening (standardization plus decorrelation) helps (zca: the memo's "
+        "ε = 1e-6; zca_reg: a regularising ε = 0.1).",
+    ),
     ("C6", "batchnorm", "Batch normalization makes learning more efficient."),
 ]
-PREP_CLAIM = {"augment": "C1", "minmax": "C2", "raw": "C3", "samplewise": "C4", "std": "C4",
-              "featurewise": "C4", "zca": "C5", "zca_reg": "C5", "batchnorm": "C6"}
+PREP_CLAIM = {
+    "augment": "C1",
+    "minmax": "C2",
+    "raw": "C3",
+    "samplewise": "C4",
+    "std": "C4",
+    "featurewise": "C4",
+    "zca": "C5",
+    "zca_reg": "C5",
+    "batchnorm": "C6",
+}
 PREP_ORDER = ["none", "raw", "minmax", "samplewise", "std", "featurewise", "zca", "zca_reg", "augment", "batchnorm"]
 
 REVERSED = {"raw": "scaling"}

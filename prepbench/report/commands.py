@@ -13,8 +13,17 @@ from prepbench.report.select import Selection, group_of
 
 # Items that never carry over to a command for other cells.
 _DROP = ("seed=", "rerun=", "hydra.", "hydra/", "+hydra", "-m", "--multirun")
-_RECONSTRUCT = ("data.path", "data.train_size", "data.val_size", "data.test_size", "data.image_size",
-                "data.split_seed", "trainer.epochs", "trainer.batch_size", "trainer.lr")
+_RECONSTRUCT = (
+    "data.path",
+    "data.train_size",
+    "data.val_size",
+    "data.test_size",
+    "data.image_size",
+    "data.split_seed",
+    "trainer.epochs",
+    "trainer.batch_size",
+    "trainer.lr",
+)
 
 
 def recorded_overrides(run: pd.Series) -> list[str] | None:
@@ -94,7 +103,9 @@ def sweeps_for(cells, sel: Selection, experiment: str, extra: tuple = ()) -> lis
     for (t_key, v_extra, m_key, m_extra, rest, rebuilt, m_value), by_seed in blocks.items():
         by_values: dict[tuple, list[int]] = {}
         for s, values in sorted(by_seed.items()):
-            by_values.setdefault(tuple(sorted(dict.fromkeys(values), key=lambda x: rank.get(x, len(rank)))), []).append(s)
+            by_values.setdefault(tuple(sorted(dict.fromkeys(values), key=lambda x: rank.get(x, len(rank)))), []).append(
+                s
+            )
         for values, seeds in by_values.items():
             merged.setdefault((t_key, values, m_key, tuple(seeds), v_extra, m_extra, rest, rebuilt), []).append(m_value)
     return [_items(k, m_values, experiment, extra) for k, m_values in merged.items()]

@@ -7,11 +7,13 @@ import html
 import re
 from pathlib import Path
 
-CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
-       "line-height:1.45;color:#222}table{border-collapse:collapse;margin:1em 0;font-size:.9em}"
-       "th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left}th{background:#f3f3f3}"
-       "pre{background:#f6f6f6;padding:.7em;overflow-x:auto;font-size:.85em}"
-       "img{max-width:100%}figcaption{font-size:.9em;color:#555}code{background:#f3f3f3}")
+CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
+    "line-height:1.45;color:#222}table{border-collapse:collapse;margin:1em 0;font-size:.9em}"
+    "th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left}th{background:#f3f3f3}"
+    "pre{background:#f6f6f6;padding:.7em;overflow-x:auto;font-size:.85em}"
+    "img{max-width:100%}figcaption{font-size:.9em;color:#555}code{background:#f3f3f3}"
+)
 
 
 class Doc:
@@ -44,8 +46,10 @@ class Doc:
 
     def html(self, base: Path, title: str) -> str:
         body = "\n".join(_html_block(b, base) for b in self.blocks)
-        return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
-                f"</title><style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
+        return (
+            f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}'
+            f"</title><style>{CSS}</style></head><body>\n{body}\n</body></html>\n"
+        )
 
 
 def _md_table(header, rows) -> str:
@@ -87,5 +91,7 @@ def _html_block(b, base: Path) -> str:
         body = "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r) + "</tr>" for r in b[2])
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     data = base64.b64encode((base / b[1]).read_bytes()).decode("ascii")
-    return (f'<figure><img alt="{html.escape(b[2])}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{inline(b[2])}</figcaption></figure>")
+    return (
+        f'<figure><img alt="{html.escape(b[2])}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{inline(b[2])}</figcaption></figure>"
+    )

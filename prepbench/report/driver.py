@@ -28,8 +28,20 @@ writes DIR/report.md, DIR/report.html (self-contained), DIR/runs.csv (every job 
 columns superseded_by and left_out), DIR/summary.csv, DIR/effects.csv and DIR/figures/*.png, then
 logs DIR under `report/` of the experiment's newest sweep parent run (unless --no-log-artifact)."""
 
-RUN_LEAD = ["variant", "moderator", "seed", "status", "test_accuracy", "superseded", "superseded_by", "left_out",
-            "run_id", "run_name", "start_time", "end_time"]
+RUN_LEAD = [
+    "variant",
+    "moderator",
+    "seed",
+    "status",
+    "test_accuracy",
+    "superseded",
+    "superseded_by",
+    "left_out",
+    "run_id",
+    "run_name",
+    "start_time",
+    "end_time",
+]
 
 
 def runs_table(a: Analysis) -> pd.DataFrame:
@@ -37,7 +49,8 @@ def runs_table(a: Analysis) -> pd.DataFrame:
     runs = a.selection.runs.assign(superseded=a.selection.runs["superseded_by"].notna())
     rest = sorted(c for c in runs.columns if c not in RUN_LEAD and c.startswith(("params.", "metrics.", "tags.")))
     return runs.reindex(columns=[c for c in RUN_LEAD if c in runs.columns] + rest).sort_values(
-        ["left_out", "variant", "moderator", "seed", "start_time"], na_position="last")
+        ["left_out", "variant", "moderator", "seed", "start_time"], na_position="last"
+    )
 
 
 def _log(loaded: load.Loaded, parents: pd.DataFrame, out: Path) -> None:
@@ -51,8 +64,15 @@ def _log(loaded: load.Loaded, parents: pd.DataFrame, out: Path) -> None:
         print(f"warning: could not log the report to run {newest['run_id']}: {err}", file=sys.stderr)
 
 
-def write_report(experiment: str | None, out: str | Path, tracking_uri: str | None = None, spec: Spec | None = None,
-                 log_artifact: bool = True, runs_csv: str | None = None, command: str = "") -> Path:
+def write_report(
+    experiment: str | None,
+    out: str | Path,
+    tracking_uri: str | None = None,
+    spec: Spec | None = None,
+    log_artifact: bool = True,
+    runs_csv: str | None = None,
+    command: str = "",
+) -> Path:
     """Reads the runs (MLflow experiment, or a runs.csv), writes the report into `out`, and (if
     `log_artifact`) logs it to the experiment's newest sweep parent run. Returns `out`."""
     spec = spec or Spec()
@@ -67,7 +87,9 @@ def write_report(experiment: str | None, out: str | Path, tracking_uri: str | No
     try:
         sel = select(loaded.runs, spec)
     except PrepbenchError as err:
-        raise PrepbenchError(f"experiment {experiment!r} {err}" if str(err).startswith(("has no", "no job")) else str(err)) from None
+        raise PrepbenchError(
+            f"experiment {experiment!r} {err}" if str(err).startswith(("has no", "no job")) else str(err)
+        ) from None
     curves = load.load_curves(loaded.client, sel.cells.loc[sel.cells["status"] == "FINISHED", "run_id"])
     a = analyse(sel, curves, experiment, loaded.seeds_plan, loaded.seeds_stops)
     out = Path(out)
@@ -78,7 +100,9 @@ def write_report(experiment: str | None, out: str | Path, tracking_uri: str | No
     runs_table(a).to_csv(out / "runs.csv", index=False)
     a.summary.to_csv(out / "summary.csv", index=False)
     a.effects.to_csv(out / "effects.csv", index=False)
-    doc = document.build(a, loaded.source, figures, command or f"python -m prepbench.report --experiment {experiment} --out {out}")
+    doc = document.build(
+        a, loaded.source, figures, command or f"python -m prepbench.report --experiment {experiment} --out {out}"
+    )
     (out / "report.md").write_text(doc.markdown(), encoding="utf-8")
     (out / "report.html").write_text(doc.html(out, f"prepbench report: {experiment}"), encoding="utf-8")
     if log_artifact and loaded.client is not None and len(sel.parents):
@@ -91,26 +115,39 @@ def parse_where(items: list[str]) -> tuple:
     for item in items or []:
         key, sep, values = item.partition("=")
         if not sep or not key or not values:
-            raise PrepbenchError(f"--where {item} is malformed; expected KEY=VALUE or KEY=V1,V2 (e.g. data.train_size=2500)")
+            raise PrepbenchError(
+                f"--where {item} is malformed; expected KEY=VALUE or KEY=V1,V2 (e.g. data.train_size=2500)"
+            )
         out.append((key.strip(), tuple(v.strip() for v in values.split(","))))
     return tuple(out)
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m prepbench.report", description=USAGE,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m prepbench.report", description=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--experiment", help="MLflow experiment (= study) name")
     src.add_argument("--runs-csv", help="a runs.csv written by an earlier report, instead of MLflow (no curves)")
-    ap.add_argument("--tracking-uri", default=None,
-                    help="MLflow tracking URI (default: the embedded store of conf/tracking/mlflow.yaml)")
+    ap.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI (default: the embedded store of conf/tracking/mlflow.yaml)",
+    )
     ap.add_argument("--out", required=True, help="output directory")
     ap.add_argument("--treatment", default="prep", help="the param whose values are compared (default prep)")
     ap.add_argument("--baseline", default=None, help="the treatment value others are compared with (default none)")
-    ap.add_argument("--moderator", default="net",
-                    help="the param whose levels the benefits are compared across (default net; e.g. net.depth, data.train_size)")
-    ap.add_argument("--where", action="append", metavar="KEY=V1,V2",
-                    help="analyse only runs with these settings (repeatable); default: the most common context")
+    ap.add_argument(
+        "--moderator",
+        default="net",
+        help="the param whose levels the benefits are compared across (default net; e.g. net.depth, data.train_size)",
+    )
+    ap.add_argument(
+        "--where",
+        action="append",
+        metavar="KEY=V1,V2",
+        help="analyse only runs with these settings (repeatable); default: the most common context",
+    )
     ap.add_argument("--level", type=float, default=stats.LEVEL, help=f"confidence level (default {stats.LEVEL})")
     ap.add_argument("--no-log-artifact", action="store_true", help="do not log the report to the sweep's parent run")
     return ap
@@ -121,11 +158,25 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.treatment != "prep" and args.baseline is None:
-            raise PrepbenchError(f"--treatment {args.treatment} needs --baseline VALUE; expected the value the others are compared with")
-        spec = Spec(treatment=args.treatment, baseline=args.baseline or "none", moderator=args.moderator,
-                    where=parse_where(args.where), level=args.level)
-        out = write_report(args.experiment, args.out, args.tracking_uri, spec, not args.no_log_artifact,
-                           args.runs_csv, "python -m prepbench.report " + " ".join(shlex.quote(a) for a in argv))
+            raise PrepbenchError(
+                f"--treatment {args.treatment} needs --baseline VALUE; expected the value the others are compared with"
+            )
+        spec = Spec(
+            treatment=args.treatment,
+            baseline=args.baseline or "none",
+            moderator=args.moderator,
+            where=parse_where(args.where),
+            level=args.level,
+        )
+        out = write_report(
+            args.experiment,
+            args.out,
+            args.tracking_uri,
+            spec,
+            not args.no_log_artifact,
+            args.runs_csv,
+            "python -m prepbench.report " + " ".join(shlex.quote(a) for a in argv),
+        )
     except PrepbenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -42,10 +42,12 @@ def open_client(tracking_uri: str):
     from mlflow.tracking import MlflowClient
 
     if tracking_uri.startswith("sqlite:///"):
-        db = Path(tracking_uri[len("sqlite:///"):])
+        db = Path(tracking_uri[len("sqlite:///") :])
         if not db.is_file():
-            raise PrepbenchError(f"no MLflow store at {db} (from --tracking-uri {tracking_uri}); "
-                                 "run a sweep first or pass the store's URI")
+            raise PrepbenchError(
+                f"no MLflow store at {db} (from --tracking-uri {tracking_uri}); "
+                "run a sweep first or pass the store's URI"
+            )
     return MlflowClient(tracking_uri=tracking_uri)
 
 
@@ -64,8 +66,9 @@ def load_experiment(tracking_uri: str, experiment: str) -> Loaded:
         exp = client.get_experiment_by_name(experiment)
         if exp is None:
             names = sorted(e.name for e in client.search_experiments())
-            raise PrepbenchError(f"no MLflow experiment named {experiment!r}; "
-                                 f"the store has: {', '.join(names) or 'none'}")
+            raise PrepbenchError(
+                f"no MLflow experiment named {experiment!r}; the store has: {', '.join(names) or 'none'}"
+            )
         runs = _search_all(client, exp.experiment_id)
     except PrepbenchError:
         raise
@@ -74,16 +77,27 @@ def load_experiment(tracking_uri: str, experiment: str) -> Loaded:
         raise PrepbenchError(f"cannot read the MLflow store {tracking_uri}: {type(err).__name__}: {first}") from err
     rows = []
     for r in runs:
-        row = {"run_id": r.info.run_id, "run_name": r.info.run_name, "status": r.info.status,
-               "start_time": r.info.start_time, "end_time": r.info.end_time}
+        row = {
+            "run_id": r.info.run_id,
+            "run_name": r.info.run_name,
+            "status": r.info.status,
+            "start_time": r.info.start_time,
+            "end_time": r.info.end_time,
+        }
         row.update({f"params.{k}": v for k, v in r.data.params.items()})
         row.update({f"metrics.{k}": v for k, v in r.data.metrics.items()})
-        row.update({f"tags.{k}": v for k, v in r.data.tags.items()
-                    if k.startswith("prepbench.") or k == "mlflow.parentRunId"})
+        row.update(
+            {f"tags.{k}": v for k, v in r.data.tags.items() if k.startswith("prepbench.") or k == "mlflow.parentRunId"}
+        )
         rows.append(row)
     tags = dict(exp.tags or {})
-    return Loaded(f"the MLflow experiment `{experiment}` at `{tracking_uri}`", pd.DataFrame(rows),
-                  _json_tag(tags, SEEDS_PLAN_TAG), _json_tag(tags, SEEDS_STOPS_TAG), client)
+    return Loaded(
+        f"the MLflow experiment `{experiment}` at `{tracking_uri}`",
+        pd.DataFrame(rows),
+        _json_tag(tags, SEEDS_PLAN_TAG),
+        _json_tag(tags, SEEDS_STOPS_TAG),
+        client,
+    )
 
 
 def _search_all(client, experiment_id: str) -> list:
@@ -118,6 +132,7 @@ def load_curves(client, run_ids, metric: str = "val_accuracy") -> dict[str, pd.S
         return curves
     for rid in run_ids:
         hist = client.get_metric_history(rid, metric)
-        curves[rid] = pd.Series({m.step: m.value for m in sorted(hist, key=lambda m: m.timestamp)},
-                                dtype=float).sort_index()
+        curves[rid] = pd.Series(
+            {m.step: m.value for m in sorted(hist, key=lambda m: m.timestamp)}, dtype=float
+        ).sort_index()
     return curves

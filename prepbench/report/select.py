@@ -111,7 +111,7 @@ def split_roles(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def settings(jobs: pd.DataFrame) -> pd.DataFrame:
     """The runs' settings as text, one column per key (params without the prefix, the aliases
     prep/net/data filled from prep.name/net.name/data.source, and the data fingerprint)."""
-    cols = {c[len("params."):]: jobs[c] for c in jobs.columns if c.startswith("params.")}
+    cols = {c[len("params.") :]: jobs[c] for c in jobs.columns if c.startswith("params.")}
     frame = pd.DataFrame(cols, index=jobs.index).astype(object)
     for alias, full in ALIASES.items():
         if full in frame:
@@ -131,7 +131,7 @@ def superseded_by(jobs: pd.DataFrame, canon: pd.DataFrame, keys: list[str]) -> p
         values = canon.loc[idx, keys].to_numpy(dtype=object)
         known = ~pd.isna(canon.loc[idx, keys]).to_numpy()
         for i in range(len(idx) - 1):
-            later = values[i + 1:][:, known[i]]
+            later = values[i + 1 :][:, known[i]]
             same = (later == values[i, known[i]]).all(axis=1)
             hits = np.flatnonzero(same)
             if hits.size:
@@ -187,8 +187,10 @@ def factor_labels(raw: pd.DataFrame, canon: pd.DataFrame, factor: str, refine: l
     and the overrides that make it: (labels, {label: (sort key, [items])})."""
     defaults = {}
     if refine and factor in ("prep", "net"):
-        defaults = {v: option_defaults(factor, str(raw.loc[canon[factor] == v, factor].iloc[0]))
-                    for v in canon[factor].dropna().unique()}
+        defaults = {
+            v: option_defaults(factor, str(raw.loc[canon[factor] == v, factor].iloc[0]))
+            for v in canon[factor].dropna().unique()
+        }
     labels = pd.Series("", index=raw.index, dtype=object)
     meta: dict[str, tuple] = {}
     for i in raw.index:
@@ -206,7 +208,11 @@ def factor_labels(raw: pd.DataFrame, canon: pd.DataFrame, factor: str, refine: l
 def _sort_key(factor: str, raw: pd.DataFrame, canon: pd.DataFrame, i, extra) -> tuple:
     value = raw.at[i, factor]
     if factor == "prep":
-        head = (claims.PREP_ORDER.index(value) if value in claims.PREP_ORDER else len(claims.PREP_ORDER), 0.0, str(value))
+        head = (
+            claims.PREP_ORDER.index(value) if value in claims.PREP_ORDER else len(claims.PREP_ORDER),
+            0.0,
+            str(value),
+        )
     elif factor == "net":  # shallow before deep: by depth, then by name
         depth = _numeric_key(raw.at[i, "net.depth"] if "net.depth" in raw else None)
         head = (depth[1] if depth[0] == 0 else 1e9, {"shallow": 0, "deep": 2}.get(str(value), 1), str(value))
@@ -219,10 +225,12 @@ def classify(canon: pd.DataFrame, keys: list[str], spec: Spec) -> tuple[list, li
     """(treatment refinements, moderator refinements, context keys) among the varying `keys`."""
     t, m = spec.treatment, spec.moderator
     varying = [k for k in keys if canon[k].fillna("(unset)").nunique() > 1]
-    refine_t = [k for k in varying if k not in (t, m) and group_of(k) == group_of(t)
-                and _varies_within(canon, t, k)]
-    refine_m = [k for k in varying if k not in (t, m) and k not in refine_t and group_of(k) == group_of(m)
-                and _varies_within(canon, m, k)]
+    refine_t = [k for k in varying if k not in (t, m) and group_of(k) == group_of(t) and _varies_within(canon, t, k)]
+    refine_m = [
+        k
+        for k in varying
+        if k not in (t, m) and k not in refine_t and group_of(k) == group_of(m) and _varies_within(canon, m, k)
+    ]
     own = {t, m, *refine_t, *refine_m}
     context = [k for k in varying if k not in own and group_of(k) not in (group_of(t), group_of(m))]
     return refine_t, refine_m, context
@@ -241,8 +249,11 @@ def choose_context(raw: pd.DataFrame, canon: pd.DataFrame, keys: list[str], star
     first = combo[combo == best].index[0]
     chosen = [(k, raw.at[first, k]) for k in keys]
     for i in combo.index[combo != best]:
-        diff = [f"{k}={'unset' if _nan(raw.at[i, k]) else raw.at[i, k]}"
-                for k, b in zip(keys, best) if canon[k].fillna("(unset)").at[i] != b]
+        diff = [
+            f"{k}={'unset' if _nan(raw.at[i, k]) else raw.at[i, k]}"
+            for k, b in zip(keys, best)
+            if canon[k].fillna("(unset)").at[i] != b
+        ]
         reasons[i] = ", ".join(diff)
     return chosen, reasons
 
@@ -260,17 +271,31 @@ def design_cells(runs: pd.DataFrame, variants: list, moderators: list, baseline:
         for m in moderators:
             for s in all_seeds:
                 g = by_cell.get((v, m, s))
-                row = dict(variant=v, moderator=m, seed=s, status=NOT_PLANNED if s not in planned else "MISSING",
-                           run_id=None, test_accuracy=np.nan, val_final=np.nan, failure_reason=None)
+                row = dict(
+                    variant=v,
+                    moderator=m,
+                    seed=s,
+                    status=NOT_PLANNED if s not in planned else "MISSING",
+                    run_id=None,
+                    test_accuracy=np.nan,
+                    val_final=np.nan,
+                    failure_reason=None,
+                )
                 if g is not None:
                     ok = g[(g["status"] == "FINISHED") & g["test_accuracy"].notna()]
                     r = ok.iloc[-1] if len(ok) else g.iloc[-1]
-                    row.update(status="FINISHED" if len(ok) else str(r["status"]), run_id=r["run_id"],
-                               test_accuracy=r["test_accuracy"], val_final=r["val_final"],
-                               failure_reason=r.get("tags.prepbench.failure_reason"))
+                    row.update(
+                        status="FINISHED" if len(ok) else str(r["status"]),
+                        run_id=r["run_id"],
+                        test_accuracy=r["test_accuracy"],
+                        val_final=r["val_final"],
+                        failure_reason=r.get("tags.prepbench.failure_reason"),
+                    )
                 rows.append(row)
-    return pd.DataFrame(rows, columns=["variant", "moderator", "seed", "status", "run_id", "test_accuracy",
-                                       "val_final", "failure_reason"])
+    return pd.DataFrame(
+        rows,
+        columns=["variant", "moderator", "seed", "status", "run_id", "test_accuracy", "val_final", "failure_reason"],
+    )
 
 
 def _jobs(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -291,8 +316,10 @@ def _jobs(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def _check_factor(raw: pd.DataFrame, key: str, flag: str, keys: list[str]) -> None:
     if key == "seed" or key not in raw or raw[key].isna().all():
         varying = [k for k in keys if raw[k].map(canonical).fillna("(unset)").nunique() > 1]
-        raise PrepbenchError(f"{flag} {key} is not a setting of these runs; expected one of "
-                             f"{', '.join(sorted(varying)) or 'the params of the runs'}")
+        raise PrepbenchError(
+            f"{flag} {key} is not a setting of these runs; expected one of "
+            f"{', '.join(sorted(varying)) or 'the params of the runs'}"
+        )
 
 
 def _baseline_label(canon: pd.DataFrame, labels: pd.Series, meta: dict, spec: Spec) -> str:
@@ -320,16 +347,19 @@ def select(df: pd.DataFrame, spec: Spec) -> Selection:
     left[jobs["superseded_by"].notna()] = "superseded"
     for key, values in spec.where:
         if key not in raw:
-            raise PrepbenchError(f"--where {key}={','.join(values)} names no setting of these runs; "
-                                 f"expected a param such as data.train_size")
+            raise PrepbenchError(
+                f"--where {key}={','.join(values)} names no setting of these runs; "
+                f"expected a param such as data.train_size"
+            )
         outside = (left == "") & ~canon[key].isin([canonical(v) for v in values])
         left[outside] = raw.loc[outside, key].map(lambda v, k=key: f"{k}={'unset' if _nan(v) else v} (--where)")
     for key in (spec.treatment, spec.moderator):
         left[(left == "") & canon[key].isna()] = f"no {key} setting"
     pool = left == ""
     if not pool.any():
-        raise PrepbenchError("no run is left to analyse: " + "; ".join(
-            f"{n} {r}" for r, n in left.value_counts().items()))
+        raise PrepbenchError(
+            "no run is left to analyse: " + "; ".join(f"{n} {r}" for r, n in left.value_counts().items())
+        )
     context_keys = classify(canon[pool], keys, spec)[2]
     chosen, reasons = choose_context(raw[pool], canon[pool], context_keys, jobs.loc[pool, "start_time"])
     left.loc[reasons.index] = reasons
@@ -344,7 +374,15 @@ def select(df: pd.DataFrame, spec: Spec) -> Selection:
     cells = design_cells(jobs[sel], variants, moderators, baseline)
     out = left[left != ""]
     return Selection(
-        spec=spec, runs=jobs, parents=parents, cells=cells, variants=tuple(variants),
-        moderators=tuple(moderators), seeds=tuple(sorted(set(cells["seed"]))), baseline=baseline,
-        context=tuple(chosen), left_out=tuple(out.value_counts().sort_index().items()),
-        items={"variant": {k: v[1] for k, v in vmeta.items()}, "moderator": {k: v[1] for k, v in mmeta.items()}})
+        spec=spec,
+        runs=jobs,
+        parents=parents,
+        cells=cells,
+        variants=tuple(variants),
+        moderators=tuple(moderators),
+        seeds=tuple(sorted(set(cells["seed"]))),
+        baseline=baseline,
+        context=tuple(chosen),
+        left_out=tuple(out.value_counts().sort_index().items()),
+        items={"variant": {k: v[1] for k, v in vmeta.items()}, "moderator": {k: v[1] for k, v in mmeta.items()}},
+    )

@@ -37,6 +37,12 @@ def draw(a: Analysis):
         ax.legend(fontsize=8)
     axes[0][0].set_ylabel("validation accuracy (%)")
     fig.suptitle("Validation accuracy per epoch: mean ± 1 SD over seeds")
-    return fig, "curves", ("Validation accuracy per epoch, mean over seeds with a ±1 SD band; the dotted "
-                           f"line marks the early epoch ({a.early}) at which the early benefit is measured "
-                           f"({style.pct(a.level)} intervals elsewhere).")
+    return (
+        fig,
+        "curves",
+        (
+            "Validation accuracy per epoch, mean over seeds with a ±1 SD band; the dotted "
+            f"line marks the early epoch ({a.early}) at which the early benefit is measured "
+            f"({style.pct(a.level)} intervals elsewhere)."
+        ),
+    )
