@@ -49,7 +49,6 @@ PREP_CLAIM = {
     "zca_reg": "C5",
     "batchnorm": "C6",
 }
-PREP_ORDER = ["none", "raw", "minmax", "samplewise", "std", "featurewise", "zca", "zca_reg", "augment", "batchnorm"]
 
 REVERSED = {"raw": "scaling"}
 """Variants whose claim is about the baseline's own step: their effect is reported as baseline

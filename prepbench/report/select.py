@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from prepbench import ROOT, stats
+from prepbench import ROOT, stats, variants
 from prepbench.errors import PrepbenchError
 from prepbench.report import claims
 
@@ -208,11 +208,7 @@ def factor_labels(raw: pd.DataFrame, canon: pd.DataFrame, factor: str, refine: l
 def _sort_key(factor: str, raw: pd.DataFrame, canon: pd.DataFrame, i, extra) -> tuple:
     value = raw.at[i, factor]
     if factor == "prep":
-        head = (
-            claims.PREP_ORDER.index(value) if value in claims.PREP_ORDER else len(claims.PREP_ORDER),
-            0.0,
-            str(value),
-        )
+        head = (variants.order_key(str(value))[0], 0.0, str(value))  # conf/prep's order (prepbench.variants)
     elif factor == "net":  # shallow before deep: by depth, then by name
         depth = _numeric_key(raw.at[i, "net.depth"] if "net.depth" in raw else None)
         head = (depth[1] if depth[0] == 0 else 1e9, {"shallow": 0, "deep": 2}.get(str(value), 1), str(value))
