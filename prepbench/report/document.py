@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from prepbench import stats
+from prepbench.document import Document as Doc
 from prepbench.report import claims
 from prepbench.report.analysis import TEST, TOO_FEW, Analysis
-from prepbench.report.doc import Doc
 from prepbench.report.select import NOT_PLANNED
 
 
