@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import shutil
 import sys
@@ -64,6 +65,16 @@ def _log(loaded: load.Loaded, parents: pd.DataFrame, out: Path) -> None:
         print(f"warning: could not log the report to run {newest['run_id']}: {err}", file=sys.stderr)
 
 
+def check_out_dir(out: Path) -> None:
+    """--out must be, or be creatable as, a writable directory: said before the store is read."""
+    existing = next(p for p in (out, *out.parents) if p.exists() or p == Path(p.anchor or "."))
+    if not existing.is_dir():
+        what = "is a file" if existing == out else f"lies under {existing}, which is a file"
+        raise PrepbenchError(f"--out {out} {what}; expected a directory (created if missing)")
+    if not os.access(existing, os.W_OK):
+        raise PrepbenchError(f"--out {out}: {existing} is not writable; expected a writable directory")
+
+
 def write_report(
     experiment: str | None,
     out: str | Path,
@@ -78,6 +89,7 @@ def write_report(
     spec = spec or Spec()
     if not 0 < spec.level < 1:
         raise PrepbenchError(f"--level must lie strictly between 0 and 1, got {spec.level}")
+    check_out_dir(Path(out))
     if runs_csv:
         loaded = load.load_runs_csv(runs_csv)
         experiment = experiment or Path(runs_csv).parent.name
