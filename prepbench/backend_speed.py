@@ -160,7 +160,7 @@ def main(argv=None) -> int:
             source="folder", path=args.path, train_size=args.images, val_size=1000, test_size=1000, cache_dir=cache
         )
     else:
-        data = dict(_synthetic(), cache_dir=cache)
+        data = dict(synthetic_data(), cache_dir=cache)
     rows = compare(
         data, nets=args.nets.split(","), variants=args.variants.split(","), epochs=args.epochs, repeats=args.repeats
     )
@@ -176,7 +176,8 @@ def main(argv=None) -> int:
     return 0
 
 
-def _synthetic() -> dict:
+def synthetic_data() -> dict:
+    """conf/data/synthetic.yaml as a data config for `measure`."""
     from omegaconf import OmegaConf
 
     cfg = OmegaConf.load(ROOT / "conf" / "data" / "synthetic.yaml")

@@ -85,7 +85,7 @@ def compose(overrides: list[str]):
 def machine() -> dict:
     import jax
 
-    from prepbench.tracking import versions
+    from prepbench.provenance import versions
 
     info = {"devices": [f"{d.platform}: {d.device_kind}" for d in jax.devices()], "versions": versions()}
     try:

@@ -46,7 +46,8 @@ def test_before_keras_is_imported_the_backend_and_xla_flags_are_set(monkeypatch,
     monkeypatch.setattr(backend, "current", lambda: None)
     monkeypatch.delitem(sys.modules, "jax", raising=False)
     for name in ("KERAS_BACKEND", "XLA_FLAGS", "JAX_COMPILATION_CACHE_DIR"):
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # recorded, so what `use` sets is undone after the test
+        monkeypatch.delenv(name)
     backend.use("jax", threads=1, deterministic=True, cache_dir=tmp_path)
     assert os.environ["KERAS_BACKEND"] == "jax"
     assert os.environ["XLA_FLAGS"].split() == ["--xla_gpu_deterministic_ops=true", "--xla_cpu_multi_thread_eigen=false"]

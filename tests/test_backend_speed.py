@@ -8,7 +8,7 @@ from prepbench import backend_speed
 @pytest.mark.slow
 def test_the_same_job_runs_on_both_backends_and_gives_a_ratio(tmp_path):
     pytest.importorskip("jax")
-    data = dict(backend_speed._synthetic(), cache_dir=str(tmp_path))
+    data = dict(backend_speed.synthetic_data(), cache_dir=str(tmp_path))
     rows = backend_speed.compare(
         data,
         nets=("shallow",),

@@ -13,6 +13,9 @@ Everything is measured side by side in one process, on the same images, and repo
                                    float32, alternated back to back (trainer.precision)
     flops_vs_peak_bf16.<net>       training FLOP rate in bfloat16 / a bfloat16 matmul's FLOP rate in this run
 
+and, in its own section (not a headline ratio): the same job (variant none, float32) on JAX and on
+TensorFlow, each in fresh processes (Keras runs one backend per process), JAX / TensorFlow.
+
 Writes DIR/bench.json (machine-readable: ratios, raw figures, machine, versions, command) and
 DIR/bench.md (the same as tables). Speed is never asserted by the tests; this command reports it.
 

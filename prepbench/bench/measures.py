@@ -376,6 +376,28 @@ def sweep_section(b: Bench) -> dict:
         return sweep_figures(Path(workdir), ["experiment=cpu", *data])
 
 
+def backends_section(b: Bench) -> dict:
+    """The same prepbench job (variant none, float32) on JAX and on TensorFlow: each run a fresh
+    process (Keras runs one backend per process; TensorFlow blocked in the JAX ones), alternated,
+    steady training rate (prepbench.backend_speed)."""
+    from prepbench import backend, backend_speed
+    from prepbench.config import compose
+
+    if not backend.installed("jax"):
+        return {"skipped": "jax is not installed (pip install -e '.[jax]')"}
+    plan = b.plan
+    if b.data_name.startswith("CIFAR"):
+        data = dict(source="folder", path=str(JPEG_ZIP), train_size=plan.train_images, val_size=1000, test_size=1000)
+    else:
+        data = backend_speed.synthetic_data()
+    data["cache_dir"] = str(compose([]).cache_dir)
+    b.log("[bench] the same job on JAX and on TensorFlow (fresh processes, alternated)")
+    rows = backend_speed.compare(
+        data, nets=NETS, variants=("none",), epochs=max(2, plan.train_epochs), repeats=plan.repeats, log=b.log
+    )
+    return {"jobs": rows}
+
+
 @dataclass(frozen=True)
 class Measure:
     key: str  # its section of bench.json
@@ -390,4 +412,7 @@ MEASURES = (
     Measure("precision", precision_section),
     Measure("matmul_peak", matmul_peak_section),
     Measure("sweep", sweep_section, when=lambda b: b.sweep),
+    # Processes that train full-size nets on both backends: not in the tests' tiny plan
+    # (tests/test_backend_speed.py checks the measure on tiny nets).
+    Measure("backends", backends_section, when=lambda b: b.plan.name != "tiny"),
 )

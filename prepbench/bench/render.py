@@ -162,6 +162,34 @@ def precision(doc: Document, r: dict) -> None:
     doc.table(columns, rows, align="lrrrrr")
 
 
+def backends(doc: Document, r: dict) -> None:
+    part = r["backends"]
+    doc.h(2, "JAX against TensorFlow (trainer.backend)")
+    if "skipped" in part:
+        doc.p(f"Not measured: {part['skipped']}.")
+        return
+    doc.p(
+        "The same prepbench job (variant none, float32 on both: `auto` resolves differently per backend) on "
+        "each Keras backend, each run in a fresh process (TensorFlow blocked in the JAX ones), TensorFlow and "
+        "JAX alternated; steady training images/s (epochs after the first, whose time includes compilation), "
+        "and the whole fit (compilation and validation included). `python -m prepbench.backend_speed` "
+        "measures the same on its own."
+    )
+    rows = [
+        [
+            key,
+            num(row["tensorflow_images_per_second"], 0),
+            num(row["jax_images_per_second"], 0),
+            num(row["ratio"], 2),
+            num(row["fit_seconds"]["tensorflow"]),
+            num(row["fit_seconds"]["jax"]),
+        ]
+        for key, row in part["jobs"].items()
+    ]
+    columns = ["job", "TensorFlow img/s", "JAX img/s", "JAX / TensorFlow", "TensorFlow fit s", "JAX fit s"]
+    doc.table(columns, rows, align="lrrrrr")
+
+
 def fixed_cost(doc: Document, r: dict) -> None:
     fc = r["sweep"]["fixed_cost"]
     doc.h(2, "Sweep-level figures")
@@ -216,6 +244,7 @@ SECTIONS = (
     ("training", training),
     ("matmul_peak", flop_rate),
     ("precision", precision),
+    ("backends", backends),
     ("sweep", fixed_cost),
     ("sweep", rerun),
     ("sweep", determinism),
