@@ -218,7 +218,8 @@ def test_paths_with_spaces_and_non_ascii_work_and_the_logged_command_runs_when_p
     )
     assert pasted.returncode == 0, (command, pasted.stderr[-2000:])
     assert "skipped, already FINISHED as run" in pasted.stdout
-    assert f"data.path={odd}/images" in " ".join(shlex.split(command))  # one shell word, as typed
+    words = shlex.split(command)  # one shell word, as typed (Hydra's own quotes kept inside it)
+    assert f"data.path={odd}/images" in words or f"data.path='{odd}/images'" in words
 
 
 def test_make_n_runs_nothing(tmp_path):

@@ -104,7 +104,7 @@ CASES = {
     ),
     "backend-unknown": (
         ["data=synthetic", "trainer.backend=torch"],
-        "error: trainer.backend=torch is out of range; expected tensorflow or jax",
+        "error: trainer.backend=torch is invalid; expected tensorflow or jax",
     ),
     "wrap-on-jax": (
         ["data=synthetic", "trainer.backend=jax", "augmentation.fill_mode=wrap"],
@@ -155,7 +155,10 @@ CASES = {
         "error: cannot download data.url=http://127.0.0.1:9/cifar-10-python.tar.gz ([Errno 111] Connection refused); expected a reachable CIFAR-10 python archive (or a copy at {s}/cache/downloads/cifar-10-python.tar.gz), or use your own images: data=folder data.path=DIR_OR_ZIP",
     ),
     # In a sweep: the same line (the sweep's summary repeats it last) and the same exit status.
-    "sweep-unknown-prep": (["-m", "prep=none,zxa"], f"error: prep=zxa is unknown; expected one of {PREPS}"),
+    "sweep-unknown-prep": (
+        ["-m", "data=synthetic", "prep=none,zxa"],
+        f"error: prep=zxa is unknown; expected one of {PREPS}",
+    ),
     "sweep-out-of-range": (
         ["-m", "data=synthetic", "trainer.epochs=0"],
         "error: trainer.epochs=0 is out of range; expected an integer >= 1",

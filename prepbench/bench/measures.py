@@ -357,6 +357,9 @@ def precision_section(b: Bench) -> dict:
             "bfloat16_gflops": steady("bfloat16") * flops["training"] / 1e9,
             "float32_gflops": steady("float32") * flops["training"] / 1e9,
         }
+    from prepbench.precision import set_keras_policy
+
+    set_keras_policy("float32")  # leave the process as the other measures expect it
     peak = max(peaks, key=lambda p: p["gflops"]) | {"readings_gflops": [p["gflops"] for p in peaks]}
     return {"nets": out, "matmul_peak_bf16": peak}
 

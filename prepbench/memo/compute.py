@@ -207,6 +207,7 @@ def batchnorm_study(x, y, probe_batch, *, net_cfg, num_classes, epochs, batch_si
     briefly on inputs preprocessed as `none` (x / 255); activation statistics at init and after."""
     import keras
 
+    from prepbench.precision import set_keras_policy
     from prepbench.train import compile_model
 
     p = build("batchnorm")
@@ -214,6 +215,7 @@ def batchnorm_study(x, y, probe_batch, *, net_cfg, num_classes, epochs, batch_si
     result = {}
     for bn in (False, True):
         keras.utils.set_random_seed(seed)
+        set_keras_policy("float32")  # the memo's numbers are float32's, whatever ran before in this process
         model = build_model_from(net_cfg, num_classes, x.shape[1:], bn, seed)
         at_init = activation_stats(model, probe)
         compile_model(model, lr=lr)
