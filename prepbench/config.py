@@ -177,3 +177,13 @@ def check_image_size(height_width, cfg: DictConfig) -> None:
         f"the images are {height_width[1]}x{height_width[0]} (data.image_size=null keeps their size), too small "
         f"for {why}; expected data.image_size={need} or more"
     )
+
+
+def study(name: str | None, overrides: Iterable[str] = ()) -> DictConfig:
+    """The composed config of a study, for tools that read its store (report, dashboard):
+    `experiment=NAME` where experiments/NAME.yaml exists, else the defaults with `study=NAME` (an
+    ad-hoc sweep's experiment in the default store); no name: the defaults."""
+    chosen = []
+    if name:
+        chosen = [f"experiment={name}"] if (ROOT / "experiments" / f"{name}.yaml").exists() else [f"study={name}"]
+    return compose([*chosen, *overrides], checked=False)

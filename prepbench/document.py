@@ -35,9 +35,11 @@ def _cell(text: str) -> str:
 
 
 def inline_html(text: str) -> str:
-    """Markdown's inline marks (`code`, **bold**, *italic*, a trailing-two-space line break) as HTML."""
+    """Markdown's inline marks (`code`, **bold**, *italic*, [links](url), a trailing-two-space line
+    break) as HTML."""
     t = html.escape(text, quote=False)
     t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
+    t = re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r'<a href="\2">\1</a>', t)
     t = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", t)
     t = re.sub(r"(?<![*\w])\*([^*]+)\*(?![*\w])", r"<em>\1</em>", t)
     return t.replace("  \n", "<br>\n")

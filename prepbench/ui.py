@@ -35,7 +35,6 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from prepbench import ROOT
 from prepbench.errors import PrepbenchError
 
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
@@ -134,24 +133,29 @@ def dashboard_urls(client, experiment: str, base_url: str = DEFAULT_BASE_URL) ->
     }
 
 
+def report_links(client, experiment: str, tracking_uri: str, base_url: str = DEFAULT_BASE_URL) -> dict | None:
+    """What a report says about browsing its runs: the command that serves the store and the two
+    URLs it prints ({"command", "runs", "compare", "jobs"}); None when the store is not an SQLite
+    file (a server is its own dashboard) or has no such experiment."""
+    import shlex
+
+    urls = dashboard_urls(client, experiment, base_url) if _sqlite_path(tracking_uri) else None
+    if urls is None:
+        return None
+    command = f"python -m prepbench.ui {shlex.quote(experiment)}"
+    if study_tracking_uri(experiment) != tracking_uri:
+        command += " " + shlex.quote(f"tracking.uri={tracking_uri}")
+    return {"command": command, **urls}
+
+
 # ---- which store ------------------------------------------------------------------------------
 
 
-def study_config(study: str | None, overrides=()):
-    """The composed config of a study: `experiment=STUDY` where experiments/STUDY.yaml exists,
-    else the defaults with `study=STUDY` (an ad-hoc sweep's experiment in the default store)."""
-    from hydra import compose, initialize_config_dir
-
-    chosen = []
-    if study:
-        chosen = [f"experiment={study}"] if (ROOT / "experiments" / f"{study}.yaml").exists() else [f"study={study}"]
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose("config", overrides=[*chosen, *overrides])
-
-
 def study_tracking_uri(study: str | None, overrides=()) -> str:
-    """Where a study's runs are tracked (for the report: `make report` reads the same store)."""
-    return str(study_config(study, overrides).tracking.uri)
+    """Where a study's runs are tracked (the report and `make report` read the same store)."""
+    from prepbench import config
+
+    return str(config.study(study, overrides).tracking.uri)
 
 
 def _sqlite_path(uri: str) -> Path | None:
@@ -316,12 +320,9 @@ def main(argv=None) -> int:
 
 
 def _serve(args) -> int:
-    from hydra.errors import HydraException
+    from prepbench import config
 
-    try:
-        cfg = study_config(args.study, args.overrides)
-    except HydraException as err:
-        raise PrepbenchError(str(err).splitlines()[0]) from None
+    cfg = config.study(args.study, args.overrides)
     uri = str(cfg.tracking.uri)
     if args.print_tracking_uri:
         print(uri)

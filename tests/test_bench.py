@@ -226,3 +226,18 @@ def test_the_quick_plan_measures_what_the_full_plan_measures_with_fewer_repeats(
 def test_the_steady_rate_leaves_out_the_first_epoch():
     assert measures.steady_rate(100, [10.0, 1.0, 2.0]) == pytest.approx(100 / 1.5)
     assert measures.steady_rate(100, [4.0]) == 25.0
+
+
+def test_the_sweep_figures_keep_their_store_and_artifacts_in_the_workdir(tmp_path, monkeypatch):
+    """experiment=cpu puts its store and artifacts under results/cpu/: the bench's jobs must not."""
+    import prepbench.job
+    from prepbench.bench import sweeps
+
+    seen, passed = [], []
+    monkeypatch.setattr(prepbench.job, "run_job", lambda cfg, overrides: seen.append(cfg.tracking))
+    monkeypatch.setattr(sweeps, "rerun_cost", lambda workdir, uri: {})
+    monkeypatch.setattr(sweeps, "determinism_cost", lambda workdir, overrides: passed.append(overrides) or {})
+    sweeps.sweep_figures(tmp_path, ["experiment=cpu", "data=synthetic"], repeats=1)
+    assert seen and all(t.uri == f"sqlite:///{tmp_path / 'mlflow.db'}" for t in seen)
+    assert all(t.artifact_location == str(tmp_path / "mlartifacts") for t in seen)
+    assert f"tracking.artifact_location={tmp_path / 'mlartifacts'}" in passed[0]

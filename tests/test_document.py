@@ -65,3 +65,11 @@ def test_html_is_self_contained_and_renders_inline_marks(tmp_path):
     assert base64.b64encode(png).decode() in page
     assert "<figcaption>A <em>figure</em> &lt;here&gt;</figcaption>" in page
     assert page.count("<figcaption>") == 1
+
+
+def test_links_become_anchors_in_html():
+    from prepbench.document import inline_html
+
+    assert inline_html("open the [runs table](http://h:5000/#/x?a=1&b=2) now") == (
+        'open the <a href="http://h:5000/#/x?a=1&amp;b=2">runs table</a> now'
+    )

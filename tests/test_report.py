@@ -222,8 +222,34 @@ def test_level_flag_changes_the_intervals(full, store, tmp_path):
     assert "per-comparison 80% intervals" in (tmp_path / "report.md").read_text()
 
 
+def test_report_links_the_dashboard_views_of_its_store(full, store):
+    import json
+    import urllib.parse
+
+    out, _ = full
+    md = (out / "report.md").read_text()
+    assert f"`python -m prepbench.ui full tracking.uri={store[0]}`" in md  # not the study's own store
+    runs_url = md.split("[runs table](")[1].split(")")[0]
+    assert "viewStateShareKey=prepbench" in runs_url and "workflowType=machine_learning" in runs_url
+    compare_url = md.split("finished jobs](")[1].split(")")[0]
+    shown = json.loads(urllib.parse.parse_qs(compare_url.split("?", 1)[1])["runs"][0])
+    finished = store[1].search_runs(
+        [store[1].get_experiment_by_name("full").experiment_id],
+        "tags.`prepbench.role` = 'job' and attributes.status = 'FINISHED'",
+    )
+    assert sorted(shown) == sorted(r.info.run_id for r in finished) and len(shown) > 0
+    assert f'<a href="{runs_url.replace("&", "&amp;")}">runs table</a>' in (out / "report.html").read_text()
+
+
+def test_runs_csv_reports_name_no_dashboard(full, tmp_path):
+    assert main(["--runs-csv", str(full[0] / "runs.csv"), "--out", str(tmp_path)]) == 0
+    assert "prepbench.ui" not in (tmp_path / "report.md").read_text()
+
+
 def test_default_store_comes_from_conf():
     assert default_tracking_uri() == f"sqlite:///{ROOT}/results/mlflow.db"
+    assert default_tracking_uri("cpu") == f"sqlite:///{ROOT}/results/cpu/mlflow.db"  # the study's own store
+    assert default_tracking_uri("an-adhoc-sweep") == f"sqlite:///{ROOT}/results/mlflow.db"
 
 
 def test_does_not_import_tensorflow():

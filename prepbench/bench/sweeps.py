@@ -19,13 +19,15 @@ def sweep_figures(workdir: Path, cpu_overrides: list[str], repeats: int = 2) -> 
     process, through job.run_job) and the wall time of re-running an all-FINISHED sweep."""
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
     out: dict = {"uri": uri}
-    out["fixed_cost"], out["cpu_epochs"] = fixed_cost(cpu_overrides, uri, repeats)
+    # The store and its artifacts in workdir: experiment=cpu would put artifacts in results/ otherwise.
+    in_workdir = [*cpu_overrides, f"tracking.uri={uri}", f"tracking.artifact_location={workdir / 'mlartifacts'}"]
+    out["fixed_cost"], out["cpu_epochs"] = fixed_cost(in_workdir, repeats)
     out["rerun"] = rerun_cost(workdir, uri)
-    out["determinism"] = determinism_cost(workdir, cpu_overrides, uri)
+    out["determinism"] = determinism_cost(workdir, in_workdir)
     return out
 
 
-def fixed_cost(cpu_overrides: list[str], uri: str, repeats: int = 2) -> tuple[dict, int]:
+def fixed_cost(cpu_overrides: list[str], repeats: int = 2) -> tuple[dict, int]:
     """(jobs' seconds by "prep/epochs" and the fixed and per-epoch seconds by prep, the cpu study's
     epochs): fixed = 2 x t(1 epoch) - t(2 epochs), medians over `repeats` alternated runs."""
     from prepbench.config import compose
@@ -37,7 +39,6 @@ def fixed_cost(cpu_overrides: list[str], uri: str, repeats: int = 2) -> tuple[di
             f"prep={prep}",
             "net=shallow",
             f"trainer.epochs={epochs}",
-            f"tracking.uri={uri}",
             "study=bench-fixed-cost",
             "rerun=true",
         ]
@@ -96,7 +97,7 @@ def rerun_cost(workdir: Path, uri: str) -> dict:
     }
 
 
-def determinism_cost(workdir: Path, cpu_overrides: list[str], uri: str, repeats: int = 2) -> dict:
+def determinism_cost(workdir: Path, cpu_overrides: list[str], repeats: int = 2) -> dict:
     """Training speed with trainer.deterministic=true over false: the same deep-net job in fresh
     processes (op determinism cannot be switched off inside one), alternated to share the noise."""
     import mlflow
@@ -113,13 +114,12 @@ def determinism_cost(workdir: Path, cpu_overrides: list[str], uri: str, repeats:
                 "net=deep",
                 "trainer.epochs=1",
                 f"trainer.deterministic={flag}",
-                f"tracking.uri={uri}",
                 f"study={study}",
                 "rerun=true",
                 f"hydra.run.dir={workdir / 'runs'}",
             ]
             subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
-            mlflow.set_tracking_uri(uri)
+            mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
             latest = mlflow.search_runs(
                 experiment_names=[study], order_by=["attributes.start_time DESC"], max_results=1
             )

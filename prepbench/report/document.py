@@ -78,8 +78,24 @@ def contrast_of(a: Analysis, v: str) -> str:
     return f"{name}`{plus}` − `{minus}`"
 
 
-def build(a: Analysis, source: str, figures: list, command: str) -> Doc:
-    """The whole report."""
+def dashboard_sentence(links: dict, markdown: bool = True) -> str:
+    """How to browse the report's runs in MLflow: the command, then the two views it opens."""
+    runs, compare = links["runs"], links["compare"]
+    if not markdown:
+        return (
+            f"browse the runs: {links['command']}  (serves the store), then open\n"
+            f"  runs table (prep, net, seed, test and validation accuracy, grouped by prep and net): {runs}\n"
+            f"  comparison of the {links['jobs']} finished jobs: {compare}"
+        )
+    return (
+        f"Browse these runs in MLflow: `{links['command']}` serves the store on this machine"
+        f", then open the [runs table]({runs}) (prep, net, seed, test and validation accuracy, "
+        f"grouped by prep and net) and the [comparison of the {links['jobs']} finished jobs]({compare})."
+    )
+
+
+def build(a: Analysis, source: str, figures: list, command: str, links: dict | None = None) -> Doc:
+    """The whole report; `links`: the dashboard's command and URLs (prepbench.ui.report_links)."""
     d = Doc()
     d.h(1, f"prepbench report: {a.experiment}")
     pct_ = f"{a.level * 100:g}%"
@@ -90,6 +106,8 @@ def build(a: Analysis, source: str, figures: list, command: str) -> Doc:
         f"{1 - a.level:g} (Holm), and the interval printed beside it is the one that agrees with it "
         f"(its level is shown); the per-comparison {pct_} intervals are in `effects.csv`."
     )
+    if links:
+        d.p(dashboard_sentence(links))
     hypothesis(d, a)
     setup(d, a)
     results(d, a, figures)

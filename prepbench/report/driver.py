@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from prepbench import stats
+from prepbench import stats, ui
 from prepbench.errors import PrepbenchError
+from prepbench.io import write_text
 from prepbench.report import document, load
 from prepbench.report.analysis import Analysis, analyse
 from prepbench.report.figures import draw_all
@@ -94,7 +95,7 @@ def write_report(
         loaded = load.load_runs_csv(runs_csv)
         experiment = experiment or Path(runs_csv).parent.name
     else:
-        tracking_uri = tracking_uri or load.default_tracking_uri()
+        tracking_uri = tracking_uri or load.default_tracking_uri(experiment)
         loaded = load.load_experiment(tracking_uri, experiment)
     try:
         sel = select(loaded.runs, spec)
@@ -112,13 +113,21 @@ def write_report(
     runs_table(a).to_csv(out / "runs.csv", index=False)
     a.summary.to_csv(out / "summary.csv", index=False)
     a.effects.to_csv(out / "effects.csv", index=False)
+    links = ui.report_links(loaded.client, experiment, tracking_uri) if loaded.client is not None else None
     doc = document.build(
-        a, loaded.source, figures, command or f"python -m prepbench.report --experiment {experiment} --out {out}"
+        a,
+        loaded.source,
+        figures,
+        command or f"python -m prepbench.report --experiment {experiment} --out {out}",
+        links,
     )
-    (out / "report.md").write_text(doc.markdown(), encoding="utf-8")
-    (out / "report.html").write_text(doc.html(out, f"prepbench report: {experiment}"), encoding="utf-8")
+    write_text(out / "report.md", doc.markdown())
+    write_text(out / "report.html", doc.html(out, f"prepbench report: {experiment}"))
     if log_artifact and loaded.client is not None and len(sel.parents):
         _log(loaded, sel.parents, out)
+    print(f"report written to {out / 'report.md'} and {out / 'report.html'}")
+    if links:
+        print(document.dashboard_sentence(links, markdown=False))
     return out
 
 
@@ -144,7 +153,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--tracking-uri",
         default=None,
-        help="MLflow tracking URI (default: the embedded store of conf/tracking/mlflow.yaml)",
+        help="MLflow tracking URI (default: the study's own store, tracking.uri of experiments/NAME.yaml, "
+        "else the embedded store of conf/tracking/mlflow.yaml)",
     )
     ap.add_argument("--out", required=True, help="output directory")
     ap.add_argument("--treatment", default="prep", help="the param whose values are compared (default prep)")
@@ -180,7 +190,7 @@ def main(argv=None) -> int:
             where=parse_where(args.where),
             level=args.level,
         )
-        out = write_report(
+        write_report(
             args.experiment,
             args.out,
             args.tracking_uri,
@@ -192,5 +202,4 @@ def main(argv=None) -> int:
     except PrepbenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"report written to {out / 'report.md'} and {out / 'report.html'}")
     return 0

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from prepbench import ROOT
 from prepbench.errors import PrepbenchError
 
 RUN_COLUMNS = ("run_id", "run_name", "status", "start_time", "end_time")
@@ -30,11 +29,12 @@ class Loaded:
     client: object = None
 
 
-def default_tracking_uri() -> str:
-    """The embedded store, read from conf/tracking/mlflow.yaml (defaults live only in conf/)."""
-    from omegaconf import OmegaConf
+def default_tracking_uri(experiment: str | None = None) -> str:
+    """The store of the study `experiment` (experiments/NAME.yaml's tracking.uri), else the
+    embedded default store; composed from conf/ (defaults live only there)."""
+    from prepbench import config
 
-    return str(OmegaConf.load(ROOT / "conf" / "tracking" / "mlflow.yaml").uri)
+    return str(config.study(experiment).tracking.uri)
 
 
 def open_client(tracking_uri: str):
