@@ -70,13 +70,10 @@ def overrides_for(args, plan: dict, prep: str, net: str, seed: int) -> list[str]
 
 
 def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+    """The job's config (prepbench.config.compose); run_job checks it."""
+    from prepbench.config import compose as compose_config
 
-    import prepbench  # noqa: F401 (the ${prepbench_root:} resolver)
-
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return hydra_compose("config", overrides=overrides)
+    return compose_config(overrides, checked=False)
 
 
 # ---- the machine --------------------------------------------------------------------------------
