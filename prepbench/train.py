@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
+from prepbench.cache import JobCache
 from prepbench.data import Splits
 from prepbench.nets import build_model
 from prepbench.precision import set_keras_policy
@@ -90,32 +91,40 @@ def batch_order(num_images: int, epochs: int, seed: int) -> np.ndarray:
     return np.stack([np.random.default_rng([seed, epoch]).permutation(num_images) for epoch in range(epochs)])
 
 
-# The last variants' preprocessed splits, by (data, variant): a sweep's jobs come grouped by variant
-# (seeds and nets vary fastest), so each variant is transformed once per sweep, not once per job.
-_PREPARED: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-_PREPARED_KEEP = 2
-
-
-def prepared_arrays(splits: Splits, p: Preprocessor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def prepared_arrays(
+    splits: Splits, p: Preprocessor, cache: JobCache | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train, val and test as the network sees them. Training images that are augmented per batch
-    are only scaled here: they are normalized after augmentation (IDG's order)."""
-    key = (p.cache_key(splits.fingerprint), p.augment)
-    if key not in _PREPARED:
-        while len(_PREPARED) >= _PREPARED_KEEP:
-            _PREPARED.pop(next(iter(_PREPARED)))
+    are only scaled here: they are normalized after augmentation (IDG's order). With a `cache`, the
+    jobs that share it transform each (data set, variant) once."""
+
+    def prepare() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         x_train = p.scale(splits.x_train) if p.augment else p.transform(splits.x_train)
-        _PREPARED[key] = (x_train, p.transform(splits.x_val), p.transform(splits.x_test))
-    return _PREPARED[key]
+        return x_train, p.transform(splits.x_val), p.transform(splits.x_test)
+
+    if cache is None:
+        return prepare()
+    return cache.prepared((p.cache_key(splits.fingerprint), p.augment), prepare)
 
 
-def make_inputs(splits: Splits, p: Preprocessor, *, batch_size: int, epochs: int, seed: int, augmentation) -> Inputs:
-    """Preprocess the splits once and batch them: tf.data on TensorFlow (prepbench.pipeline_tf),
-    numpy batches prefetched by a thread on other Keras backends (prepbench.pipeline_numpy)."""
+def make_inputs(
+    splits: Splits,
+    p: Preprocessor,
+    *,
+    batch_size: int,
+    epochs: int,
+    seed: int,
+    augmentation,
+    cache: JobCache | None = None,
+) -> Inputs:
+    """Preprocess the splits once (or take them from `cache`: prepared_arrays) and batch them:
+    tf.data on TensorFlow (prepbench.pipeline_tf), numpy batches prefetched by a thread on other
+    Keras backends (prepbench.pipeline_numpy)."""
     if keras.backend.backend() == "tensorflow":
         from prepbench.pipeline_tf import make_inputs as make
     else:
         from prepbench.pipeline_numpy import make_inputs as make
-    return make(splits, p, batch_size=batch_size, epochs=epochs, seed=seed, augmentation=augmentation)
+    return make(splits, p, batch_size=batch_size, epochs=epochs, seed=seed, augmentation=augmentation, cache=cache)
 
 
 def learning_rate(trainer, steps_per_epoch: int):

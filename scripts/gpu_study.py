@@ -234,7 +234,10 @@ def job_list(plan: dict) -> list[tuple[int, str, str]]:
 
 def worker(args) -> int:
     """Run this worker's jobs in order; start one only if it is predicted to end before the deadline."""
+    from prepbench.cache import JobCache
     from prepbench.job import run_job
+
+    cache = JobCache()  # this worker's jobs share the decoded data set, as a sweep's jobs do
 
     def stop(signum, frame):  # the deadline: the running job ends KILLED, as under `python -m prepbench`
         raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
@@ -254,7 +257,7 @@ def worker(args) -> int:
         overrides = overrides_for(args, spec["plan"], prep, net, seed)
         start = time.time()
         try:
-            status = run_job(compose(overrides), overrides, label)
+            status = run_job(compose(overrides), overrides, label, cache)
         except KeyboardInterrupt:
             log(f"{label}stopped at the deadline")
             return 130
