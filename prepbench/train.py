@@ -62,26 +62,31 @@ class TrainResult:
     epoch_train_seconds: list[float] = field(default_factory=list)  # training part of each epoch
 
 
-_threads_configured = False
-
-
 def configure_tensorflow(*, threads: int, deterministic: bool) -> None:
-    """Thread pools and determinism, once per process (TensorFlow refuses changes after start)."""
+    """Thread pools and determinism. TensorFlow takes pool sizes only before its runtime starts, so
+    a pool is set only when it differs from the wanted size: the later jobs of a sweep, which want
+    the sizes the first one set, change nothing and say nothing; a runtime that already started
+    with other sizes keeps them, with a warning."""
     import tensorflow as tf
 
-    global _threads_configured
-    if not _threads_configured:
-        try:
-            if threads > 0:
-                tf.config.threading.set_intra_op_parallelism_threads(threads)
-            # One inter-op thread: a Keras train step is a chain of ops, each already spread over the
-            # intra-op pool; a second pool only competes for the cores (on 2 cores, intra 2 / inter 1
-            # trained 1.0-1.2x faster than TensorFlow's default 2 / 2, bare Keras and prepbench alike).
-            # tf.data's map runs on its own pool and is not affected.
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:  # the runtime already started in this process (a test, a notebook)
-            log.warning("TensorFlow already started: its thread pools stay as they are")
-        _threads_configured = True
+    pools = tf.config.threading
+    # One inter-op thread: a Keras train step is a chain of ops, each already spread over the
+    # intra-op pool; a second pool only competes for the cores (on 2 cores, intra 2 / inter 1
+    # trained 1.0-1.2x faster than TensorFlow's default 2 / 2, bare Keras and prepbench alike).
+    # tf.data's map runs on its own pool and is not affected. threads=0 leaves intra-op as it is.
+    wanted = [(pools.get_inter_op_parallelism_threads, pools.set_inter_op_parallelism_threads, 1)]
+    if threads > 0:
+        wanted.insert(0, (pools.get_intra_op_parallelism_threads, pools.set_intra_op_parallelism_threads, threads))
+    try:
+        for get, set_, size in wanted:
+            if get() != size:
+                set_(size)
+    except RuntimeError:  # the runtime already started in this process (a test, a notebook)
+        log.warning(
+            "TensorFlow already started: its thread pools stay as they are (intra-op %d, inter-op %d)",
+            pools.get_intra_op_parallelism_threads(),
+            pools.get_inter_op_parallelism_threads(),
+        )
     if deterministic:
         tf.config.experimental.enable_op_determinism()
 

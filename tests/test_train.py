@@ -133,6 +133,34 @@ def test_make_inputs_takes_the_variant_from_the_cache_it_is_given(splits, monkey
     assert len(calls) == 6
 
 
+def test_configure_tensorflow_sets_the_pools_once_and_warns_only_when_they_cannot_change(tmp_path):
+    """In a fresh process: the wanted pools are set before the runtime starts; asking again for
+    the same ones is silent (a sweep's later jobs); asking for other ones then warns."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, tensorflow as tf\n"
+        "from prepbench.train import configure_tensorflow\n"
+        "logging.basicConfig(level=logging.WARNING, format='%(message)s')\n"
+        "configure_tensorflow(threads=1, deterministic=False)\n"
+        "tf.constant(1.0) + 1\n"  # the runtime starts
+        "configure_tensorflow(threads=1, deterministic=False)\n"
+        "configure_tensorflow(threads=0, deterministic=False)\n"
+        "print('pools', tf.config.threading.get_intra_op_parallelism_threads(),"
+        " tf.config.threading.get_inter_op_parallelism_threads(), flush=True)\n"
+        "logging.warning('--- now other pools')\n"
+        "configure_tensorflow(threads=2, deterministic=False)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True
+    )
+    assert "pools 1 1" in done.stdout
+    before, after = done.stderr.split("--- now other pools")
+    assert "TensorFlow already started" not in before
+    assert "TensorFlow already started: its thread pools stay as they are (intra-op 1, inter-op 1)" in after
+
+
 def test_a_float32_job_after_a_bfloat16_job_in_one_process_really_runs_in_float32(splits):
     import keras
 
