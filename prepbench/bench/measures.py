@@ -391,16 +391,14 @@ def backends_section(b: Bench) -> dict:
     process (Keras runs one backend per process; TensorFlow blocked in the JAX ones), alternated,
     steady training rate (prepbench.backend_speed)."""
     from prepbench import backend, backend_speed
-    from prepbench.config import compose
 
     if not backend.installed("jax"):
         return {"skipped": "jax is not installed (pip install -e '.[jax]')"}
     plan = b.plan
     if b.data_name.startswith("CIFAR"):
-        data = dict(source="folder", path=str(JPEG_ZIP), train_size=plan.train_images, val_size=1000, test_size=1000)
+        data = backend_speed.folder_data(JPEG_ZIP, plan.train_images)
     else:
-        data = backend_speed.synthetic_data()
-    data["cache_dir"] = str(compose([]).cache_dir)
+        data = list(backend_speed.SYNTHETIC)
     b.log("[bench] the same job on JAX and on TensorFlow (fresh processes, alternated)")
     rows = backend_speed.compare(
         data, nets=NETS, variants=("none",), epochs=max(2, plan.train_epochs), repeats=plan.repeats, log=b.log
