@@ -19,6 +19,7 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
 # Importing any prepbench module runs prepbench/__init__.py, which registers ${prepbench_root:} for conf/.
+from prepbench.cache import JobCache
 from prepbench.errors import PrepbenchError, one_line
 from prepbench.hydra_private import wrap_run_and_report
 
@@ -91,6 +92,15 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
+# What the jobs run by this process share: the decoded data set and each variant's preprocessed
+# splits (prepbench.cache.JobCache). It is made here, the app's composition root, once per process:
+# the basic launcher runs every job of a sweep in this process through `main`, so a sweep decodes
+# its data once and transforms each variant once. Other launchers run jobs elsewhere: submitit's
+# processes and joblib's tasks (which receive `main` pickled with a copy of this, still empty)
+# each start from an empty cache.
+JOB_CACHE = JobCache()
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     from prepbench.job import run_job
@@ -113,7 +123,7 @@ def main(cfg: DictConfig) -> None:
         print(progress, flush=True)
     started = time.monotonic()
     try:
-        status = run_job(cfg, list(HydraConfig.get().overrides.task), job_position())
+        status = run_job(cfg, list(HydraConfig.get().overrides.task), job_position(), JOB_CACHE)
     except PrepbenchError as err:
         if full_error():
             raise

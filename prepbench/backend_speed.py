@@ -29,37 +29,44 @@ NETS = ("shallow", "deep")
 VARIANTS = ("none", "augment")
 
 
+def job_overrides(spec: dict) -> list[str]:
+    """The config of the job `spec` measures, as overrides: its data, net, variant and backend, in
+    float32, constant learning rate (the speed of the training, not of a schedule)."""
+    return [
+        *spec["overrides"],
+        f"net={spec['net']}",
+        f"prep={spec['variant']}",
+        f"trainer.epochs={spec['epochs']}",
+        "trainer.precision=float32",
+        "trainer.schedule=constant",
+        "trainer.warmup_epochs=0",
+        f"trainer.backend={spec['backend']}",
+    ]
+
+
 def measure(spec: dict) -> dict:
     """Inside the measuring process: one job's training on this process's Keras backend."""
-    from omegaconf import OmegaConf
-
     from prepbench import precision, train
+    from prepbench.config import compose
     from prepbench.data import load_splits
-    from prepbench.preprocess import build, fit_cached
+    from prepbench.preprocess import fit_cached, from_config
 
-    data = OmegaConf.merge(OmegaConf.load(ROOT / "conf" / "data_splits.yaml"), OmegaConf.create(spec["data"]))
-    data.pop("defaults", None)
-    splits = load_splits(data)
-    p = build(spec["variant"])
-    fit_cached(p, splits.x_train, splits.fingerprint, data.cache_dir)
-    conf = OmegaConf.load(ROOT / "conf" / "config.yaml")
-    net = OmegaConf.merge(OmegaConf.load(ROOT / "conf" / "net" / f"{spec['net']}.yaml"), spec.get("net_overrides", {}))
-    trainer = OmegaConf.merge(
-        OmegaConf.load(ROOT / "conf" / "trainer" / "default.yaml"),
-        dict(epochs=spec["epochs"], precision="float32", schedule="constant", warmup_epochs=0, backend=spec["backend"]),
-    )
+    cfg = compose(job_overrides(spec))
+    splits = load_splits(cfg.data)
+    p = from_config(cfg.prep)
+    fit_cached(p, splits.x_train, splits.fingerprint, cfg.cache_dir)
     precision.set_keras_policy("float32")
     if spec["backend"] == "tensorflow":
         train.configure_tensorflow(threads=0, deterministic=False)
     inputs = train.make_inputs(
-        splits, p, batch_size=trainer.batch_size, epochs=trainer.epochs, seed=0, augmentation=conf.augmentation
+        splits, p, batch_size=cfg.trainer.batch_size, epochs=cfg.trainer.epochs, seed=0, augmentation=cfg.augmentation
     )
     marks = []
     start = time.perf_counter()
     result = train.fit_and_evaluate(
         inputs,
-        net=net,
-        trainer=trainer,
+        net=cfg.net,
+        trainer=cfg.trainer,
         seed=0,
         batchnorm=False,
         on_epoch=lambda epoch, metrics: marks.append(time.perf_counter()),
@@ -106,9 +113,10 @@ def run_one(spec: dict, timeout: float = 1800) -> dict:
 
 
 def compare(
-    data: dict, *, nets=NETS, variants=VARIANTS, epochs: int = 3, repeats: int = 2, net_overrides=None, log=print
+    overrides: list[str], *, nets=NETS, variants=VARIANTS, epochs: int = 3, repeats: int = 2, log=print
 ) -> dict:
-    """JAX / TensorFlow per net and variant: runs alternate TF, JAX, TF, JAX, ..."""
+    """JAX / TensorFlow per net and variant: runs alternate TF, JAX, TF, JAX, ... `overrides`: the
+    data (folder_data, SYNTHETIC) and any other setting the jobs share (net.width=4)."""
     rows = {}
     for net in nets:
         for variant in variants:
@@ -116,14 +124,7 @@ def compare(
             for _ in range(repeats):
                 for backend in ("tensorflow", "jax"):
                     r = run_one(
-                        dict(
-                            backend=backend,
-                            net=net,
-                            variant=variant,
-                            epochs=epochs,
-                            data=data,
-                            net_overrides=net_overrides or {},
-                        )
+                        dict(backend=backend, net=net, variant=variant, epochs=epochs, overrides=list(overrides))
                     )
                     runs[backend].append(r)
                     log(
@@ -154,13 +155,7 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
     args = ap.parse_args(argv)
-    cache = os.environ.get("PREPBENCH_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "prepbench"))
-    if args.data == "folder":
-        data = dict(
-            source="folder", path=args.path, train_size=args.images, val_size=1000, test_size=1000, cache_dir=cache
-        )
-    else:
-        data = dict(synthetic_data(), cache_dir=cache)
+    data = folder_data(args.path, args.images) if args.data == "folder" else list(SYNTHETIC)
     rows = compare(
         data, nets=args.nets.split(","), variants=args.variants.split(","), epochs=args.epochs, repeats=args.repeats
     )
@@ -176,13 +171,21 @@ def main(argv=None) -> int:
     return 0
 
 
-def synthetic_data() -> dict:
-    """conf/data/synthetic.yaml as a data config for `measure`."""
-    from omegaconf import OmegaConf
+SYNTHETIC = ("data=synthetic",)  # conf/data/synthetic.yaml's small generated images
 
-    cfg = OmegaConf.load(ROOT / "conf" / "data" / "synthetic.yaml")
-    cfg.pop("defaults", None)
-    return OmegaConf.to_container(cfg)
+
+def folder_data(path, train_images: int) -> list[str]:
+    """An image folder or .zip (the shared CIFAR-10 JPEG copy) as data overrides: `train_images`
+    training images, 1000 for validation and 1000 for test."""
+    from prepbench.config import quote
+
+    return [
+        "data=folder",
+        f"data.path={quote(str(path))}",
+        f"data.train_size={train_images}",
+        "data.val_size=1000",
+        "data.test_size=1000",
+    ]
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ from pathlib import Path
 import pandas as pd
 
 from prepbench import stats
+from prepbench.document import Document
 from prepbench.errors import PrepbenchError
+from prepbench.io import write_text
 
 
 def load_finished(tracking_uri: str, experiment: str) -> pd.DataFrame:
@@ -72,25 +74,29 @@ def paired_differences(runs: pd.DataFrame, key: str, a: str, b: str, by: list[st
     return pd.DataFrame(rows)
 
 
-def markdown(table: pd.DataFrame, key: str, a: str, b: str, command: str) -> str:
+def document(table: pd.DataFrame, key: str, a: str, b: str, command: str) -> Document:
     by = [c for c in table.columns if c not in ("n", "mean_diff_pp", "ci_low", "ci_high", "sd_pp")]
-    lines = [
+    doc = Document()
+    doc.p(
         f"Test accuracy with {key}={a} minus {key}={b}, paired by seed, in percentage points "
-        f"(mean and 95% t interval). Produced by `{command}`.",
-        "",
-        "| " + " | ".join(by) + " | seeds | mean diff (pp) | 95% interval | sd (pp) |",
-        "|" + "---|" * len(by) + "---:|---:|---|---:|",
-    ]
-    for r in table.itertuples(index=False):
-        r = r._asdict()
-        lines.append(
-            "| "
-            + " | ".join(str(r[k]) for k in by)
-            + f" | {r['n']} | {r['mean_diff_pp']:+.2f} | [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}] | {r['sd_pp']:.2f} |"
-        )
-    largest = table.mean_diff_pp.abs().max()
-    lines += ["", f"Largest |mean difference|: {largest:.2f} pp."]
-    return "\n".join(lines) + "\n"
+        f"(mean and 95% t interval). Produced by `{command}`."
+    )
+    doc.table(
+        [*by, "seeds", "mean diff (pp)", "95% interval", "sd (pp)"],
+        [
+            [
+                *(r[k] for k in by),
+                r["n"],
+                f"{r['mean_diff_pp']:+.2f}",
+                f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]",
+                f"{r['sd_pp']:.2f}",
+            ]
+            for r in (row._asdict() for row in table.itertuples(index=False))
+        ],
+        align="l" * len(by) + "rrlr",
+    )
+    doc.p(f"Largest |mean difference|: {table.mean_diff_pp.abs().max():.2f} pp.")
+    return doc
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,11 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     name = args.key.split(".")[-1]
-    args.out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out / f"{name}.csv", index=False, float_format="%.4f")
+    write_text(args.out / f"{name}.csv", table.to_csv(index=False, float_format="%.4f"))
     command = "python -m prepbench.compare " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = markdown(table, args.key, args.a, args.b, command)
-    (args.out / f"{name}.md").write_text(text)
+    text = document(table, args.key, args.a, args.b, command).markdown()
+    write_text(args.out / f"{name}.md", text)
     print(text)
     return 0
 

@@ -1,8 +1,10 @@
 """How tools read settings, and the checks Hydra cannot do.
 
     cfg = compose(["net=deep", "data.train_size=1000"])   # conf/ as a job sees it, with overrides
+    cfg = compose(overrides, checked=False, return_hydra_config=True)  # unchecked, with `hydra`
     validate(cfg)                                          # every range rule (compose does it too)
     check("data.image_size", 4)                            # one rule, for code that reads one value
+    compose([f"data.path={quote(path)}"])                  # a path as one value, whatever it holds
 
 `compose` goes through Hydra's compose API, so a tool gets the defaults list, the group options
 and the interpolations exactly as `python -m prepbench` does, never a YAML file read on its own.
@@ -12,6 +14,7 @@ Every rule lives in RULES, once; a bad value is one line naming it and what is a
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 
 from omegaconf import DictConfig, OmegaConf
@@ -108,10 +111,11 @@ def validate(cfg: DictConfig) -> None:
         check_image_size(known, cfg)
 
 
-def compose(overrides: Iterable[str] = (), *, checked: bool = True) -> DictConfig:
+def compose(overrides: Iterable[str] = (), *, checked: bool = True, return_hydra_config: bool = False) -> DictConfig:
     """The app's config (conf/config.yaml) with `overrides` in the command line's syntax, without
-    the `hydra` node; checked against RULES unless `checked` is False. A bad override raises
-    PrepbenchError with one line (an unknown option names the options there are).
+    the `hydra` node unless `return_hydra_config` (the sweeper's params, the launcher); checked
+    against RULES unless `checked` is False. A bad override raises PrepbenchError with one line (an
+    unknown option names the options there are).
 
     Inside a Hydra app (a job) it composes with the app's own search path."""
     from hydra import compose as hydra_compose
@@ -121,17 +125,28 @@ def compose(overrides: Iterable[str] = (), *, checked: bool = True) -> DictConfi
 
     from prepbench.errors import one_line
 
+    def composed() -> DictConfig:
+        return hydra_compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
+
     try:
         if GlobalHydra.instance().is_initialized():
-            cfg = hydra_compose("config", overrides=list(overrides))
+            cfg = composed()
         else:
             with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-                cfg = hydra_compose("config", overrides=list(overrides))
+                cfg = composed()
     except HydraException as err:
         raise PrepbenchError(one_line(err)) from err
     if checked:
         validate(cfg)
     return cfg
+
+
+def quote(value: str) -> str:
+    """`value` as one quoted string in Hydra's override grammar, whatever it holds (spaces,
+    parentheses, commas, '=', quotes, non-ASCII letters): compose([f"data.path={quote(path)}"])."""
+    # Backslashes are literal except in front of a quote (the closing one included): those are doubled.
+    escaped = re.sub(r"(\\+)('|$)", lambda m: m.group(1) * 2 + m.group(2), value)
+    return "'" + escaped.replace("'", "\\'") + "'"
 
 
 def _show(value) -> str:

@@ -11,27 +11,22 @@ from __future__ import annotations
 
 import os
 import warnings
-from functools import lru_cache
 
 from omegaconf import DictConfig, OmegaConf
 
 from prepbench import backend, claims, precision, tracking
+from prepbench.cache import JobCache
 from prepbench.config import check_image_size, validate
 from prepbench.console import quiet_native_stderr, quiet_retracing_warning
 from prepbench.data import Splits, load_splits
-from prepbench.preprocess import RankDeficientWarning, fit_cached, from_config, zca_rank_deficient
+from prepbench.preprocess import Preprocessor, RankDeficientWarning, fit_cached, from_config, zca_rank_deficient
 from prepbench.provenance import hardware
 
 
-@lru_cache(maxsize=2)
-def _splits(data_yaml: str) -> Splits:
-    """Jobs of one sweep in one process share the decoded data set."""
-    return load_splits(OmegaConf.create(data_yaml))
-
-
-def run_job(cfg: DictConfig, overrides: list[str], position: str = "") -> str:
+def run_job(cfg: DictConfig, overrides: list[str], position: str = "", cache: JobCache | None = None) -> str:
     """Train and log one job; returns "finished", "skipped" (already FINISHED), "claimed" (another
-    sweep is training it) or "failed"."""
+    sweep is training it) or "failed". `cache`: what the jobs run by this process share (the data
+    set, the preprocessed splits); None decodes and transforms for this job alone."""
     validate(cfg)
     # The precision this machine really trains in is part of the job's identity (its config hash).
     cfg.trainer.precision = precision.resolve(cfg.trainer.precision, backend=cfg.trainer.backend)
@@ -45,49 +40,18 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "") -> str:
     client = tracking.client_for(cfg.tracking)
     exp_id = tracking.experiment_id(client, cfg.tracking)
     label = f"prep={cfg.prep.name} net={cfg.net.name} seed={cfg.seed}"
-    if not cfg.rerun and (done := tracking.finished_run(client, exp_id, cfg)) is not None:
-        print(
-            f"{position}{label}: skipped, already FINISHED as run {done.info.run_id} ({done.info.run_name})", flush=True
-        )
-        return "skipped"
     config_hash = tracking.config_hash(cfg)
-    for run, why in claims.mark_stale(client, exp_id, config_hash=config_hash):
-        print(
-            f"{position}{label}: run {run.info.run_id} was left RUNNING ({why}): marked KILLED, training again",
-            flush=True,
-        )
-    if live := claims.live_claims(client, exp_id, config_hash):
-        other = live[0].info
-        print(
-            f"{position}{label}: skipped, another sweep is training it as run {other.run_id} ({other.run_name})",
-            flush=True,
-        )
-        return "claimed"
+    if (status := _done_or_claimed(client, exp_id, cfg, config_hash, f"{position}{label}")) is not None:
+        return status
     print(f"{position}{label}", *tracking.other_settings(overrides, net_shape=True), sep=" · ", flush=True)
 
-    splits = _splits(OmegaConf.to_yaml(cfg.data, resolve=True))
-    check_image_size(splits.x_train.shape[1:3], cfg)
-    preprocessor = from_config(cfg.prep)
-    rank_deficient = preprocessor.normalization == "zca" and zca_rank_deficient(
-        len(splits.x_train), splits.x_train.shape[1:]
-    )
-    if rank_deficient:
-        print(
-            f"{position}{label}: warning: ZCA is fitted on {len(splits.x_train)} training images of "
-            f"{splits.x_train[0].size} values each (n <= D): the whitened images are orthogonal and accuracy "
-            "falls to chance; the run is tagged prepbench.zca_rank_deficient=true",
-            flush=True,
-        )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RankDeficientWarning)  # said above, in one line
-        prep_fit_seconds = fit_cached(preprocessor, splits.x_train, splits.fingerprint, cfg.cache_dir)
-
+    splits, preprocessor, prep_fit_seconds, tags = _prepare(cfg, f"{position}{label}", cache)
     with quiet_native_stderr():  # TensorFlow's C++ start-up lines
         from prepbench import train  # Keras and its backend: imported only once a job really trains
 
         if cfg.trainer.backend == "tensorflow":
             train.configure_tensorflow(threads=cfg.trainer.threads, deterministic=cfg.trainer.deterministic)
-        host = hardware()  # lists the GPUs: CUDA starts here
+        tags["hardware"] = hardware()  # lists the GPUs: CUDA starts here
         device = backend.device()
     quiet_retracing_warning()
     lease = float(cfg.tracking.lease_seconds)
@@ -106,24 +70,56 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "") -> str:
             claims.withdraw(client, run.run_id, lost)
             print(f"{position}{label}: {lost.message()}", flush=True)
             return "skipped" if lost.finished else "claimed"
-        extra = {"zca_rank_deficient": str(rank_deficient).lower()} if preprocessor.normalization == "zca" else {}
-        return _train(
-            run,
-            cfg,
-            splits,
-            preprocessor,
-            prep_fit_seconds,
-            train,
-            position,
-            label,
-            extra | dict(hardware=host),
-            device,
-        )
+        return _train(run, cfg, splits, preprocessor, prep_fit_seconds, train, position, label, tags, device, cache)
     finally:
         heartbeat.stop()
 
 
-def _train(run, cfg, splits, preprocessor, prep_fit_seconds, train, position, label, tags, device) -> str:
+def _done_or_claimed(client, exp_id: str, cfg: DictConfig, config_hash: str, label: str) -> str | None:
+    """Why this job does not train here: "skipped" when a FINISHED run of this config exists (unless
+    cfg.rerun), "claimed" when another sweep's live run holds it; None when it trains. Runs that a
+    dead process left RUNNING are marked KILLED on the way."""
+    if not cfg.rerun and (done := tracking.finished_run(client, exp_id, cfg)) is not None:
+        print(f"{label}: skipped, already FINISHED as run {done.info.run_id} ({done.info.run_name})", flush=True)
+        return "skipped"
+    for run, why in claims.mark_stale(client, exp_id, config_hash=config_hash):
+        print(f"{label}: run {run.info.run_id} was left RUNNING ({why}): marked KILLED, training again", flush=True)
+    if live := claims.live_claims(client, exp_id, config_hash):
+        other = live[0].info
+        print(f"{label}: skipped, another sweep is training it as run {other.run_id} ({other.run_name})", flush=True)
+        return "claimed"
+    return None
+
+
+def _prepare(cfg: DictConfig, label: str, cache: JobCache | None) -> tuple[Splits, Preprocessor, float, dict]:
+    """(the data set, the fitted preprocessor, its fit's seconds, the run's extra tags), before the
+    run exists: a bad data set or image size is refused without leaving a run behind."""
+    data_yaml = OmegaConf.to_yaml(cfg.data, resolve=True)
+
+    def load() -> Splits:
+        return load_splits(OmegaConf.create(data_yaml))
+
+    splits = load() if cache is None else cache.splits(data_yaml, load)
+    check_image_size(splits.x_train.shape[1:3], cfg)
+    preprocessor = from_config(cfg.prep)
+    tags = {}
+    if preprocessor.normalization == "zca":
+        rank_deficient = zca_rank_deficient(len(splits.x_train), splits.x_train.shape[1:])
+        tags["zca_rank_deficient"] = str(rank_deficient).lower()
+        if rank_deficient:
+            print(
+                f"{label}: warning: ZCA is fitted on {len(splits.x_train)} training images of "
+                f"{splits.x_train[0].size} values each (n <= D): the whitened images are orthogonal and accuracy "
+                "falls to chance; the run is tagged prepbench.zca_rank_deficient=true",
+                flush=True,
+            )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RankDeficientWarning)  # said above, in one line
+        prep_fit_seconds = fit_cached(preprocessor, splits.x_train, splits.fingerprint, cfg.cache_dir)
+    return splits, preprocessor, prep_fit_seconds, tags
+
+
+def _train(run, cfg, splits, preprocessor, prep_fit_seconds, train, position, label, tags, device, cache) -> str:
     """The claimed job's training, logged to its run; the run ends FINISHED, FAILED or KILLED."""
     try:
         run.log_config(cfg)
@@ -136,6 +132,7 @@ def _train(run, cfg, splits, preprocessor, prep_fit_seconds, train, position, la
             epochs=cfg.trainer.epochs,
             seed=cfg.seed,
             augmentation=cfg.augmentation,
+            cache=cache,
         )
         run.log_image(training_images_montage(inputs), "training_images.png")
         result = train.fit_and_evaluate(

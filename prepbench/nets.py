@@ -67,12 +67,10 @@ def describe(model) -> str:
 
 
 if __name__ == "__main__":  # python -m prepbench.nets: the presets' layers and parameter counts
-    from omegaconf import OmegaConf
+    from prepbench.config import CONF, compose
 
-    from prepbench import ROOT
-
-    for path in sorted((ROOT / "conf" / "net").glob("*.yaml")):
-        net = OmegaConf.load(path)
+    for option in sorted(path.stem for path in (CONF / "net").glob("*.yaml")):
+        net = compose([f"net={option}"]).net
         for batchnorm in (False, True):
             model = build_model(
                 depth=net.depth,

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from prepbench.document import Document
 from prepbench.errors import PrepbenchError
+from prepbench.io import atomic_write, write_text
 
 WINDOW = 3
 TOLERANCE = 0.005  # 0.5 percentage points
@@ -86,36 +88,32 @@ def draw(curves: pd.DataFrame, path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(title="cosine schedule over")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110)
     plt.close(fig)
 
 
-def markdown(table: pd.DataFrame, chosen: int | None, command: str) -> str:
-    lines = [
-        "# Pilot: how many epochs",
-        "",
-        f"Produced by `{command}`. Validation accuracy only; test accuracy is not read.",
-        "",
+def document(table: pd.DataFrame, chosen: int | None, command: str) -> Document:
+    doc = Document()
+    doc.h(1, "Pilot: how many epochs")
+    doc.p(f"Produced by `{command}`. Validation accuracy only; test accuracy is not read.")
+    doc.p(
         f"Rule: a run has plateaued when each of its last {WINDOW} epochs is within {100 * TOLERANCE:.1f} pp of "
         f"its best validation accuracy; a budget is enough for a net when it has plateaued and its final "
         f"validation accuracy is within {100 * TOLERANCE:.1f} pp of the best final accuracy of any budget; "
-        "the study trains for the smallest budget that is enough for every net.",
-        "",
-        "| net | epochs | best val % | final val % | plateaued | enough |",
-        "|---|---:|---:|---:|---|---|",
-    ]
-    for r in table.itertuples():
-        lines.append(
-            f"| {r.net} | {r.budget} | {100 * r.best:.2f} | {100 * r.final:.2f} | {r.plateaued} | {r.enough} |"
-        )
-    lines += [
-        "",
-        f"**Chosen: {chosen} epochs.**" if chosen else "**No budget is enough for every net: extend the pilot.**",
-        "",
-        "![validation curves](curves.png)",
-        "",
-    ]
-    return "\n".join(lines)
+        "the study trains for the smallest budget that is enough for every net."
+    )
+    doc.table(
+        ["net", "epochs", "best val %", "final val %", "plateaued", "enough"],
+        [
+            [r.net, r.budget, f"{100 * r.best:.2f}", f"{100 * r.final:.2f}", r.plateaued, r.enough]
+            for r in table.itertuples()
+        ],
+        align="lrrrll",
+    )
+    doc.p(f"**Chosen: {chosen} epochs.**" if chosen else "**No budget is enough for every net: extend the pilot.**")
+    doc.img("curves.png", "validation curves", caption=False)
+    return doc
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,11 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     table, chosen = decide(curves)
-    args.out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out / "pilot.csv", index=False)
+    write_text(args.out / "pilot.csv", table.to_csv(index=False))
     draw(curves, args.out / "curves.png")
     command = "python -m prepbench.pilot " + " ".join(argv if argv is not None else sys.argv[1:])
-    (args.out / "pilot.md").write_text(markdown(table, chosen, command))
+    write_text(args.out / "pilot.md", document(table, chosen, command).markdown())
     print(f"chosen: {chosen} epochs" if chosen else "no budget is enough for every net")
     return 0
 

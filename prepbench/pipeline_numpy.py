@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from prepbench import augment
+from prepbench.cache import JobCache
 from prepbench.data import Splits
 from prepbench.preprocess import Preprocessor
 from prepbench.train import Inputs, batch_order, prepared_arrays
@@ -25,10 +26,20 @@ from prepbench.train import Inputs, batch_order, prepared_arrays
 PREFETCH = 4  # batches ready ahead of the training step
 
 
-def make_inputs(splits: Splits, p: Preprocessor, *, batch_size: int, epochs: int, seed: int, augmentation) -> Inputs:
-    """Preprocess the splits once (numpy, shared with the TensorFlow path) and batch them."""
+def make_inputs(
+    splits: Splits,
+    p: Preprocessor,
+    *,
+    batch_size: int,
+    epochs: int,
+    seed: int,
+    augmentation,
+    cache: JobCache | None = None,
+) -> Inputs:
+    """Preprocess the splits once (numpy, shared with the TensorFlow path; from `cache` if it holds
+    them: train.prepared_arrays) and batch them."""
     n = len(splits.y_train)
-    x_train, x_val, x_test = prepared_arrays(splits, p)
+    x_train, x_val, x_test = prepared_arrays(splits, p, cache)
     y_train = splits.y_train.astype(np.int32)
     steps = math.ceil(n / batch_size)
     order = batch_order(n, epochs, seed)

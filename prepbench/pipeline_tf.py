@@ -12,16 +12,27 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from prepbench.cache import JobCache
 from prepbench.data import Splits
 from prepbench.preprocess import Preprocessor, augment_batch
 from prepbench.train import Inputs, batch_order, prepared_arrays
 
 
-def make_inputs(splits: Splits, p: Preprocessor, *, batch_size: int, epochs: int, seed: int, augmentation) -> Inputs:
-    """Preprocess the splits once and wrap them in tf.data pipelines."""
+def make_inputs(
+    splits: Splits,
+    p: Preprocessor,
+    *,
+    batch_size: int,
+    epochs: int,
+    seed: int,
+    augmentation,
+    cache: JobCache | None = None,
+) -> Inputs:
+    """Preprocess the splits once (from `cache` if it holds them: train.prepared_arrays) and wrap
+    them in tf.data pipelines."""
     autotune = tf.data.AUTOTUNE
     n = len(splits.y_train)
-    x_train, x_val, x_test = prepared_arrays(splits, p)
+    x_train, x_val, x_test = prepared_arrays(splits, p, cache)
     # Variables, not constants: a dataset function captures a variable by handle, while a captured
     # constant is copied into the dataset graph each time an iterator is made (0.1 s per 100 MB).
     x_train = tf.Variable(x_train, trainable=False)

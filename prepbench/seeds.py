@@ -26,7 +26,6 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from prepbench import ROOT
 from prepbench.errors import PrepbenchError
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
@@ -63,19 +62,14 @@ def _parsed(overrides):
 def compose_study(overrides) -> tuple[dict, dict, list]:
     """(the composed config's settings, flattened; the sweeper's params; the study's seeds) for
     the grid's overrides, read the way a job reads them (Hydra's compose API)."""
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    import prepbench  # noqa: F401 (registers the prepbench_root resolver)
+    from prepbench.config import compose
     from prepbench.tracking import flatten
 
     parsed = _parsed(overrides)
     plain = [o.input_line for o in parsed if not o.is_sweep_override() and not o.key_or_group.startswith("hydra")]
-    try:
-        with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-            cfg = compose(config_name="config", overrides=plain, return_hydra_config=True)
-    except Exception as err:  # an unknown group option or key: one line
-        raise PrepbenchError(str(err).strip().splitlines()[0]) from None
+    cfg = compose(plain, checked=False, return_hydra_config=True)  # an unknown option or key: one line
     params = {str(k): str(v) for k, v in (cfg.hydra.sweeper.get("params") or {}).items()}
     settings = flatten(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
     seeds = [o for o in parsed if o.key_or_group == "seed"]

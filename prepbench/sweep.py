@@ -16,7 +16,11 @@ from prepbench import claims, tracking
 from prepbench.errors import PrepbenchError
 from prepbench.ui import add_runs_view
 
-_HEARTBEAT: claims.Heartbeat | None = None  # the parent run's lease, renewed while the sweep lives
+# The parent run's lease, renewed while the sweep lives. Not an attribute of the SweepCallback that
+# starts it: the task function stops it too (end_parent, on Ctrl-C in a job of the basic launcher;
+# the KeyboardInterrupt passes Hydra's run_job, which catches Exception only, so no callback hook
+# runs), and Hydra gives the task function no handle on its callback instances.
+_HEARTBEAT: claims.Heartbeat | None = None
 
 
 def sweep_size(config: DictConfig) -> int:

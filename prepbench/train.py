@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
+from prepbench.cache import JobCache
 from prepbench.data import Splits
 from prepbench.nets import build_model
 from prepbench.precision import set_keras_policy
@@ -61,26 +62,31 @@ class TrainResult:
     epoch_train_seconds: list[float] = field(default_factory=list)  # training part of each epoch
 
 
-_threads_configured = False
-
-
 def configure_tensorflow(*, threads: int, deterministic: bool) -> None:
-    """Thread pools and determinism, once per process (TensorFlow refuses changes after start)."""
+    """Thread pools and determinism. TensorFlow takes pool sizes only before its runtime starts, so
+    a pool is set only when it differs from the wanted size: the later jobs of a sweep, which want
+    the sizes the first one set, change nothing and say nothing; a runtime that already started
+    with other sizes keeps them, with a warning."""
     import tensorflow as tf
 
-    global _threads_configured
-    if not _threads_configured:
-        try:
-            if threads > 0:
-                tf.config.threading.set_intra_op_parallelism_threads(threads)
-            # One inter-op thread: a Keras train step is a chain of ops, each already spread over the
-            # intra-op pool; a second pool only competes for the cores (on 2 cores, intra 2 / inter 1
-            # trained 1.0-1.2x faster than TensorFlow's default 2 / 2, bare Keras and prepbench alike).
-            # tf.data's map runs on its own pool and is not affected.
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:  # the runtime already started in this process (a test, a notebook)
-            log.warning("TensorFlow already started: its thread pools stay as they are")
-        _threads_configured = True
+    pools = tf.config.threading
+    # One inter-op thread: a Keras train step is a chain of ops, each already spread over the
+    # intra-op pool; a second pool only competes for the cores (on 2 cores, intra 2 / inter 1
+    # trained 1.0-1.2x faster than TensorFlow's default 2 / 2, bare Keras and prepbench alike).
+    # tf.data's map runs on its own pool and is not affected. threads=0 leaves intra-op as it is.
+    wanted = [(pools.get_inter_op_parallelism_threads, pools.set_inter_op_parallelism_threads, 1)]
+    if threads > 0:
+        wanted.insert(0, (pools.get_intra_op_parallelism_threads, pools.set_intra_op_parallelism_threads, threads))
+    try:
+        for get, set_, size in wanted:
+            if get() != size:
+                set_(size)
+    except RuntimeError:  # the runtime already started in this process (a test, a notebook)
+        log.warning(
+            "TensorFlow already started: its thread pools stay as they are (intra-op %d, inter-op %d)",
+            pools.get_intra_op_parallelism_threads(),
+            pools.get_inter_op_parallelism_threads(),
+        )
     if deterministic:
         tf.config.experimental.enable_op_determinism()
 
@@ -90,32 +96,40 @@ def batch_order(num_images: int, epochs: int, seed: int) -> np.ndarray:
     return np.stack([np.random.default_rng([seed, epoch]).permutation(num_images) for epoch in range(epochs)])
 
 
-# The last variants' preprocessed splits, by (data, variant): a sweep's jobs come grouped by variant
-# (seeds and nets vary fastest), so each variant is transformed once per sweep, not once per job.
-_PREPARED: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-_PREPARED_KEEP = 2
-
-
-def prepared_arrays(splits: Splits, p: Preprocessor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def prepared_arrays(
+    splits: Splits, p: Preprocessor, cache: JobCache | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train, val and test as the network sees them. Training images that are augmented per batch
-    are only scaled here: they are normalized after augmentation (IDG's order)."""
-    key = (p.cache_key(splits.fingerprint), p.augment)
-    if key not in _PREPARED:
-        while len(_PREPARED) >= _PREPARED_KEEP:
-            _PREPARED.pop(next(iter(_PREPARED)))
+    are only scaled here: they are normalized after augmentation (IDG's order). With a `cache`, the
+    jobs that share it transform each (data set, variant) once."""
+
+    def prepare() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         x_train = p.scale(splits.x_train) if p.augment else p.transform(splits.x_train)
-        _PREPARED[key] = (x_train, p.transform(splits.x_val), p.transform(splits.x_test))
-    return _PREPARED[key]
+        return x_train, p.transform(splits.x_val), p.transform(splits.x_test)
+
+    if cache is None:
+        return prepare()
+    return cache.prepared((p.cache_key(splits.fingerprint), p.augment), prepare)
 
 
-def make_inputs(splits: Splits, p: Preprocessor, *, batch_size: int, epochs: int, seed: int, augmentation) -> Inputs:
-    """Preprocess the splits once and batch them: tf.data on TensorFlow (prepbench.pipeline_tf),
-    numpy batches prefetched by a thread on other Keras backends (prepbench.pipeline_numpy)."""
+def make_inputs(
+    splits: Splits,
+    p: Preprocessor,
+    *,
+    batch_size: int,
+    epochs: int,
+    seed: int,
+    augmentation,
+    cache: JobCache | None = None,
+) -> Inputs:
+    """Preprocess the splits once (or take them from `cache`: prepared_arrays) and batch them:
+    tf.data on TensorFlow (prepbench.pipeline_tf), numpy batches prefetched by a thread on other
+    Keras backends (prepbench.pipeline_numpy)."""
     if keras.backend.backend() == "tensorflow":
         from prepbench.pipeline_tf import make_inputs as make
     else:
         from prepbench.pipeline_numpy import make_inputs as make
-    return make(splits, p, batch_size=batch_size, epochs=epochs, seed=seed, augmentation=augmentation)
+    return make(splits, p, batch_size=batch_size, epochs=epochs, seed=seed, augmentation=augmentation, cache=cache)
 
 
 def learning_rate(trainer, steps_per_epoch: int):

@@ -41,22 +41,16 @@ class Variant:
 @lru_cache(maxsize=1)
 def variants() -> dict[str, Variant]:
     """Every conf/prep/*.yaml, composed as a job would (so an alias inherits its target's keys)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    options = sorted(p.stem for p in (CONF / "prep").glob("*.yaml"))
+    from prepbench.config import compose
 
     def load(option):
-        node = OmegaConf.to_container(compose("config", overrides=[f"prep={option}"]).prep, resolve=True)
+        node = OmegaConf.to_container(compose([f"prep={option}"], checked=False).prep, resolve=True)
         flags = {key: node.pop(key) for key in FLAGS}
         return Variant(option=option, **flags, settings=node)
 
-    if GlobalHydra.instance().is_initialized():
-        found = [load(option) for option in options]
-    else:
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            found = [load(option) for option in options]
+    found = [load(p.stem) for p in sorted((CONF / "prep").glob("*.yaml"))]
     return {v.option: v for v in sorted(found, key=_rank)}
 
 

@@ -70,13 +70,10 @@ def overrides_for(args, plan: dict, prep: str, net: str, seed: int) -> list[str]
 
 
 def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+    """The job's config (prepbench.config.compose); run_job checks it."""
+    from prepbench.config import compose as compose_config
 
-    import prepbench  # noqa: F401 (the ${prepbench_root:} resolver)
-
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return hydra_compose("config", overrides=overrides)
+    return compose_config(overrides, checked=False)
 
 
 # ---- the machine --------------------------------------------------------------------------------
@@ -237,7 +234,10 @@ def job_list(plan: dict) -> list[tuple[int, str, str]]:
 
 def worker(args) -> int:
     """Run this worker's jobs in order; start one only if it is predicted to end before the deadline."""
+    from prepbench.cache import JobCache
     from prepbench.job import run_job
+
+    cache = JobCache()  # this worker's jobs share the decoded data set, as a sweep's jobs do
 
     def stop(signum, frame):  # the deadline: the running job ends KILLED, as under `python -m prepbench`
         raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
@@ -257,7 +257,7 @@ def worker(args) -> int:
         overrides = overrides_for(args, spec["plan"], prep, net, seed)
         start = time.time()
         try:
-            status = run_job(compose(overrides), overrides, label)
+            status = run_job(compose(overrides), overrides, label, cache)
         except KeyboardInterrupt:
             log(f"{label}stopped at the deadline")
             return 130

@@ -68,3 +68,32 @@ def test_a_missing_value_is_named():
         paired_differences(
             runs([("none", "deep", 0, "float32", 0.5, 1)]), "trainer.precision", "bfloat16", "float32", ["prep", "net"]
         )
+
+
+def test_main_writes_the_table_and_its_markdown(tmp_path, monkeypatch, capsys):
+    from prepbench import compare
+
+    rows = [
+        ("none", "deep", 0, "float32", 0.50, 1),
+        ("none", "deep", 0, "bfloat16", 0.52, 2),
+        ("none", "deep", 1, "float32", 0.40, 3),
+        ("none", "deep", 1, "bfloat16", 0.43, 4),
+    ]
+    monkeypatch.setattr(compare, "load_finished", lambda uri, experiment: runs(rows))
+    out = tmp_path / "out"
+    argv = ["--experiment", "e", "--tracking-uri", "sqlite:///x.db", "--key", "trainer.precision"]
+    assert compare.main([*argv, "--a", "bfloat16", "--b", "float32", "--out", str(out)]) == 0
+    text = (out / "precision.md").read_text()
+    assert text.startswith("Test accuracy with trainer.precision=bfloat16 minus trainer.precision=float32, ")
+    assert (
+        "\n\n| prep | net | seeds | mean diff (pp) | 95% interval | sd (pp) |\n"
+        "|---|---|---:|---:|---|---:|\n"
+        "| none | deep | 2 | +2.50 | [-3.85, +8.85] | 0.71 |\n\n"
+        "Largest |mean difference|: 2.50 pp.\n"
+    ) in text
+    assert text.endswith("pp.\n")
+    table = pd.read_csv(out / "precision.csv")
+    assert list(table.columns) == ["prep", "net", "n", "mean_diff_pp", "ci_low", "ci_high", "sd_pp"]
+    assert table.mean_diff_pp.iloc[0] == pytest.approx(2.5)
+    assert sorted(p.name for p in out.iterdir()) == ["precision.csv", "precision.md"]
+    assert capsys.readouterr().out == text + "\n"

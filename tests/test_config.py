@@ -152,6 +152,23 @@ def test_compose_unchecked_lets_a_tool_see_any_value():
     assert compose(["trainer.epochs=0"], checked=False).trainer.epochs == 0
 
 
+def test_compose_can_return_the_hydra_node_for_tools_that_read_the_sweep():
+    from prepbench.config import compose
+
+    cfg = compose(["experiment=cpu"], checked=False, return_hydra_config=True)
+    assert "prep" in cfg.hydra.sweeper.params and cfg.study == "cpu"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/data/café (2)/x.zip", "/d/it's,a=b.zip", "/d/ends with\\", "/d/back\\'quote", "C:\\dir\\f.zip", '/d/"q"'],
+)
+def test_quote_makes_any_path_one_value_of_an_override(path):
+    from prepbench.config import compose, quote
+
+    assert compose(["data=folder", f"data.path={quote(path)}"], checked=False).data.path == path
+
+
 def test_each_rule_is_checked_alone():
     from prepbench.config import check
 

@@ -44,3 +44,27 @@ def test_a_plateau_well_below_a_longer_budget_is_not_enough():
 def test_no_budget_enough_says_so():
     _, chosen = decide(curves([("deep", [0.3, 0.4, 0.5, 0.6])]), window=3, tolerance=0.005)
     assert chosen is None
+
+
+def test_main_writes_the_report_table_and_figure(tmp_path, monkeypatch, capsys):
+    from prepbench import pilot
+
+    runs = [("shallow", [0.3, 0.5, 0.58, 0.600, 0.601, 0.600]), ("deep", [0.3, 0.5, 0.6, 0.620, 0.621, 0.619])]
+    monkeypatch.setattr(pilot, "load_curves", lambda uri, experiment: curves(runs))
+    out = tmp_path / "out"
+    assert pilot.main(["--experiment", "p", "--tracking-uri", "sqlite:///x.db", "--out", str(out)]) == 0
+    text = (out / "pilot.md").read_text()
+    assert text.startswith("# Pilot: how many epochs\n\nProduced by `python -m prepbench.pilot --experiment p ")
+    assert (
+        "| net | epochs | best val % | final val % | plateaued | enough |\n"
+        "|---|---:|---:|---:|---|---|\n"
+        "| deep | 6 | 62.10 | 61.90 | True | True |\n"
+        "| shallow | 6 | 60.10 | 60.00 | True | True |\n\n"
+        "**Chosen: 6 epochs.**\n\n"
+        "![validation curves](curves.png)\n"
+    ) in text
+    assert text.endswith("(curves.png)\n")
+    assert list(pd.read_csv(out / "pilot.csv").columns) == ["net", "budget", "best", "final", "plateaued", "enough"]
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in out.iterdir()) == ["curves.png", "pilot.csv", "pilot.md"]  # no temporary left
+    assert capsys.readouterr().out == "chosen: 6 epochs\n"

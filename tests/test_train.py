@@ -94,14 +94,71 @@ def test_a_diverging_run_stops_with_a_non_finite_loss_error(splits):
 
 
 def test_a_variant_is_transformed_once_per_data_set_not_once_per_job(splits):
+    from prepbench.cache import JobCache
     from prepbench.train import prepared_arrays
 
-    first = prepared_arrays(splits, build("std").fit(splits.x_train))
-    again = prepared_arrays(splits, build("std").fit(splits.x_train))  # the next job of the sweep
+    cache = JobCache()
+    first = prepared_arrays(splits, build("std").fit(splits.x_train), cache)
+    again = prepared_arrays(splits, build("std").fit(splits.x_train), cache)  # the next job of the sweep
     assert all(a is b for a, b in zip(first, again))
-    augmented = prepared_arrays(splits, build("std", augment=True).fit(splits.x_train))
+    augmented = prepared_arrays(splits, build("std", augment=True).fit(splits.x_train), cache)
     np.testing.assert_allclose(augmented[0], splits.x_train / 255, atol=1e-6)  # only scaled: normalized per batch
     np.testing.assert_array_equal(augmented[1], first[1])
+
+
+def test_without_a_cache_each_call_transforms_anew(splits):
+    from prepbench.train import prepared_arrays
+
+    p = build("std").fit(splits.x_train)
+    first, again = prepared_arrays(splits, p), prepared_arrays(splits, p)
+    assert not any(a is b for a, b in zip(first, again))
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_make_inputs_takes_the_variant_from_the_cache_it_is_given(splits, monkeypatch):
+    from prepbench.cache import JobCache
+    from prepbench.preprocess import Preprocessor
+
+    calls = []
+    transform = Preprocessor.transform
+    monkeypatch.setattr(Preprocessor, "transform", lambda self, x: calls.append(len(x)) or transform(self, x))
+    p = build("std").fit(splits.x_train)
+    kwargs = dict(batch_size=32, epochs=1, augmentation=AUGMENTATION)
+    cache = JobCache()
+    make_inputs(splits, p, seed=0, cache=cache, **kwargs)
+    make_inputs(splits, p, seed=1, cache=cache, **kwargs)
+    assert len(calls) == 3  # train, val, test: once for both jobs
+    make_inputs(splits, p, seed=2, **kwargs)  # no cache: a job of its own
+    assert len(calls) == 6
+
+
+def test_configure_tensorflow_sets_the_pools_once_and_warns_only_when_they_cannot_change(tmp_path):
+    """In a fresh process: the wanted pools are set before the runtime starts; asking again for
+    the same ones is silent (a sweep's later jobs); asking for other ones then warns."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, tensorflow as tf\n"
+        "from prepbench.train import configure_tensorflow\n"
+        "logging.basicConfig(level=logging.WARNING, format='%(message)s')\n"
+        "configure_tensorflow(threads=1, deterministic=False)\n"
+        "tf.constant(1.0) + 1\n"  # the runtime starts
+        "configure_tensorflow(threads=1, deterministic=False)\n"
+        "configure_tensorflow(threads=0, deterministic=False)\n"
+        "print('pools', tf.config.threading.get_intra_op_parallelism_threads(),"
+        " tf.config.threading.get_inter_op_parallelism_threads(), flush=True)\n"
+        "logging.warning('--- now other pools')\n"
+        "configure_tensorflow(threads=2, deterministic=False)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True
+    )
+    assert "pools 1 1" in done.stdout
+    before, after = done.stderr.split("--- now other pools")
+    assert "TensorFlow already started" not in before
+    assert "TensorFlow already started: its thread pools stay as they are (intra-op 1, inter-op 1)" in after
 
 
 def test_a_float32_job_after_a_bfloat16_job_in_one_process_really_runs_in_float32(splits):

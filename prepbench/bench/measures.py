@@ -61,15 +61,17 @@ def idg_flow_throughput(idg, x, y, *, images: int, batch_size: int) -> dict:
     return {"images": n, "seconds": elapsed, "images_per_second": n / elapsed}
 
 
-def pipeline_throughput(splits, p, *, epochs: int, batch_size: int) -> dict:
+def pipeline_throughput(splits, p, *, epochs: int, batch_size: int, cache=None) -> dict:
     """prepbench's training input (train.make_inputs): setup (static work, once) and then every
     batch of `epochs` epochs fully produced. `images_per_second` is the steady rate the training
-    loop sees; `with_setup_images_per_second` charges the one-time static work to these epochs."""
+    loop sees; `with_setup_images_per_second` charges the one-time static work to these epochs.
+    With a `cache` (prepbench.cache.JobCache) that already holds the variant's arrays, the setup is
+    the batching alone, as for a sweep's later jobs."""
     from prepbench import train
 
     setup, inputs = seconds(
         lambda: train.make_inputs(
-            splits, p, batch_size=batch_size, epochs=epochs, seed=0, augmentation=augmentation_conf()
+            splits, p, batch_size=batch_size, epochs=epochs, seed=0, augmentation=augmentation_conf(), cache=cache
         )
     )
 
@@ -241,9 +243,14 @@ def zca_fit_section(b: Bench) -> dict:
 
 def pipeline_section(b: Bench) -> dict:
     """Input pipelines: IDG flow vs train.make_inputs, the same images, the same batch size."""
+    from prepbench.cache import JobCache
+
     plan, bs = b.plan, b.plan.batch_size
     pipe = {}
     pipe_splits = subset(b.splits, plan.pipeline_images, n_eval=bs)
+    # Shared by the repeats, as the process-wide cache was before it was passed explicitly: the
+    # repeats after the first find the variant's arrays prepared (their setup is the batching alone).
+    cache = JobCache()
     for variant in PIPELINE_VARIANTS:
         # IDG's ZCA was fitted on the ZCA-fit images; it flows over the same kind of images.
         if variant in b.fitted:
@@ -258,7 +265,7 @@ def pipeline_section(b: Bench) -> dict:
             i = idg_flow_throughput(
                 idg, pipe_splits.x_train, pipe_splits.y_train, images=plan.idg_images[variant], batch_size=bs
             )
-            o = pipeline_throughput(pipe_splits, p, epochs=plan.pipeline_epochs, batch_size=bs)
+            o = pipeline_throughput(pipe_splits, p, epochs=plan.pipeline_epochs, batch_size=bs, cache=cache)
             rows.append(
                 {
                     "idg": i,
@@ -384,16 +391,14 @@ def backends_section(b: Bench) -> dict:
     process (Keras runs one backend per process; TensorFlow blocked in the JAX ones), alternated,
     steady training rate (prepbench.backend_speed)."""
     from prepbench import backend, backend_speed
-    from prepbench.config import compose
 
     if not backend.installed("jax"):
         return {"skipped": "jax is not installed (pip install -e '.[jax]')"}
     plan = b.plan
     if b.data_name.startswith("CIFAR"):
-        data = dict(source="folder", path=str(JPEG_ZIP), train_size=plan.train_images, val_size=1000, test_size=1000)
+        data = backend_speed.folder_data(JPEG_ZIP, plan.train_images)
     else:
-        data = backend_speed.synthetic_data()
-    data["cache_dir"] = str(compose([]).cache_dir)
+        data = list(backend_speed.SYNTHETIC)
     b.log("[bench] the same job on JAX and on TensorFlow (fresh processes, alternated)")
     rows = backend_speed.compare(
         data, nets=NETS, variants=("none",), epochs=max(2, plan.train_epochs), repeats=plan.repeats, log=b.log

@@ -30,8 +30,11 @@ def sweep_figures(workdir: Path, cpu_overrides: list[str], repeats: int = 2) -> 
 def fixed_cost(cpu_overrides: list[str], repeats: int = 2) -> tuple[dict, int]:
     """(jobs' seconds by "prep/epochs" and the fixed and per-epoch seconds by prep, the cpu study's
     epochs): fixed = 2 x t(1 epoch) - t(2 epochs), medians over `repeats` alternated runs."""
+    from prepbench.cache import JobCache
     from prepbench.config import compose
     from prepbench.job import run_job
+
+    cache = JobCache()  # the jobs share it as a sweep's jobs do in one process (prepbench.__main__)
 
     def job(prep: str, epochs: int) -> float:
         overrides = [
@@ -43,7 +46,7 @@ def fixed_cost(cpu_overrides: list[str], repeats: int = 2) -> tuple[dict, int]:
             "rerun=true",
         ]
         cfg = compose(overrides)
-        return seconds(lambda: run_job(cfg, overrides))[0]
+        return seconds(lambda: run_job(cfg, overrides, cache=cache))[0]
 
     jobs: dict = {}
     job("none", 1)  # warm-up, not counted: imports, the MLflow store's creation, the data cache

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from prepbench import ROOT, stats, variants
+from prepbench import stats, variants
 from prepbench.errors import PrepbenchError
 from prepbench.report import claims
 
@@ -141,17 +141,12 @@ def superseded_by(jobs: pd.DataFrame, canon: pd.DataFrame, keys: list[str]) -> p
 
 def option_defaults(group: str, option: str) -> dict:
     """The settings `group=option` has by default in conf/ (canonical), or {} if no such option."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
+    from prepbench.config import compose
     from prepbench.tracking import flatten
 
-    if GlobalHydra.instance().is_initialized():
-        return {}
     try:
-        with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-            cfg = compose(config_name="config", overrides=[f"{group}={option}"])
-    except Exception:  # an option that conf/ does not have (any more): no defaults to compare with
+        cfg = compose([f"{group}={option}"], checked=False)
+    except PrepbenchError:  # an option that conf/ does not have (any more): no defaults to compare with
         return {}
     return {k: canonical(v) for k, v in flatten(cfg).items() if group_of(k) == group}
 
