@@ -234,7 +234,7 @@ def test_the_sweep_figures_keep_their_store_and_artifacts_in_the_workdir(tmp_pat
     from prepbench.bench import sweeps
 
     seen, passed = [], []
-    monkeypatch.setattr(prepbench.job, "run_job", lambda cfg, overrides: seen.append(cfg.tracking))
+    monkeypatch.setattr(prepbench.job, "run_job", lambda cfg, overrides, **kw: seen.append(cfg.tracking))
     monkeypatch.setattr(sweeps, "rerun_cost", lambda workdir, uri: {})
     monkeypatch.setattr(sweeps, "determinism_cost", lambda workdir, overrides: passed.append(overrides) or {})
     sweeps.sweep_figures(tmp_path, ["experiment=cpu", "data=synthetic"], repeats=1)

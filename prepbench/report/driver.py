@@ -110,9 +110,9 @@ def write_report(
     for old in (out / "figures").glob("*.png"):
         old.unlink()
     figures = draw_all(a, out / "figures")
-    runs_table(a).to_csv(out / "runs.csv", index=False)
-    a.summary.to_csv(out / "summary.csv", index=False)
-    a.effects.to_csv(out / "effects.csv", index=False)
+    write_text(out / "runs.csv", runs_table(a).to_csv(index=False))
+    write_text(out / "summary.csv", a.summary.to_csv(index=False))
+    write_text(out / "effects.csv", a.effects.to_csv(index=False))
     links = ui.report_links(loaded.client, experiment, tracking_uri) if loaded.client is not None else None
     doc = document.build(
         a,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prepbench.io import atomic_write
 from prepbench.report.analysis import Analysis
 
 
@@ -26,7 +27,8 @@ def draw_all(a: Analysis, figdir: Path) -> list[tuple[str, str]]:
         fig, name, caption = drawn
         path = figdir / f"{name}.png"
         fig.tight_layout()
-        fig.savefig(path, dpi=110)
+        with atomic_write(path, "wb") as f:
+            fig.savefig(f, format="png", dpi=110)
         plt.close(fig)
         out.append((f"figures/{path.name}", caption))
     return out
