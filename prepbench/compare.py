@@ -43,6 +43,19 @@ def load_finished(tracking_uri: str, experiment: str) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("start_time", ascending=False)
 
 
+def only_seeds(runs: pd.DataFrame, seeds: str | None) -> pd.DataFrame:
+    """The runs of the listed seeds ("3,4,5"); all runs when `seeds` is None."""
+    if seeds is None:
+        return runs
+    wanted = [s.strip() for s in seeds.split(",")]
+    if not all(s.isdigit() for s in wanted):
+        raise PrepbenchError(f"--seeds {seeds} is malformed; expected seeds separated by commas, e.g. 3,4,5")
+    kept = runs[runs.get("params.seed", pd.Series(index=runs.index, dtype=object)).isin(wanted)]
+    if kept.empty:
+        raise PrepbenchError(f"no FINISHED run with seed in {seeds}")
+    return kept
+
+
 def paired_differences(runs: pd.DataFrame, key: str, a: str, b: str, by: list[str]) -> pd.DataFrame:
     """One row per cell: n seeds with both settings, mean difference a - b (pp) and its 95% interval."""
     columns = [f"params.{k}" for k in [*by, key, "seed"]]
@@ -107,11 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--a", required=True, help="its value on the left of the difference, e.g. bfloat16")
     parser.add_argument("--b", required=True, help="its value on the right, e.g. float32")
     parser.add_argument("--by", default="prep,net", help="comma-separated params that define a cell (default prep,net)")
+    parser.add_argument("--seeds", default=None, help="only these seeds, comma-separated (default: every seed)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the .csv and .md")
     args = parser.parse_args(argv)
     by = [k for k in args.by.split(",") if k]
     try:
-        table = paired_differences(load_finished(args.tracking_uri, args.experiment), args.key, args.a, args.b, by)
+        runs = only_seeds(load_finished(args.tracking_uri, args.experiment), args.seeds)
+        table = paired_differences(runs, args.key, args.a, args.b, by)
     except PrepbenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -97,3 +97,15 @@ def test_main_writes_the_table_and_its_markdown(tmp_path, monkeypatch, capsys):
     assert table.mean_diff_pp.iloc[0] == pytest.approx(2.5)
     assert sorted(p.name for p in out.iterdir()) == ["precision.csv", "precision.md"]
     assert capsys.readouterr().out == text + "\n"
+
+
+def test_seeds_option_keeps_only_the_listed_seeds():
+    from prepbench.compare import only_seeds
+
+    all_runs = runs([("none", "deep", s, k, 0.5, s) for s in (0, 1, 2, 3) for k in ("float32", "bfloat16")])
+    assert sorted(only_seeds(all_runs, "2,3")["params.seed"].unique()) == ["2", "3"]
+    assert only_seeds(all_runs, None) is all_runs
+    with pytest.raises(PrepbenchError, match="--seeds 2-3 is malformed"):
+        only_seeds(all_runs, "2-3")
+    with pytest.raises(PrepbenchError, match="no FINISHED run with seed in 9"):
+        only_seeds(all_runs, "9")
