@@ -327,42 +327,14 @@ def _serve(args) -> int:
     if args.print_tracking_uri:
         print(uri)
         return 0
-    db = _sqlite_path(uri)
-    if db is None:
-        raise PrepbenchError(
-            f"tracking.uri={uri} is not an SQLite store; expected sqlite:///PATH (a server at "
-            f"http://... is its own dashboard: open it)"
-        )
-    if not db.exists():
-        made_by = f"python -m prepbench -m experiment={args.study}" if args.study else "python -m prepbench ..."
-        raise PrepbenchError(f"no MLflow store at {db}; expected one made by `{made_by}`")
-    if not port_free(args.host, args.port):
-        raise PrepbenchError(
-            f"port {args.port} on {args.host} is in use; expected a free port (--port N, or make ui PORT=N)"
-        )
-
+    db = _checked_store(uri, args)
     workdir = Path(tempfile.mkdtemp(prefix="prepbench-ui-"))
     try:
-        moves = relocations(db)
-        served = db
-        if moves["experiments"] or moves["runs"]:
-            served = servable_copy(db, moves, workdir)
-            # The copy's artifacts stay beside the original store.
-            (workdir / ARTIFACTS_DIR).symlink_to(db.parent / ARTIFACTS_DIR)
-            print(
-                f"{db} was written on another machine or folder: serving a copy whose artifact paths point to "
-                f"{db.parent / ARTIFACTS_DIR} (the committed file is not changed)",
-                flush=True,
-            )
+        served = _servable(db, workdir)
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(f"sqlite:///{served}")
-        experiments = [
-            e.name
-            for e in client.search_experiments()
-            if client.search_runs([e.experiment_id], filter_string="tags.`prepbench.role` = 'job'", max_results=1)
-        ]
-        wanted = [str(cfg.tracking.experiment)] if args.study else experiments
+        wanted = [str(cfg.tracking.experiment)] if args.study else _job_experiments(client)
         for name in wanted:
             if (found := client.get_experiment_by_name(name)) is not None and VIEW_TAG not in (found.tags or {}):
                 add_runs_view(client, found.experiment_id)  # a store from before the sweep wrote the view
@@ -386,6 +358,49 @@ def _serve(args) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def _checked_store(uri: str, args) -> Path:
+    """The SQLite file behind `uri`, refused (one line) when it is not one, is missing, or the port
+    is taken."""
+    db = _sqlite_path(uri)
+    if db is None:
+        raise PrepbenchError(
+            f"tracking.uri={uri} is not an SQLite store; expected sqlite:///PATH (a server at "
+            f"http://... is its own dashboard: open it)"
+        )
+    if not db.exists():
+        made_by = f"python -m prepbench -m experiment={args.study}" if args.study else "python -m prepbench ..."
+        raise PrepbenchError(f"no MLflow store at {db}; expected one made by `{made_by}`")
+    if not port_free(args.host, args.port):
+        raise PrepbenchError(
+            f"port {args.port} on {args.host} is in use; expected a free port (--port N, or make ui PORT=N)"
+        )
+    return db
+
+
+def _servable(db: Path, workdir: Path) -> Path:
+    """The store itself, or a copy in `workdir` whose artifact paths point beside the store."""
+    moves = relocations(db)
+    if not (moves["experiments"] or moves["runs"]):
+        return db
+    served = servable_copy(db, moves, workdir)
+    (workdir / ARTIFACTS_DIR).symlink_to(db.parent / ARTIFACTS_DIR)  # the copy's artifacts stay beside the store
+    print(
+        f"{db} was written on another machine or folder: serving a copy whose artifact paths point to "
+        f"{db.parent / ARTIFACTS_DIR} (the committed file is not changed)",
+        flush=True,
+    )
+    return served
+
+
+def _job_experiments(client) -> list[str]:
+    """The store's experiments that hold prepbench jobs."""
+    return [
+        e.name
+        for e in client.search_experiments()
+        if client.search_runs([e.experiment_id], filter_string="tags.`prepbench.role` = 'job'", max_results=1)
+    ]
 
 
 if __name__ == "__main__":

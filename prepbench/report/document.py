@@ -639,6 +639,8 @@ def claims_section(d: Doc, a: Analysis) -> None:
 
 
 def caveats(a: Analysis) -> list[str]:
+    """The caveats that apply to this study: a flat list of independent checks, each adding one
+    bullet, so it reads top to bottom and stays one function despite its length."""
     out = []
     e, alpha = a.effects, 1 - a.level
     ben = a.table(TEST, "benefit")
