@@ -205,8 +205,10 @@ def record(loaded, experiment: str, plan: Plan, decisions: list[Decision], comma
         }
         for d in decisions
     }
-    loaded.client.set_experiment_tag(exp_id, SEEDS_PLAN_TAG, json.dumps(plan_tag))
-    loaded.client.set_experiment_tag(exp_id, SEEDS_STOPS_TAG, json.dumps(stops))
+    from prepbench.tracking import retry
+
+    retry(loaded.client.set_experiment_tag, exp_id, SEEDS_PLAN_TAG, json.dumps(plan_tag))
+    retry(loaded.client.set_experiment_tag, exp_id, SEEDS_STOPS_TAG, json.dumps(stops))
 
 
 def run(plan: Plan, runner=run_sweep, command: str = "python -m prepbench.seeds") -> int:

@@ -119,13 +119,19 @@ def sweep_name(study: str, overrides, started: float | None = None) -> str:
     return " · ".join([study, when, *(_short(k, v, keys) for k, v in named)])
 
 
+# Errors a parallel writer causes and a moment's wait cures: SQLite locked by another process; and
+# two sweeps setting one experiment tag at once (MLflow's SQL store reads, then inserts: the slower
+# insert breaks the table's unique key, and once the row exists the same call updates it).
+TRANSIENT = ("locked", "unique constraint failed: experiment_tags")
+
+
 def retry(call, *args, **kwargs):
-    """Call an MLflow function, retrying briefly when SQLite is locked by a parallel writer."""
+    """Call an MLflow function, retrying briefly when a parallel writer got in the way (TRANSIENT)."""
     for attempt in range(RETRIES):
         try:
             return call(*args, **kwargs)
         except Exception as err:  # MLflow wraps the driver's error in its own exception types
-            if "locked" not in str(err).lower() or attempt == RETRIES - 1:
+            if not any(t in str(err).lower() for t in TRANSIENT) or attempt == RETRIES - 1:
                 raise
             time.sleep(0.2 * 2**attempt)
 

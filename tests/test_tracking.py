@@ -69,6 +69,33 @@ def test_retry_waits_out_a_locked_database_and_reraises_anything_else(monkeypatc
         tracking.retry(lambda: (_ for _ in ()).throw(ValueError("bad")))
 
 
+def test_retry_waits_out_two_sweeps_setting_one_experiment_tag_at_once(tmp_path, monkeypatch):
+    """MLflow's SQL store reads, then inserts: the slower of two writers of one new tag breaks the
+    unique key (seen on an mlflow server in tests/test_claims.py); once the row exists, the same
+    call is an update."""
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setattr(tracking.time, "sleep", lambda seconds: None)
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    exp_id = client.create_experiment("e")
+    raced = []
+
+    def set_tag(*args):
+        if not raced:  # the other sweep's insert lands first
+            raced.append(1)
+            client.set_experiment_tag(exp_id, "k", "theirs")
+            raise RuntimeError(
+                "RestException: BAD_REQUEST: (sqlite3.IntegrityError) UNIQUE constraint failed: "
+                "experiment_tags.key, experiment_tags.experiment_id"
+            )
+        return client.set_experiment_tag(*args)
+
+    tracking.retry(set_tag, exp_id, "k", "ours")
+    assert client.get_experiment(exp_id).tags["k"] == "ours"
+    with pytest.raises(RuntimeError, match="UNIQUE constraint failed: runs"):
+        tracking.retry(lambda: (_ for _ in ()).throw(RuntimeError("UNIQUE constraint failed: runs.run_uuid")))
+
+
 def test_unknown_tracking_scheme_is_one_line_naming_the_uri():
     with pytest.raises(
         PrepbenchError, match=r"tracking.uri=ftp://x/y has unknown scheme 'ftp'; expected one of sqlite"
