@@ -39,7 +39,7 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "", cache: Jo
     )
     client = tracking.client_for(cfg.tracking)
     exp_id = tracking.experiment_id(client, cfg.tracking)
-    label = f"prep={cfg.prep.name} net={cfg.net.name} seed={cfg.seed}"
+    label = f"prep={tracking.prep_label(cfg, overrides)} net={cfg.net.name} seed={cfg.seed}"
     config_hash = tracking.config_hash(cfg)
     if (status := _done_or_claimed(client, exp_id, cfg, config_hash, f"{position}{label}")) is not None:
         return status

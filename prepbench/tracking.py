@@ -95,10 +95,18 @@ def net_label(cfg: DictConfig, overrides=()) -> str:
     return shape + (f", dense {cfg.net.dense}" if "net.dense" in changed else "")
 
 
+def prep_label(cfg: DictConfig, overrides=()) -> str:
+    """A variant by the `prep=` option chosen on the command line (`zca_reg`, a preset whose
+    prep.name is `zca`, stays apart from `zca`), else by its prep.name."""
+    chosen = [value for key, value in _named_overrides(overrides) if key == "prep"]
+    return chosen[-1] if chosen else str(cfg.prep.name)
+
+
 def run_name(cfg: DictConfig, overrides=()) -> str:
     """A job's run name: prep, net and seed, then every other setting its command line changes
     (`zca · deep · seed 1 · lr 0.01`), so that no two jobs of a sweep share a name."""
-    return " · ".join([str(cfg.prep.name), net_label(cfg, overrides), f"seed {cfg.seed}", *other_settings(overrides)])
+    parts = [prep_label(cfg, overrides), net_label(cfg, overrides), f"seed {cfg.seed}", *other_settings(overrides)]
+    return " · ".join(parts)
 
 
 def other_settings(overrides, net_shape: bool = False) -> list[str]:

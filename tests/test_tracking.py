@@ -125,6 +125,9 @@ def test_run_names_name_what_the_command_line_changes():
     deep50 = cfg(net=dict(name="shallow", depth=50, width=32, dense=128))
     assert tracking.run_name(deep50, ["net.depth=50"]) == "zca · depth 50, width 32 · seed 0"
     assert tracking.run_name(deep50, ["net.dense=128"]) == "zca · depth 50, width 32, dense 128 · seed 0"
+    # a preset of another variant's class (zca_reg: prep.name zca, ε 0.1) keeps its own name
+    assert tracking.run_name(cfg(), ["prep=zca_reg", "seed=0"]) == "zca_reg · deep · seed 0"
+    assert tracking.run_name(cfg(), ["prep=zca", "prep.zca_epsilon=0.1"]) == "zca · deep · seed 0 · zca_epsilon 0.1"
     # two keys with the same last part keep their whole key
     assert tracking.other_settings(["data.size=8", "+prep.size=2"]) == ["data.size 8", "prep.size 2"]
     assert tracking.other_settings(["net.width=4", "seed=1"], net_shape=True) == ["width 4"]  # the terminal's job line
