@@ -125,3 +125,15 @@ def test_bad_factors_are_one_line():
         select(rows, Spec(where=(("data.size", ("1",)),)))
     with pytest.raises(PrepbenchError, match="no run is left"):
         select(rows, Spec(where=(("data.train_size", ("7",)),)))
+
+
+def test_where_a_job_ran_does_not_split_a_study():
+    """`device` is logged beside the config, not part of it: runs logged before the param existed
+    (none) and runs on another device count as the same cells, as the sweep's resume counts them."""
+    old = grid(["none", "zca"], seeds=range(2))  # no device param
+    new = grid(["zca"], seeds=range(2, 4), params={"device": "CPU"})
+    new += grid(["none"], seeds=range(2, 4), params={"device": "GPU:0 (NVIDIA H200)"})
+    sel = select(frame(old + new), Spec())
+    assert (sel.runs["left_out"] == "").all()
+    done = sel.cells[sel.cells["status"] == "FINISHED"]
+    assert done.groupby("variant").size().to_dict() == {"none": 8, "zca": 8}

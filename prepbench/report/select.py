@@ -34,7 +34,10 @@ from prepbench import stats, variants
 from prepbench.errors import PrepbenchError
 from prepbench.report import claims
 
-IGNORED = ("seed", "rerun", "study", "cache_dir", "data.cache_dir", "trainer.threads", "tracking")
+# Not settings that define a context: the seed, where things are logged or cached, and `device`
+# (where a job ran, logged beside the config: a FINISHED run counts for its config wherever it
+# ran, as the sweep's resume counts it, and runs logged before the param existed have none).
+IGNORED = ("seed", "rerun", "study", "cache_dir", "data.cache_dir", "trainer.threads", "tracking", "device")
 ALIASES = {"prep": "prep.name", "net": "net.name", "data": "data.source"}
 FINGERPRINT = "data_fingerprint"
 NOT_PLANNED = "—"
