@@ -30,7 +30,10 @@ run: install
 report: install
 	$(REPORT)
 
+# Lint and formatting (ruff), then the tests: what CI runs.
 test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 # The MLflow dashboard on the study's store, for this machine only; prints the URLs of a ready
