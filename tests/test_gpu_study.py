@@ -1,0 +1,134 @@
+"""scripts/gpu_study.py's plan: the converged study's design fixed, only its whole seeds sized."""
+
+import argparse
+import importlib.util
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from prepbench import ROOT
+
+# The H200's figures (results/memo-gpu/README.md); evaluation speeds assumed 3 times training's.
+MEASURED = {
+    "deep": {"images_per_second": 47074, "eval_images_per_second": 141000},
+    "shallow": {"images_per_second": 72307, "eval_images_per_second": 217000},
+}
+COUNTS = {"train": 10000, "val": 5000, "test": 10000, "epochs": 30, "scarce_train": 2500}
+PREPS = ["none", "raw", "minmax", "samplewise", "std", "zca", "zca_reg", "augment", "batchnorm"]
+
+
+@pytest.fixture(scope="module")
+def gpu_study():
+    spec = importlib.util.spec_from_file_location("gpu_study", ROOT / "scripts" / "gpu_study.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def grids(gpu_study):
+    return gpu_study.study_grid("converged"), gpu_study.study_grid("converged-scarce")
+
+
+def _args(**changes):
+    args = dict(
+        workers=6, efficiency=0.5, job_overhead=12.0, epoch_overhead=0.1, fill=0.85, max_seeds=10, data=Path("d.zip")
+    )
+    return argparse.Namespace(**{**args, **changes, "store": Path("/tmp/s")})
+
+
+def test_the_grid_is_read_from_the_experiments_sweep(grids):
+    grid, scarce = grids
+    assert grid["preps"] == PREPS
+    assert grid["nets"] == ["deep", "shallow"]  # the deeper net first: longer jobs first
+    assert grid["seeds"] == [0, 1, 2, 3, 4]
+    assert (grid["settings"]["trainer.epochs"], grid["settings"]["data.train_size"]) == ("30", "10000")  # as logged
+    assert scarce["preps"] == ["none", "augment"] and scarce["settings"]["data.train_size"] == "2500"
+    assert scarce["settings"]["tracking.experiment"] == grid["settings"]["tracking.experiment"] == "converged"
+
+
+def test_converged_sizes_whole_seeds_only_and_fills_what_is_left_with_the_scarcity_ladder(gpu_study, grids):
+    grid, scarce = grids
+    plan = gpu_study.seeds_plan(_args(), MEASURED, 455, COUNTS, grid, scarce)
+    assert plan["epochs"] == 30
+    deep = plan["job_seconds_estimate"]["deep"]  # 12 + 30 x (10000/23537 + 5000/70500 + 0.1) + 10000/70500
+    assert deep == pytest.approx(12 + 30 * (10000 / 23537 + 5000 / 70500 + 0.1) + 10000 / 70500, abs=0.1)
+    capacity = 455 * 6 * 0.85
+    assert plan["seeds"] == int(capacity // plan["seed_seconds_estimate"]) == 4
+    assert plan["seed_list"] == [0, 1, 2, 3]
+    left = capacity - 4 * plan["seed_seconds_estimate"]
+    assert plan["scarce"]["seeds"] == min(4, int(left // plan["scarce"]["seed_seconds_estimate"]))
+    assert plan["predicted_worker_seconds"] <= capacity
+
+    # At least one seed however short the window; at most 10, then the ladder for every seed.
+    assert gpu_study.seeds_plan(_args(), MEASURED, 10, COUNTS, grid, scarce)["seeds"] == 1
+    big = gpu_study.seeds_plan(_args(), MEASURED, 100000, COUNTS, grid, scarce)
+    assert (big["seeds"], big["scarce"]["seeds"], big["seed_list"][-1]) == (10, 10, 9)
+    # More workers or a faster GPU: more seeds, never more epochs or images.
+    more = gpu_study.seeds_plan(_args(workers=8), MEASURED, 455, COUNTS, grid, scarce)
+    assert more["seeds"] >= plan["seeds"] and more["epochs"] == 30
+
+
+def test_jobs_queue_whole_seeds_deep_first_then_the_ladder_with_the_experiments_own_sizes(gpu_study, grids):
+    grid, scarce = grids
+    plan = gpu_study.seeds_plan(_args(), MEASURED, 455, COUNTS, grid, scarce)
+    plan.update(experiment="converged", preps=grid["preps"], nets=grid["nets"], sizes={}, extra=[])
+    plan["scarce"]["seeds"] = 2
+    jobs = gpu_study.job_list(plan)
+    main = [j for j in jobs if j["experiment"] == "converged"]
+    ladder = jobs[len(main) :]
+    assert len(main) == 4 * 9 * 2 and len(ladder) == 2 * 2 * 2
+    assert [j["seed"] for j in main] == sorted(j["seed"] for j in main)
+    assert [j["net"] for j in main[:18]] == ["deep"] * 9 + ["shallow"] * 9
+    assert {(j["experiment"], j["prep"], j["kind"]) for j in ladder} >= {("converged-scarce", "augment", "deep scarce")}
+    assert {j["seed"] for j in ladder} == {0, 1}
+    overrides = gpu_study.overrides_for(_args(), plan, main[0])
+    assert overrides[:4] == ["experiment=converged", "prep=none", "net=deep", "seed=0"]
+    sizes = ("data.train_size", "data.val_size", "data.test_size", "trainer.epochs", "trainer.schedule")
+    assert not [o for o in overrides if o.startswith(sizes)]  # the experiment's own design
+    assert gpu_study.overrides_for(_args(), plan, ladder[0])[0] == "experiment=converged-scarce"
+
+
+def test_memo_overrides_are_unchanged(gpu_study):
+    plan = {"sizes": {"val_size": 5000, "epochs": 10}, "extra": []}
+    job = {"experiment": "memo", "prep": "zca", "net": "deep", "seed": 2, "kind": "deep"}
+    overrides = gpu_study.overrides_for(_args(), plan, job)
+    assert overrides[:7] == [
+        "experiment=memo",
+        "prep=zca",
+        "net=deep",
+        "seed=2",
+        "trainer.backend=jax",
+        "data=folder",
+        f"data.path={Path('d.zip')}",
+    ]
+    assert {"data.val_size=5000", "trainer.epochs=10"} <= set(overrides)
+
+
+def test_memo_plan_is_unchanged_it_reproduces_the_h200_call(gpu_study):
+    """results/memo-gpu: 231 s left after the probe gave 3 seeds x 10 epochs on 22,000 images."""
+    grid = gpu_study.study_grid("memo")
+    assert grid["nets"] == ["deep", "shallow"] and len(grid["preps"]) == 8
+    args = _args(max_seeds=5, max_epochs=30, val_seconds=0.4)
+    plan = gpu_study.make_plan(args, MEASURED, 231, 22000, grid)
+    assert (plan["seeds"], plan["epochs"]) == (3, 10)
+    plan.update(experiment="memo", preps=grid["preps"], nets=grid["nets"])
+    jobs = gpu_study.job_list(plan)
+    assert len(jobs) == 48 and (jobs[0]["net"], jobs[-1]["seed"]) == ("deep", 2)
+
+
+def test_an_archive_too_big_to_come_back_leaves_the_artifacts_apart(gpu_study, tmp_path, monkeypatch):
+    store, out = tmp_path / "store", tmp_path / "out"
+    (store / "mlartifacts" / "run").mkdir(parents=True)
+    (store / "mlflow.db").write_bytes(b"db")
+    (store / "mlartifacts" / "run" / "montage.png").write_bytes(bytes(range(256)) * 400)
+    out.mkdir()
+    assert [p.name for p in gpu_study.archive(store, out, "converged-gpu")] == ["converged-gpu.tar.gz"]
+    monkeypatch.setattr(gpu_study, "TAR_LIMIT", 100)
+    whole, apart = gpu_study.archive(store, out, "converged-gpu")
+    with tarfile.open(whole) as tar:
+        assert "converged-gpu/mlflow.db" in tar.getnames()
+        assert not [n for n in tar.getnames() if "mlartifacts" in n]
+    with tarfile.open(apart) as tar:
+        assert "converged-gpu/mlartifacts/run/montage.png" in tar.getnames()
