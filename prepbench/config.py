@@ -53,6 +53,7 @@ RULES = {
     "trainer.batch_size": (_int(1), "an integer >= 1"),
     "trainer.lr": (_positive, "a positive finite number"),
     "trainer.threads": (_int(0), "an integer >= 0 (0: all cores)"),
+    "trainer.steps_per_execution": (_int(1), "an integer >= 1"),
     "trainer.schedule": (lambda v: v in ("constant", "cosine"), "constant or cosine"),
     "trainer.warmup_epochs": (_int(0), "an integer >= 0, fewer than trainer.epochs"),
     "trainer.precision": (lambda v: v in ("auto", "float32", "bfloat16"), "auto, float32 or bfloat16"),

@@ -40,19 +40,23 @@ def make_inputs(
     steps = math.ceil(n / batch_size)
     order = tf.Variable(batch_order(n, epochs, seed).astype(np.int32), trainable=False)
 
+    # Keras iterates `train` once per epoch; `start_epoch` (called by fit at each epoch's start) says
+    # which epoch that is. Each epoch ending with its own data is what lets a graph call run several
+    # steps (trainer.steps_per_execution) without one running into the next epoch's batches.
+    epoch = tf.Variable(0, dtype=tf.int32, trainable=False)
+
     def load(i):
         # Batch i of the whole run: epoch i // steps, step i % steps; the last batch of an epoch is
         # short. One map stage, one gather per batch; the batch's augmentation seed is (seed, i).
-        epoch, step = i // steps, i % steps
-        idx = order[epoch, step * batch_size : tf.minimum((step + 1) * batch_size, n)]
+        idx = order[i // steps, (i % steps) * batch_size : tf.minimum((i % steps + 1) * batch_size, n)]
         x = tf.gather(x_train, idx)
         if p.augment:
             x = p.normalize_tf(augment_batch(x, tf.stack([tf.constant(seed, tf.int32), i]), augmentation))
         return x, tf.gather(y_train, idx)
 
     train = (
-        tf.data.Dataset.range(epochs * steps, output_type=tf.int32)
-        .map(load, num_parallel_calls=autotune, deterministic=True)
+        tf.data.Dataset.range(steps, output_type=tf.int32)
+        .map(lambda step: load(epoch * steps + step), num_parallel_calls=autotune, deterministic=True)
         .prefetch(autotune)
     )
 
@@ -68,5 +72,6 @@ def make_inputs(
         num_train=len(splits.y_train),
         input_shape=tuple(splits.x_train.shape[1:]),
         num_classes=len(splits.class_names),
-        peek=lambda: next(iter(train.take(1)))[0].numpy(),
+        peek=lambda: load(tf.constant(0))[0].numpy(),
+        start_epoch=epoch.assign,
     )

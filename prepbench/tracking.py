@@ -24,7 +24,8 @@ from prepbench.provenance import git_commit, versions
 PARENT_RUN_ENV = "PREPBENCH_PARENT_RUN_ID"
 SWEEP_SIZE_ENV = "PREPBENCH_SWEEP_JOBS"
 # Keys that do not change what a job computes: left out of its identity (the config hash).
-NOT_IN_HASH = ("tracking", "rerun", "cache_dir", "study", "trainer.threads")
+# steps_per_execution changes how fast, not what: the same history to the bit (tests/test_train.py).
+NOT_IN_HASH = ("tracking", "rerun", "cache_dir", "study", "trainer.threads", "trainer.steps_per_execution")
 SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
 RETRIES = 8  # SQLite under parallel writers can report "database is locked"; MLflow calls retry
 

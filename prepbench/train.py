@@ -42,7 +42,9 @@ class NonFiniteLossError(RuntimeError):
 class Inputs:
     """What the network sees: batches already preprocessed, plus their shape."""
 
-    train: object  # epochs * steps_per_epoch batches in the paired order: a tf.data.Dataset or a generator
+    # The paired order's batches: with `start_epoch`, one epoch's (a tf.data.Dataset that fit iterates
+    # once per epoch, after start_epoch(epoch)); without, the whole run's (a generator).
+    train: object
     val: object  # None with data.val_size=0: no per-epoch validation
     test: object
     steps_per_epoch: int
@@ -50,6 +52,16 @@ class Inputs:
     input_shape: tuple[int, int, int]
     num_classes: int
     peek: Callable[[], np.ndarray] | None = None  # the first training batch's images, as numpy
+    start_epoch: Callable[[int], object] | None = None
+
+    def run_batches(self, epochs: int):
+        """Every training batch of an `epochs`-epoch run, in order, as fit sees them."""
+        if self.start_epoch is None:
+            yield from self.train
+            return
+        for epoch in range(epochs):
+            self.start_epoch(epoch)
+            yield from self.train
 
 
 @dataclass
@@ -148,7 +160,7 @@ def learning_rate(trainer, steps_per_epoch: int):
     )
 
 
-def compile_model(model, *, lr) -> None:
+def compile_model(model, *, lr, steps_per_execution: int = 1) -> None:
     """Adam, cross-entropy on logits, accuracy: how every prepbench network is trained. `lr` is a
     number or a Keras learning-rate schedule (`learning_rate`)."""
     model.compile(
@@ -158,6 +170,7 @@ def compile_model(model, *, lr) -> None:
         # TensorFlow: no XLA (slower on CPU here). JAX: XLA always, since without it Keras runs every
         # op of a step eagerly (on an H200: 645 images/s for the deep net, the speed of 2 CPU cores).
         jit_compile=keras.backend.backend() != "tensorflow",
+        steps_per_execution=steps_per_execution,
     )
 
 
@@ -179,19 +192,27 @@ def fit_and_evaluate(
         batchnorm_momentum=batchnorm_momentum,
         seed=seed,
     )
-    compile_model(model, lr=learning_rate(trainer, inputs.steps_per_epoch))
+    # Several steps per graph call only where the input ends with each epoch (Inputs.start_epoch):
+    # Keras runs whole executions, and on a whole-run input they would cross into the next epoch.
+    steps_per_execution = trainer.steps_per_execution if inputs.start_epoch else 1
+    compile_model(model, lr=learning_rate(trainer, inputs.steps_per_epoch), steps_per_execution=steps_per_execution)
     result = TrainResult(history={name: [] for name in EPOCH_METRICS})
     progress = _Progress(
         trainer.epochs, inputs.num_train, result, on_epoch, asynchronous=keras.backend.backend() != "tensorflow"
     )
+    callbacks = [progress]
+    if inputs.start_epoch:
+        callbacks.insert(
+            0, keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: inputs.start_epoch(epoch))
+        )
     start = time.perf_counter()
     with _stop_on_signal(progress):
         model.fit(
             inputs.train,
             epochs=trainer.epochs,
-            steps_per_epoch=inputs.steps_per_epoch,
+            steps_per_epoch=None if inputs.start_epoch else inputs.steps_per_epoch,
             validation_data=inputs.val,
-            callbacks=[progress],
+            callbacks=callbacks,
             shuffle=False,  # the pipeline already has the paired order
             verbose=1 if sys.stdout.isatty() else 0,
         )

@@ -39,7 +39,7 @@ params = OmegaConf.create(json.loads(str(data["params"])))
 inputs = make_inputs(
     splits, build("std", augment=True).fit(splits.x_train), batch_size=24, epochs=2, seed=3, augmentation=params
 )
-batches = list(inputs.train)
+batches = list(inputs.run_batches(2))
 out["pipeline_x"] = np.concatenate([np.asarray(x) for x, _ in batches])
 out["pipeline_y"] = np.concatenate([np.asarray(y) for _, y in batches])
 out["pipeline_sizes"] = np.array([len(y) for _, y in batches])

@@ -138,7 +138,9 @@ def test_jax_training_input_is_the_tensorflow_one(on_jax):
         *(data[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")), ("a", "b", "c"), "test"
     )
     p = build("std", augment=True).fit(splits.x_train)
-    batches = list(make_inputs(splits, p, batch_size=24, epochs=2, seed=3, augmentation=MEMO_AUGMENTATION).train)
+    batches = list(
+        make_inputs(splits, p, batch_size=24, epochs=2, seed=3, augmentation=MEMO_AUGMENTATION).run_batches(2)
+    )
     np.testing.assert_array_equal(out["pipeline_sizes"], [len(y) for _, y in batches])
     np.testing.assert_array_equal(out["pipeline_y"], np.concatenate([y.numpy() for _, y in batches]))
     x = np.concatenate([x.numpy() for x, _ in batches])

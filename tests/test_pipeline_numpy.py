@@ -34,7 +34,7 @@ def test_batches_are_the_tf_data_ones(splits, name):
     kwargs = dict(batch_size=48, epochs=2, seed=5, augmentation=AUGMENTATION)
     ours, theirs = make_inputs(splits, p, **kwargs), pipeline_tf.make_inputs(splits, p, **kwargs)
     assert ours.steps_per_epoch == theirs.steps_per_epoch
-    pairs = list(zip(ours.train, theirs.train, strict=True))
+    pairs = list(zip(ours.run_batches(2), theirs.run_batches(2), strict=True))
     assert len(pairs) == 2 * ours.steps_per_epoch
     for (x, y), (tx, ty) in pairs:
         np.testing.assert_array_equal(np.asarray(y), ty.numpy())

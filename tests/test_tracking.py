@@ -34,6 +34,7 @@ def test_config_hash_is_the_jobs_identity_and_nothing_else():
         dict(cache_dir="/elsewhere"),
         dict(tracking=dict(uri="http://h:5000")),
         dict(trainer=dict(threads=4)),
+        dict(trainer=dict(steps_per_execution=1)),
     ):
         assert tracking.config_hash(cfg(**same)) == base, same
     for different in (

@@ -37,8 +37,8 @@ def test_batch_order_depends_on_the_seed_only_and_changes_each_epoch():
     assert all(sorted(epoch) == list(range(100)) for epoch in a)
 
 
-def labels_seen(inputs):
-    return np.concatenate([y.numpy() for _, y in inputs.train])
+def labels_seen(inputs, epochs=2):
+    return np.concatenate([y.numpy() for _, y in inputs.run_batches(epochs)])
 
 
 def test_every_variant_sees_the_same_batches_in_the_same_order(splits):
@@ -53,8 +53,8 @@ def test_every_variant_sees_the_same_batches_in_the_same_order(splits):
 
 def test_augmented_batches_are_fresh_each_epoch_and_reproducible(splits):
     kwargs = dict(batch_size=len(splits.y_train), epochs=2, seed=7, augmentation=AUGMENTATION)
-    first = [x.numpy() for x, _ in make_inputs(splits, build("augment"), **kwargs).train]
-    again = [x.numpy() for x, _ in make_inputs(splits, build("augment"), **kwargs).train]
+    first = [x.numpy() for x, _ in make_inputs(splits, build("augment"), **kwargs).run_batches(2)]
+    again = [x.numpy() for x, _ in make_inputs(splits, build("augment"), **kwargs).run_batches(2)]
     np.testing.assert_array_equal(first[0], again[0])
     order = batch_order(len(splits.y_train), 2, 7)
     # the same images in epoch 1 and 2 (re-ordered back) got different random transforms
@@ -85,6 +85,28 @@ def test_training_learns_the_synthetic_data_and_reports_every_metric(splits):
     assert set(result.history) == {"train_loss", "train_accuracy", "val_loss", "val_accuracy"}
     assert result.test_accuracy > 1.5 / len(splits.class_names)  # well above chance
     assert result.train_images_per_second > 0 and result.fit_seconds > 0
+
+
+def test_steps_per_execution_changes_the_speed_not_the_result(splits):
+    """Several steps per graph call, with executions that do not divide the epoch (10 steps of 32
+    in executions of 3): the same batches in the same epochs, so the same history to the bit."""
+    kwargs = dict(batch_size=32, epochs=3, seed=0, augmentation=AUGMENTATION)
+    inputs = make_inputs(splits, build("augment"), **kwargs)
+    assert inputs.steps_per_epoch % 3
+    order = batch_order(len(splits.y_train), 3, 0)
+    np.testing.assert_array_equal(labels_seen(inputs, epochs=3), splits.y_train[order.ravel()])
+    results = [
+        fit_and_evaluate(
+            make_inputs(splits, build("augment"), **kwargs),
+            net=NET,
+            trainer=trainer(epochs=3, steps_per_execution=steps),
+            seed=0,
+            batchnorm=False,
+        )
+        for steps in (1, 3)
+    ]
+    assert results[0].history == results[1].history
+    assert results[0].test_accuracy == results[1].test_accuracy
 
 
 def test_a_diverging_run_stops_with_a_non_finite_loss_error(splits):

@@ -77,7 +77,7 @@ def pipeline_throughput(splits, p, *, epochs: int, batch_size: int, cache=None) 
 
     def produce():
         n = 0
-        for x, _ in inputs.train:
+        for x, _ in inputs.run_batches(epochs):
             n += int(x.shape[0])
         return n
 
