@@ -11,8 +11,11 @@ import json
 import logging
 import os
 import shlex
+import signal
+import threading
 import time
 import traceback
+from contextlib import contextmanager
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -132,17 +135,39 @@ def sweep_name(study: str, overrides, started: float | None = None) -> str:
 # two sweeps setting one experiment tag at once (MLflow's SQL store reads, then inserts: the slower
 # insert breaks the table's unique key, and once the row exists the same call updates it).
 TRANSIENT = ("locked", "unique constraint failed: experiment_tags")
+STOPS = (signal.SIGINT, signal.SIGTERM)
 
 
 def retry(call, *args, **kwargs):
-    """Call an MLflow function, retrying briefly when a parallel writer got in the way (TRANSIENT)."""
+    """Call an MLflow function, retrying briefly when a parallel writer got in the way (TRANSIENT).
+    A Ctrl-C or SIGTERM during the call takes effect when the call returns (_signals_deferred)."""
     for attempt in range(RETRIES):
         try:
-            return call(*args, **kwargs)
+            with _signals_deferred():
+                return call(*args, **kwargs)
         except Exception as err:  # MLflow wraps the driver's error in its own exception types
             if not any(t in str(err).lower() for t in TRANSIENT) or attempt == RETRIES - 1:
                 raise
             time.sleep(0.2 * 2**attempt)
+
+
+@contextmanager
+def _signals_deferred():
+    """Hold SIGINT and SIGTERM until the block ends, then deliver the first to the handler in place.
+    A KeyboardInterrupt inside SQLAlchemy leaves its connection mid-transaction, holding SQLite's
+    lock, and the job's own next write (marking its run KILLED) then waited on it without end."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only
+        return
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in STOPS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 def client_for(tracking_cfg: DictConfig):

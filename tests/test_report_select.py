@@ -128,11 +128,14 @@ def test_bad_factors_are_one_line():
 
 
 def test_where_a_job_ran_does_not_split_a_study():
-    """`device` is logged beside the config, not part of it: runs logged before the param existed
-    (none) and runs on another device count as the same cells, as the sweep's resume counts them."""
+    """`device` is logged beside the config, not part of it, and steps_per_execution changes only the
+    speed: runs logged before such params existed (none) and runs on another device or with other
+    steps per execution count as the same cells, as the sweep's resume counts them."""
     old = grid(["none", "zca"], seeds=range(2))  # no device param
-    new = grid(["zca"], seeds=range(2, 4), params={"device": "CPU"})
-    new += grid(["none"], seeds=range(2, 4), params={"device": "GPU:0 (NVIDIA H200)"})
+    new = grid(["zca"], seeds=range(2, 4), params={"device": "CPU", "trainer.steps_per_execution": "8"})
+    new += grid(
+        ["none"], seeds=range(2, 4), params={"device": "GPU:0 (NVIDIA H200)", "trainer.steps_per_execution": "1"}
+    )
     sel = select(frame(old + new), Spec())
     assert (sel.runs["left_out"] == "").all()
     done = sel.cells[sel.cells["status"] == "FINISHED"]

@@ -1,3 +1,7 @@
+import os
+import signal
+import time
+
 import pytest
 from omegaconf import OmegaConf
 
@@ -53,6 +57,34 @@ def test_run_names_and_commands_read_well():
     assert tracking.run_name(cfg(), ["prep=zca", "net=deep", "seed=0"]) == "zca · deep · seed 0"
     assert tracking.command_for(["prep=zca", "seed=1"]) == "python -m prepbench prep=zca seed=1"
     assert tracking.command_for(["prep=zca"], multirun=True) == "python -m prepbench -m prep=zca"
+
+
+def test_a_stop_signal_during_a_store_call_takes_effect_when_the_call_returns():
+    """Ctrl-C or SIGTERM inside an MLflow call would leave SQLAlchemy's connection mid-transaction
+    (SQLite stays locked against the job's next write): the signal waits for the call to return."""
+    events = []
+
+    class Stopped(Exception):
+        pass
+
+    def stop(signum, frame):
+        events.append("handler")
+        raise Stopped
+
+    def store_call():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # the signal has arrived: Python runs handlers between bytecodes
+        events.append("call completed")
+        return "value"
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        with pytest.raises(Stopped):
+            tracking.retry(store_call)
+        assert events == ["call completed", "handler"]
+        assert signal.getsignal(signal.SIGTERM) is stop  # the handler in place is back
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_retry_waits_out_a_locked_database_and_reraises_anything_else(monkeypatch):
