@@ -155,18 +155,26 @@ def retry(call, *args, **kwargs):
 def _signals_deferred():
     """Hold SIGINT and SIGTERM until the block ends, then deliver the first to the handler in place.
     A KeyboardInterrupt inside SQLAlchemy leaves its connection mid-transaction, holding SQLite's
-    lock, and the job's own next write (marking its run KILLED) then waited on it without end."""
+    lock, and the job's own next write (marking its run KILLED) then waited on it without end.
+    A second signal stops at once (a store call can hang: an unreachable server is retried for
+    minutes)."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signals reach the main thread only
         return
     caught: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in STOPS}
+
+    def hold(signum, frame):
+        caught.append(signum)
+        if len(caught) > 1:
+            raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}, twice")
+
+    previous = {sig: signal.signal(sig, hold) for sig in STOPS}
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
-        if caught:
+        if len(caught) == 1:
             signal.raise_signal(caught[0])
 
 

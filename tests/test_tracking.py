@@ -87,6 +87,25 @@ def test_a_stop_signal_during_a_store_call_takes_effect_when_the_call_returns():
         signal.signal(signal.SIGTERM, previous)
 
 
+def test_a_second_stop_signal_stops_a_store_call_at_once():
+    events = []
+
+    def hanging_store_call():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+        events.append("call completed")
+
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: events.append("handler"))
+    try:
+        with pytest.raises(KeyboardInterrupt, match="twice"):
+            tracking.retry(hanging_store_call)
+        assert events == []  # stopped inside the call; the handler in place is not run again
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_retry_waits_out_a_locked_database_and_reraises_anything_else(monkeypatch):
     monkeypatch.setattr(tracking.time, "sleep", lambda seconds: None)
     calls = []
