@@ -262,3 +262,20 @@ def test_results_on_the_jpeg_copy_say_so():
     assert "CIFAR-10 (JPEG q75 copy)" in data_name("folder", "../shared/data/cifar10-jpeg.zip")
     assert data_name("cifar10", "null") == "CIFAR-10 (official release)"
     assert "JPEG" not in data_name("folder", "/my/photos.zip")
+
+
+def test_a_refined_row_is_listed_under_its_preps_claim():
+    """`zca (ε=0.1)` (prep=zca_reg) tests C5 as `zca` does: in the headline and in the claims table."""
+    from prepbench.report import analysis, document
+    from prepbench.report.select import Spec, select
+    from tests._report_runs import frame
+
+    rows = grid(["none", "zca"], seeds=range(3))
+    rows += grid(["zca"], seeds=range(3), params={"prep.zca_epsilon": "0.1"}, overrides=("prep.zca_epsilon=0.1",))
+    a = analysis.analyse(select(frame(rows), Spec()), {}, "s")
+    text = document.build(a, "a test", [], "cmd").markdown()
+    headline = text.split("### Headline", 1)[1].split("###", 1)[0]
+    assert "| `zca (ε=0.1)` | C5 |" in headline
+    claims_table = text.split("### The memo's claims", 1)[1]
+    assert "| C5 | `zca (ε=0.1)` − `none` | shallow |" in claims_table
+    assert "not run" not in claims_table.split("| C6 |", 1)[0].split("| C5 |", 1)[1]

@@ -50,6 +50,12 @@ PREP_CLAIM = {
     "batchnorm": "C6",
 }
 
+
+def claim_of(variant: str) -> str:
+    """The claim a report row tests: its prep's (`zca (ε=0.1)` is zca with another ε: C5), or ""."""
+    return PREP_CLAIM.get(variant.split(" (", 1)[0], "")
+
+
 REVERSED = {"raw": "scaling"}
 """Variants whose claim is about the baseline's own step: their effect is reported as baseline
 minus variant (the benefit of scaling to [0, 1] is none − raw), named by the value here."""

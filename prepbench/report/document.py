@@ -361,7 +361,7 @@ def headline(d: Doc, a: Analysis) -> None:
         rows.append(
             (
                 f"`{r['variant']}`",
-                claims.PREP_CLAIM.get(r["variant"], "") if a.claims_apply else "",
+                claims.claim_of(r["variant"]) if a.claims_apply else "",
                 contrast_of(a, r["variant"]),
                 holm_effect(a.row(TEST, "benefit", r["variant"], x)),
                 holm_effect(a.row(TEST, "benefit", r["variant"], y)),
@@ -600,10 +600,10 @@ def claims_section(d: Doc, a: Analysis) -> None:
     early = next((m for m in a.metrics if m.column == "val_early"), None)
     rows = []
     for cid, variants, _ in claims.CLAIMS:
-        for v in [x.strip() for x in variants.split(",")]:
-            if v not in a.contrasts:
-                rows.append((cid, f"`{v}`", "not run", "", ""))
-                continue
+        tested = [v for v in a.contrasts if claims.claim_of(v) == cid]  # `zca (ε=0.1)` beside `zca`
+        if not tested:
+            rows.append((cid, ", ".join(f"`{v.strip()}`" for v in variants.split(",")), "not run", "", ""))
+        for v in tested:
             for m in a.selection.moderators:
                 rows.append(
                     (
