@@ -62,11 +62,15 @@ def test_runs_without_a_newer_setting_are_superseded_by_runs_with_it():
 def test_the_main_report_uses_the_most_common_context_and_names_the_rest():
     main_grid = grid(["none", "zca", "augment"])
     ladder = grid(
-        ["none", "augment"], seeds=range(3), params={"data.train_size": 250}, overrides=("data.train_size=250",)
+        ["none", "augment"],
+        seeds=range(3),
+        params={"data.train_size": 250},
+        overrides=("data.train_size=250",),
+        fingerprint="fp-250",  # other training images: another fingerprint
     )
     sel = select(frame(main_grid + ladder), Spec())
-    assert sel.context == (("data.train_size", "1000"),)
-    assert sel.left_out == (("data.train_size=250", len(ladder)),)
+    assert dict(sel.context) == {"data.train_size": "1000", "data_fingerprint": "fp-abc"}
+    assert sel.left_out == (("data.train_size=250, data_fingerprint=fp-250", len(ladder)),)
     assert set(sel.cells["seed"]) == set(range(6))
     scarce = select(frame(main_grid + ladder), Spec(where=(("data.train_size", ("250",)),)))
     assert scarce.variants == ("none", "augment") and scarce.context == ()
@@ -75,8 +79,9 @@ def test_the_main_report_uses_the_most_common_context_and_names_the_rest():
     ladder_m = select(
         frame(main_grid + ladder), Spec(moderator="data.train_size", where=(("prep", ("none", "augment")),))
     )
-    assert ladder_m.moderators == ("train_size=250", "train_size=1000")
+    assert ladder_m.moderators == ("train_size=250", "train_size=1000")  # not split by their fingerprints
     assert dict(ladder_m.context)["net"] in ("shallow", "deep")
+    assert set(ladder_m.cells.query("status == 'FINISHED'")["moderator"]) == set(ladder_m.moderators)
 
 
 def test_a_moderator_with_three_levels():

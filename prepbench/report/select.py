@@ -98,7 +98,9 @@ def _ignored(key: str) -> bool:
 
 
 def group_of(key: str) -> str:
-    return key.split(".", 1)[0]
+    """The config group of a setting; the data fingerprint is computed from the data settings, so
+    it follows them (a `data.train_size` moderator has one fingerprint per level)."""
+    return "data" if key == FINGERPRINT else key.split(".", 1)[0]
 
 
 def split_roles(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
