@@ -30,6 +30,11 @@ that machine).
    logs; if that is over 15 MiB, the artifacts go to <experiment>-gpu-artifacts.tar.gz instead),
    report.md, gpu.json (machine, throughput, plan, wall times), study.log.
 
+7. --resume ARCHIVE (converged): the store starts as a previous call's <experiment>-gpu.tar.gz
+   instead of empty; its whole seeds are counted as done and the plan sizes only the seeds after
+   them (still at most 10 in all), so a second call adds seeds to the same store. The earlier
+   calls' gpu.json stay in the new one under `earlier_calls`.
+
 GPU_TINY=1 shrinks everything for a CPU dry run (a few hundred images, 2 epochs, 1 seed, width 4;
 for `converged` also one seed of the scarcity ladder at 200 images).
 """
@@ -320,21 +325,29 @@ def job_seconds(args, measured: dict, net: str, *, train: int, val: int, test: i
     return args.job_overhead + epochs * epoch + test / evaluate
 
 
-def seeds_plan(args, measured: dict, window: float, counts: dict, grid: dict, scarce: dict | None) -> dict:
+def seeds_plan(
+    args, measured: dict, window: float, counts: dict, grid: dict, scarce: dict | None, done: dict | None = None
+) -> dict:
     """`converged`: the number of whole seeds S (every variant x every net, at the experiment's own
     sizes and epochs) that K workers are predicted to finish in `window` seconds, at least 1 and at
     most `args.max_seeds`; then, in what room is left, the scarcity ladder (`scarce`'s variants x
     every net at `counts["scarce_train"]` images) for as many of those S seeds as fit. `counts`: the
-    images of train, val and test, and the epochs."""
+    images of train, val and test, and the epochs. `done` (a resumed store, finished_seeds): the
+    whole seeds of the grid and of the ladder already finished; S then counts the seeds after them,
+    at most `args.max_seeds` in all, and none when that many are done."""
+    done = done or {"grid": 0, "scarce": 0}
     nets = grid["nets"]
     capacity = window * args.workers * args.fill  # worker-seconds
     common = {"val": counts["val"], "test": counts["test"], "epochs": counts["epochs"]}
     est = {net: job_seconds(args, measured, net, train=counts["train"], **common) for net in nets}
     per_seed = len(grid["preps"]) * sum(est.values())
-    seeds = max(1, min(args.max_seeds, int(capacity // per_seed)))
+    least = 0 if done["grid"] else 1
+    seeds = max(least, min(args.max_seeds - done["grid"], int(capacity // per_seed)))
+    every = seed_list(grid["seeds"], done["grid"] + seeds)
     plan = {
         "seeds": seeds,
-        "seed_list": seed_list(grid["seeds"], seeds),
+        "seed_list": every[done["grid"] :],
+        "seeds_done": every[: done["grid"]],
         "epochs": counts["epochs"],
         "workers": args.workers,
         "window_seconds": round(window),
@@ -350,11 +363,14 @@ def seeds_plan(args, measured: dict, window: float, counts: dict, grid: dict, sc
         scarce_est = {net: job_seconds(args, measured, net, train=counts["scarce_train"], **common) for net in nets}
         per_scarce_seed = len(scarce["preps"]) * sum(scarce_est.values())
         left = capacity - seeds * per_seed
-        scarce_seeds = min(seeds, max(0, int(left // per_scarce_seed)))
+        # the ladder never has more seeds than the main grid it is compared with
+        room = min(len(every) - done["scarce"], int(left // per_scarce_seed))
+        scarce_seeds = max(0, room)
         plan["scarce"] = {
             "experiment": scarce["experiment"],
             "preps": scarce["preps"],
             "seeds": scarce_seeds,
+            "seed_list": every[done["scarce"] : done["scarce"] + scarce_seeds],
             "train_images": counts["scarce_train"],
             "seed_seconds_estimate": round(per_scarce_seed, 1),
             "overrides": [],
@@ -392,7 +408,7 @@ def job_list(plan: dict) -> list[dict]:
     if scarce:
         jobs += [
             job(scarce["experiment"], s, n, p, scarce_kind(n), scarce["overrides"])
-            for s in seeds[: scarce["seeds"]]
+            for s in scarce.get("seed_list", seeds[: scarce["seeds"]])
             for n in plan["nets"]
             for p in scarce["preps"]
         ]
@@ -507,9 +523,12 @@ def outcome(store: Path, experiment: str) -> dict:
         if r.data.tags.get("prepbench.role") != "job":
             continue
         m, p = r.data.metrics, r.data.params
+        overrides = json.loads(r.data.tags.get("prepbench.overrides", "[]"))
         jobs.append(
             {
                 "prep": p.get("prep"),
+                # the sweep's choice: prep=zca_reg logs prep `zca` with its own epsilon
+                "prep_choice": next((o.split("=", 1)[1] for o in overrides if o.startswith("prep=")), p.get("prep")),
                 "net": p.get("net"),
                 "seed": int(p.get("seed", -1)),
                 "status": r.info.status,
@@ -523,6 +542,40 @@ def outcome(store: Path, experiment: str) -> dict:
             }
         )
     return {"jobs": sorted(jobs, key=lambda j: (j["seed"], j["net"], j["prep"], str(j["train_size"])))}
+
+
+def job_key(job: dict) -> tuple:
+    """A cell of outcome()'s jobs: the sweep's prep choice, net, seed and training images."""
+    return job["prep_choice"], job["net"], job["seed"], str(job["train_size"])
+
+
+def finished_seeds(jobs: list[dict], grid: dict, scarce: dict | None, counts: dict, max_seeds: int) -> dict:
+    """How many whole seeds, in seed_list order, a resumed store holds: every variant x net FINISHED,
+    for the main grid (`counts["train"]` images) and for the scarcity ladder (`counts["scarce_train"]`)."""
+    finished = {job_key(j) for j in jobs if j["status"] == "FINISHED"}
+
+    def whole(preps: list[str], train: int | None) -> int:
+        count = 0
+        for seed in seed_list(grid["seeds"], max_seeds):
+            if not all((p, n, seed, str(train)) in finished for p in preps for n in grid["nets"]):
+                break
+            count += 1
+        return count
+
+    return {
+        "grid": whole(grid["preps"], counts["train"]),
+        "scarce": whole(scarce["preps"], counts["scarce_train"]) if scarce else 0,
+    }
+
+
+def resume(archive_path: Path, store: Path, name: str) -> list[dict]:
+    """Unpack a previous call's archive (<name>/ inside) as the store; returns its calls' gpu.json."""
+    with tarfile.open(archive_path) as tar:
+        tar.extractall(store.parent / f".{name}-resume", filter="data")
+    shutil.move(store.parent / f".{name}-resume" / name, store)
+    shutil.rmtree(store.parent / f".{name}-resume")
+    earlier = json.loads((store / "gpu.json").read_text())
+    return [*earlier.pop("earlier_calls", []), earlier]
 
 
 def archive(store: Path, out: Path, name: str) -> list[Path]:
@@ -556,19 +609,24 @@ def job_sizes(experiment: str, tiny: bool, scarce: dict | None) -> tuple[dict, l
     return sizes, ["net.width=4", "net.dense=8"], 200 if scarce else None
 
 
-def plan_for(args, tiny: bool, measured: dict, window: float, counts: dict, grid: dict, scarce: dict | None) -> dict:
-    """The study's plan (make_plan, seeds_plan); a dry run's has 1 seed, at most 2 epochs and, for
-    converged, one seed of the scarcity ladder at its smaller size."""
+def plan_for(
+    args, tiny: bool, measured: dict, window: float, counts: dict, grid: dict, scarce: dict | None, done: dict
+) -> dict:
+    """The study's plan (make_plan, seeds_plan); a dry run's has 1 new seed, at most 2 epochs and,
+    for converged, one seed of the scarcity ladder at its smaller size (none when resumed)."""
     if tiny:
-        args.max_seeds = 1
+        args.max_seeds = done["grid"] + 1
     if args.experiment == "memo":
         plan = make_plan(args, measured, window, counts["train"], grid)
         if tiny:
             plan.update(epochs=min(plan["epochs"], 2))
         return plan
-    plan = seeds_plan(args, measured, window, counts, grid, scarce)
+    plan = seeds_plan(args, measured, window, counts, grid, scarce, done)
     if tiny and scarce is not None:
-        plan["scarce"].update(seeds=1, overrides=[f"data.train_size={counts['scarce_train']}"])
+        ladder = plan["seed_list"][:1] if not done["scarce"] else []
+        plan["scarce"].update(
+            seeds=len(ladder), seed_list=ladder, overrides=[f"data.train_size={counts['scarce_train']}"]
+        )
     return plan
 
 
@@ -599,9 +657,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--max-epochs", type=int, default=MAX_EPOCHS, help="memo only (converged runs its own epochs)")
     ap.add_argument("--probe-images", type=int, default=None, help="memo: 8192, converged: 2048")
     ap.add_argument("--probe-epochs", type=int, default=None, help="memo and converged: 3 (the first compiles)")
+    ap.add_argument("--resume", type=Path, default=None, help="converged: a previous call's archive to add seeds to")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     args.data = args.data.resolve() if args.data else None
+    if args.resume and (args.experiment != "converged" or not args.resume.is_file()):
+        ap.error(f"--resume {args.resume}: expected the archive of a previous call of --experiment converged")
     args.store = args.store or Path(f"/tmp/{args.experiment}-gpu")
     for name, value in DEFAULTS[args.experiment].items():
         if getattr(args, name) is None:
@@ -620,7 +681,10 @@ def main(argv=None) -> int:
     out, store, name = args.out, args.store, f"{args.experiment}-gpu"
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(store, ignore_errors=True)
+    earlier_calls = resume(args.resume, store, name) if args.resume else []
     logs = store / "logs"
+    if logs.exists():  # a resumed store's worker logs: kept beside this call's
+        logs.rename(store / f"logs-{len(earlier_calls)}")
     logs.mkdir(parents=True)
     summary: dict = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
@@ -629,6 +693,7 @@ def main(argv=None) -> int:
         "tiny": tiny,
         "data": str(args.data),
         "code_commit": os.environ.get("GPU_CODE_COMMIT", ""),
+        **({"resumed_from": str(args.resume), "earlier_calls": earlier_calls} if args.resume else {}),
     }
     try:
         summary["machine"] = machine()
@@ -667,7 +732,13 @@ def main(argv=None) -> int:
         deadline = deadline_all - REPORT_RESERVE_S
         window = deadline - time.time()
         counts = {**summary["images"], "epochs": cfg.trainer.epochs, "scarce_train": scarce_train}
-        plan = plan_for(args, tiny, summary["throughput"], window, counts, grid, scarce)
+        done, before = {"grid": 0, "scarce": 0}, set()
+        if args.resume:
+            earlier_jobs = outcome(store, experiment)["jobs"]
+            before = {job_key(j) for j in earlier_jobs if j["status"] == "FINISHED"}
+            done = finished_seeds(earlier_jobs, grid, scarce, counts, args.max_seeds)
+            log(f"resumed {args.resume}: whole seeds finished {done}")
+        plan = plan_for(args, tiny, summary["throughput"], window, counts, grid, scarce, done)
         if args.experiment == "memo":
             sizes["epochs"] = plan["epochs"]
         plan.update(experiment=args.experiment, preps=grid["preps"], nets=grid["nets"], sizes=sizes, extra=extra)
@@ -678,12 +749,14 @@ def main(argv=None) -> int:
         summary["study_seconds"] = round(time.time() - t, 1)
         summary["worker_exit_codes"] = codes
         summary.update(outcome(store, experiment))
-        done = [j for j in summary["jobs"] if j["status"] == "FINISHED"]
+        finished = [j for j in summary["jobs"] if j["status"] == "FINISHED"]
+        new = [j for j in finished if job_key(j) not in before]  # this call's (a resumed store holds others)
         # A job's training images: its data.train_size, or (null) the whole training split.
-        train_images = [int(j["train_size"]) if str(j["train_size"]).isdigit() else len(splits.y_train) for j in done]
-        trained = sum(int(j["epochs"]) * n for j, n in zip(done, train_images))
+        train_images = [int(j["train_size"]) if str(j["train_size"]).isdigit() else len(splits.y_train) for j in new]
+        trained = sum(int(j["epochs"]) * n for j, n in zip(new, train_images))
         summary["aggregate_training_images_per_second"] = round(trained / max(summary["study_seconds"], 1e-9))
-        log(f"{len(done)} jobs FINISHED of {len(job_list(plan))} planned in {summary['study_seconds']} s")
+        held = f" ({len(finished)} in the store)" if before else ""
+        log(f"{len(new)} jobs FINISHED of {len(job_list(plan))} planned in {summary['study_seconds']} s{held}")
         report = subprocess.run(
             [
                 sys.executable,

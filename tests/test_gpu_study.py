@@ -74,7 +74,7 @@ def test_jobs_queue_whole_seeds_deep_first_then_the_ladder_with_the_experiments_
     grid, scarce = grids
     plan = gpu_study.seeds_plan(_args(), MEASURED, 455, COUNTS, grid, scarce)
     plan.update(experiment="converged", preps=grid["preps"], nets=grid["nets"], sizes={}, extra=[])
-    plan["scarce"]["seeds"] = 2
+    plan["scarce"].update(seeds=2, seed_list=[0, 1])
     jobs = gpu_study.job_list(plan)
     main = [j for j in jobs if j["experiment"] == "converged"]
     ladder = jobs[len(main) :]
@@ -88,6 +88,67 @@ def test_jobs_queue_whole_seeds_deep_first_then_the_ladder_with_the_experiments_
     sizes = ("data.train_size", "data.val_size", "data.test_size", "trainer.epochs", "trainer.schedule")
     assert not [o for o in overrides if o.startswith(sizes)]  # the experiment's own design
     assert gpu_study.overrides_for(_args(), plan, ladder[0])[0] == "experiment=converged-scarce"
+
+
+def test_a_resumed_store_gets_the_seeds_after_its_whole_ones_and_never_more_than_ten(gpu_study, grids):
+    grid, scarce = grids
+    done = {"grid": 5, "scarce": 5}
+    plan = gpu_study.seeds_plan(_args(), MEASURED, 455, COUNTS, grid, scarce, done)
+    fresh = gpu_study.seeds_plan(_args(), MEASURED, 455, COUNTS, grid, scarce)
+    assert plan["seeds"] == fresh["seeds"] == 4  # the same room buys the same number of new seeds
+    assert (plan["seeds_done"], plan["seed_list"]) == ([0, 1, 2, 3, 4], [5, 6, 7, 8])
+    big = gpu_study.seeds_plan(_args(), MEASURED, 100000, COUNTS, grid, scarce, done)
+    assert big["seed_list"] == [5, 6, 7, 8, 9] and big["scarce"]["seed_list"] == [5, 6, 7, 8, 9]
+    full = gpu_study.seeds_plan(_args(), MEASURED, 100000, COUNTS, grid, scarce, {"grid": 10, "scarce": 10})
+    assert full["seed_list"] == [] and full["scarce"]["seed_list"] == []
+    big.update(experiment="converged", preps=grid["preps"], nets=grid["nets"], sizes={}, extra=[])
+    assert {j["seed"] for j in gpu_study.job_list(big)} == {5, 6, 7, 8, 9}  # the finished seeds are not queued
+
+
+def test_whole_seeds_are_counted_in_order_for_the_grid_and_the_ladder_apart(gpu_study, grids):
+    grid, scarce = grids
+
+    def jobs(preps, seeds, train, status="FINISHED"):
+        return [
+            {"prep_choice": p, "net": n, "seed": s, "train_size": train, "status": status}
+            for p in preps
+            for n in grid["nets"]
+            for s in seeds
+        ]
+
+    finished = jobs(grid["preps"], [0, 1, 2, 4], "10000") + jobs(scarce["preps"], [0, 1], "2500")
+    finished += jobs(["none"], [3], "10000") + jobs(grid["preps"][1:], [3], "10000", status="KILLED")
+    assert gpu_study.finished_seeds(finished, grid, scarce, COUNTS, 10) == {"grid": 3, "scarce": 2}
+    finished += jobs(grid["preps"][1:], [3], "10000")
+    assert gpu_study.finished_seeds(finished, grid, scarce, COUNTS, 10) == {"grid": 5, "scarce": 2}
+
+
+def test_resume_unpacks_a_previous_calls_archive_as_the_store(gpu_study, tmp_path):
+    first, out = tmp_path / "first" / "converged-gpu", tmp_path / "out"
+    (first / "mlartifacts" / "run").mkdir(parents=True)
+    (first / "mlflow.db").write_bytes(b"db")
+    (first / "gpu.json").write_text('{"wall_seconds": 288.0}')
+    out.mkdir()
+    (whole,) = gpu_study.archive(first, out, "converged-gpu")
+    store = tmp_path / "second" / "converged-gpu"
+    store.parent.mkdir()
+    assert gpu_study.resume(whole, store, "converged-gpu") == [{"wall_seconds": 288.0}]
+    assert (store / "mlflow.db").read_bytes() == b"db" and (store / "mlartifacts" / "run").is_dir()
+    assert sorted(p.name for p in store.parent.iterdir()) == ["converged-gpu"]  # no unpacking folder left
+    (store / "gpu.json").write_text('{"wall_seconds": 300.0, "earlier_calls": [{"wall_seconds": 288.0}]}')
+    (again,) = gpu_study.archive(store, out, "converged-gpu")
+    third = tmp_path / "third" / "converged-gpu"
+    third.parent.mkdir()
+    assert gpu_study.resume(again, third, "converged-gpu") == [{"wall_seconds": 288.0}, {"wall_seconds": 300.0}]
+
+
+def test_resume_is_refused_for_memo_or_a_missing_archive(gpu_study, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        gpu_study.parse_args(["--experiment", "converged", "--resume", str(tmp_path / "none.tar.gz")])
+    assert "none.tar.gz: expected the archive of a previous call" in capsys.readouterr().err
+    (tmp_path / "a.tar.gz").write_bytes(b"")
+    with pytest.raises(SystemExit):
+        gpu_study.parse_args(["--experiment", "memo", "--resume", str(tmp_path / "a.tar.gz")])
 
 
 def test_memo_overrides_are_unchanged(gpu_study):
