@@ -140,6 +140,13 @@ def seed_list(sweep_seeds: list[int], count: int) -> list[int]:
 # ---- the machine --------------------------------------------------------------------------------
 
 
+def schedule_settings(lr) -> float | dict:
+    """A learning rate for gpu.json: the number, or a Keras schedule's class and settings."""
+    if isinstance(lr, (int, float)):
+        return lr
+    return {"schedule": type(lr).__name__, **lr.get_config()}
+
+
 def machine() -> dict:
     import jax
 
@@ -189,7 +196,7 @@ def probe(splits, cfg, nets: dict, images: int, epochs: int) -> dict:
         "batch_size": batch,
         "images_per_epoch": images,
         "validation_images": len(splits.y_val),
-        "learning_rate": str(train.learning_rate(cfg.trainer, job_steps)),
+        "learning_rate": schedule_settings(train.learning_rate(cfg.trainer, job_steps)),
     }
 
     def sync(model):
@@ -569,9 +576,12 @@ def finished_seeds(jobs: list[dict], grid: dict, scarce: dict | None, counts: di
 
 
 def resume(archive_path: Path, store: Path, name: str) -> list[dict]:
-    """Unpack a previous call's archive (<name>/ inside) as the store; returns its calls' gpu.json."""
-    with tarfile.open(archive_path) as tar:
-        tar.extractall(store.parent / f".{name}-resume", filter="data")
+    """Unpack a previous call's archive (<name>/ inside), and its artifact parts if they lie beside
+    it (archive), as the store; returns its calls' gpu.json."""
+    stem = archive_path.name.removesuffix(".tar.gz")
+    for path in [archive_path, *sorted(archive_path.parent.glob(f"{stem}-artifacts-*.tar.gz"))]:
+        with tarfile.open(path) as tar:
+            tar.extractall(store.parent / f".{name}-resume", filter="data")
     shutil.move(store.parent / f".{name}-resume" / name, store)
     shutil.rmtree(store.parent / f".{name}-resume")
     earlier = json.loads((store / "gpu.json").read_text())
@@ -581,7 +591,8 @@ def resume(archive_path: Path, store: Path, name: str) -> list[dict]:
 def archive(store: Path, out: Path, name: str) -> list[Path]:
     """OUT/<name>.tar.gz holding the store as <name>/; if that is over TAR_LIMIT (a file that big
     would not come back from the device machine), the store without its artifacts there, and the
-    artifacts in OUT/<name>-artifacts.tar.gz."""
+    artifacts in parts of at most TAR_LIMIT bytes before compression, a run's folder whole in one:
+    OUT/<name>-artifacts-1.tar.gz, -2, ..."""
     whole = out / f"{name}.tar.gz"
     with tarfile.open(whole, "w:gz") as tar:
         tar.add(store, arcname=name)
@@ -590,10 +601,23 @@ def archive(store: Path, out: Path, name: str) -> list[Path]:
         return [whole]
     with tarfile.open(whole, "w:gz") as tar:
         tar.add(store, arcname=name, filter=lambda info: None if info.name.startswith(f"{name}/mlartifacts") else info)
-    apart = out / f"{name}-artifacts.tar.gz"
-    with tarfile.open(apart, "w:gz") as tar:
-        tar.add(artifacts, arcname=f"{name}/mlartifacts")
-    return [whole, apart]
+    parts: list[list[Path]] = [[]]
+    used = 0
+    for run in sorted(p for p in artifacts.glob("*/*") if p.is_dir()):  # mlartifacts/<experiment>/<run>
+        size = sum(f.stat().st_size for f in run.rglob("*") if f.is_file())
+        if parts[-1] and used + size > TAR_LIMIT:
+            parts.append([])
+            used = 0
+        parts[-1].append(run)
+        used += size
+    paths = []
+    for k, runs in enumerate(parts, 1):
+        path = out / f"{name}-artifacts-{k}.tar.gz"
+        with tarfile.open(path, "w:gz") as tar:
+            for run in runs:
+                tar.add(run, arcname=f"{name}/{run.relative_to(store)}")
+        paths.append(path)
+    return [whole, *paths]
 
 
 def job_sizes(experiment: str, tiny: bool, scarce: dict | None) -> tuple[dict, list[str], int | None]:

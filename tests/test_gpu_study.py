@@ -2,6 +2,7 @@
 
 import argparse
 import importlib.util
+import os
 import tarfile
 from pathlib import Path
 
@@ -179,17 +180,31 @@ def test_memo_plan_is_unchanged_it_reproduces_the_h200_call(gpu_study):
     assert len(jobs) == 48 and (jobs[0]["net"], jobs[-1]["seed"]) == ("deep", 2)
 
 
-def test_an_archive_too_big_to_come_back_leaves_the_artifacts_apart(gpu_study, tmp_path, monkeypatch):
+def test_an_archive_too_big_to_come_back_leaves_the_artifacts_apart_in_parts_that_resume_finds(
+    gpu_study, tmp_path, monkeypatch
+):
     store, out = tmp_path / "store", tmp_path / "out"
-    (store / "mlartifacts" / "run").mkdir(parents=True)
+    for run in ("a", "b", "c"):
+        (store / "mlartifacts" / "1" / run).mkdir(parents=True)
+        (store / "mlartifacts" / "1" / run / "montage.png").write_bytes(
+            os.urandom(51_200)
+        )  # as a PNG: no gain from gzip
     (store / "mlflow.db").write_bytes(b"db")
-    (store / "mlartifacts" / "run" / "montage.png").write_bytes(bytes(range(256)) * 400)
+    (store / "gpu.json").write_text("{}")
     out.mkdir()
     assert [p.name for p in gpu_study.archive(store, out, "converged-gpu")] == ["converged-gpu.tar.gz"]
-    monkeypatch.setattr(gpu_study, "TAR_LIMIT", 100)
-    whole, apart = gpu_study.archive(store, out, "converged-gpu")
+    monkeypatch.setattr(gpu_study, "TAR_LIMIT", 110_000)  # two runs' artifacts fit in a part, not three
+    whole, *parts = gpu_study.archive(store, out, "converged-gpu")
+    assert [p.name for p in parts] == ["converged-gpu-artifacts-1.tar.gz", "converged-gpu-artifacts-2.tar.gz"]
     with tarfile.open(whole) as tar:
         assert "converged-gpu/mlflow.db" in tar.getnames()
         assert not [n for n in tar.getnames() if "mlartifacts" in n]
-    with tarfile.open(apart) as tar:
-        assert "converged-gpu/mlartifacts/run/montage.png" in tar.getnames()
+    runs = []
+    for part in parts:
+        with tarfile.open(part) as tar:
+            runs.append(sorted({n.split("/")[3] for n in tar.getnames() if n.count("/") >= 3}))
+    assert runs == [["a", "b"], ["c"]]
+    back = tmp_path / "back" / "converged-gpu"
+    back.parent.mkdir()
+    gpu_study.resume(whole, back, "converged-gpu")
+    assert sorted(p.name for p in (back / "mlartifacts" / "1").iterdir()) == ["a", "b", "c"]
