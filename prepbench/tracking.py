@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 from omegaconf import DictConfig, OmegaConf
 
-from prepbench import claims
+from prepbench import ROOT, claims
 from prepbench.cache import digest
 from prepbench.errors import PrepbenchError
 from prepbench.provenance import git_commit, versions
@@ -108,9 +108,33 @@ def prep_label(cfg: DictConfig, overrides=()) -> str:
 
 def run_name(cfg: DictConfig, overrides=()) -> str:
     """A job's run name: prep, net and seed, then every other setting its command line changes
-    (`zca · deep · seed 1 · lr 0.01`), so that no two jobs of a sweep share a name."""
-    parts = [prep_label(cfg, overrides), net_label(cfg, overrides), f"seed {cfg.seed}", *other_settings(overrides)]
+    (`zca · deep · seed 1 · lr 0.01`), so that no two jobs of a sweep share a name; and the
+    settings of an experiment that logs into another study's experiment (borrowed_settings)."""
+    parts = [
+        prep_label(cfg, overrides),
+        net_label(cfg, overrides),
+        f"seed {cfg.seed}",
+        *borrowed_settings(cfg, overrides),
+        *other_settings(overrides),
+    ]
     return " · ".join(parts)
+
+
+def borrowed_settings(cfg: DictConfig, overrides=()) -> list[str]:
+    """`experiment=converged-scarce` logs into the `converged` experiment with settings of its own
+    file (`data.train_size: 2500`): those settings, in short (`train_size 2500`), so that its runs
+    and the study's own cells do not share names in one runs table. Nothing for an experiment that
+    logs into its own."""
+    parsed = [_parse_override(str(item)) for item in overrides]
+    chosen = [item[1] for item in parsed if item and item[0] == "experiment"]
+    path = ROOT / "experiments" / f"{chosen[-1]}.yaml" if chosen else None
+    if path is None or chosen[-1] == str(cfg.tracking.experiment) or not path.exists():
+        return []
+    own = OmegaConf.to_container(OmegaConf.load(path))
+    own = {k: v for k, v in own.items() if k not in ("defaults", "hydra", "tracking", "study")}
+    on_command_line = {key for key, _ in _named_overrides(overrides)}
+    keys = [k for k in flatten(OmegaConf.create(own)) if k not in on_command_line]
+    return [_short(k, str(OmegaConf.select(cfg, k)), keys) for k in keys]
 
 
 def other_settings(overrides, net_shape: bool = False) -> list[str]:

@@ -10,7 +10,9 @@ machine_learning` opens the model-training pages rather than the GenAI overview,
 browser remembers; the runs table keeps only its search, sort and time filter in the URL, and its
 columns, widths and grouping in a "view" stored as the experiment tag
 `mlflow.sharedViewState.<key>` and opened by `viewStateShareKey=<key>`. The sweep writes that view
-(`add_runs_view`) when it opens the experiment, so every store carries it.
+(`add_runs_view`) when it opens the experiment, so every store carries it, and the dashboard
+brings its grouping up to date with the runs the store holds (a `zca (ε=0.1)` row or a scarcity
+ladder gets its own groups).
 
 A store committed elsewhere (a fresh clone) holds absolute artifact paths from the machine that
 made it. Where those paths are missing and the same files sit beside the store (in
@@ -58,9 +60,15 @@ WIDTHS = {
 # ---- the view and the URLs --------------------------------------------------------------------
 
 
-def runs_view_state() -> dict:
+# Params that vary between runs of one cell (besides what the config hash leaves out): no group.
+NOT_GROUPED = ("seed", "data.path", "data.cache_dir", "device")
+
+
+def runs_view_state(extra_groups=()) -> dict:
     """The runs table's view: only the jobs (not the sweeps' parent runs), grouped by prep and net
-    with the mean of each group, sorted by prep, with the columns a comparison needs."""
+    (and `extra_groups`, group_keys) with the mean of each group, sorted by prep, with the columns a
+    comparison needs."""
+    groups = ["prep", "net", *extra_groups]
     return {
         "searchFilter": "tags.`prepbench.role` = 'job'",
         "orderByKey": "params.`prep`",
@@ -70,17 +78,41 @@ def runs_view_state() -> dict:
         "columnWidths": WIDTHS,
         "groupBy": {
             "aggregateFunction": "average",
-            "groupByKeys": [{"mode": "param", "groupByData": "prep"}, {"mode": "param", "groupByData": "net"}],
+            "groupByKeys": [{"mode": "param", "groupByData": key} for key in groups],
         },
     }
 
 
+def group_keys(runs_params: list[dict]) -> list[str]:
+    """The settings besides prep and net that tell a cell apart in these job runs' params: those
+    that take more than one value among runs of the same prep and net (`prep.zca_epsilon` in a
+    study with `zca` and `zca_reg`, which both log prep `zca`; `data.train_size` where a scarcity
+    ladder shares the experiment), not seeds nor settings that change no result (NOT_GROUPED, and
+    what the config hash leaves out)."""
+    from prepbench.tracking import NOT_IN_HASH
+
+    skipped = (*NOT_GROUPED, *NOT_IN_HASH)
+    keys = sorted({k for params in runs_params for k in params})
+    out = []
+    for key in keys:
+        if key in ("prep", "net") or any(key == x or key.startswith(x + ".") for x in skipped):
+            continue
+        seen: dict[tuple, set] = {}
+        for params in runs_params:
+            seen.setdefault((params.get("prep"), params.get("net")), set()).add(params.get(key))
+        if any(len(values) > 1 for values in seen.values()):
+            out.append(key)
+    return out
+
+
 def add_runs_view(client, experiment_id: str) -> None:
-    """Store the view in the experiment (it also appears under Views in the UI); an experiment that
-    already has this very view is left as it is."""
+    """Store the view in the experiment (it also appears under Views in the UI), grouped by what
+    tells its job runs' cells apart (group_keys); an experiment that already has this very view is
+    left as it is."""
     from prepbench.tracking import retry
 
-    state = json.dumps(runs_view_state(), sort_keys=True)
+    jobs = retry(client.search_runs, [experiment_id], "tags.`prepbench.role` = 'job'", max_results=50_000)
+    state = json.dumps(runs_view_state(group_keys([r.data.params for r in jobs])), sort_keys=True)
     current = (retry(client.get_experiment, experiment_id).tags or {}).get(VIEW_TAG)
     try:
         if current and json.loads(current).get("state") == state:
@@ -336,8 +368,8 @@ def _serve(args) -> int:
         client = MlflowClient(f"sqlite:///{served}")
         wanted = [str(cfg.tracking.experiment)] if args.study else _job_experiments(client)
         for name in wanted:
-            if (found := client.get_experiment_by_name(name)) is not None and VIEW_TAG not in (found.tags or {}):
-                add_runs_view(client, found.experiment_id)  # a store from before the sweep wrote the view
+            if (found := client.get_experiment_by_name(name)) is not None:
+                add_runs_view(client, found.experiment_id)  # grouped by what its runs hold now
 
         base_url = f"http://{args.host}:{args.port}"
         with open(workdir / "server.log", "w") as log:
@@ -362,7 +394,7 @@ def _serve(args) -> int:
 
 def _checked_store(uri: str, args) -> Path:
     """The SQLite file behind `uri`, refused (one line) when it is not one, is missing, or the port
-    is taken."""
+    is taken. The path is made absolute: the server runs beside the store, in its folder."""
     db = _sqlite_path(uri)
     if db is None:
         raise PrepbenchError(
@@ -372,6 +404,7 @@ def _checked_store(uri: str, args) -> Path:
     if not db.exists():
         made_by = f"python -m prepbench -m experiment={args.study}" if args.study else "python -m prepbench ..."
         raise PrepbenchError(f"no MLflow store at {db}; expected one made by `{made_by}`")
+    db = db.resolve()
     if not port_free(args.host, args.port):
         raise PrepbenchError(
             f"port {args.port} on {args.host} is in use; expected a free port (--port N, or make ui PORT=N)"

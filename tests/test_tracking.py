@@ -169,7 +169,8 @@ def test_run_names_name_what_the_command_line_changes():
         "data=folder",
         "data.path=/far/away/cifar10-jpeg.zip",
     ]
-    assert tracking.run_name(cfg(), job) == "zca · deep · seed 0 · lr 0.01 · data folder · path cifar10-jpeg.zip"
+    cpu = cfg(tracking=dict(uri="sqlite:///x.db", experiment="cpu"))  # experiment=cpu logs into `cpu`
+    assert tracking.run_name(cpu, job) == "zca · deep · seed 0 · lr 0.01 · data folder · path cifar10-jpeg.zip"
     # an lr sweep: the jobs differ by name, not only by config
     names = {tracking.run_name(cfg(), ["prep=zca", f"trainer.lr={lr}"]) for lr in ("0.1", "0.01")}
     assert names == {"zca · deep · seed 0 · lr 0.1", "zca · deep · seed 0 · lr 0.01"}
@@ -183,6 +184,22 @@ def test_run_names_name_what_the_command_line_changes():
     # two keys with the same last part keep their whole key
     assert tracking.other_settings(["data.size=8", "+prep.size=2"]) == ["data.size 8", "prep.size 2"]
     assert tracking.other_settings(["net.width=4", "seed=1"], net_shape=True) == ["width 4"]  # the terminal's job line
+
+
+def test_a_ladder_logged_into_another_studys_experiment_is_named_by_its_own_settings():
+    """converged-scarce logs into `converged`: its 2,500-image cells and the study's 10,000-image
+    ones must not share names in that runs table."""
+    from prepbench.config import compose
+
+    ladder = ["experiment=converged-scarce", "prep=augment", "net=deep", "seed=3", "data=folder", "data.path=/d/x.zip"]
+    assert tracking.run_name(compose(ladder, checked=False), ladder) == (
+        "augment · deep · seed 3 · train_size 2500 · data folder · path x.zip"
+    )
+    main = ["experiment=converged", "prep=augment", "net=deep", "seed=3", "data=folder", "data.path=/d/x.zip"]
+    assert tracking.run_name(compose(main, checked=False), main) == "augment · deep · seed 3 · data folder · path x.zip"
+    # a size the command line sets is named once, where the command line puts it
+    smaller = [*ladder[:4], "data.train_size=1000"]
+    assert tracking.run_name(compose(smaller, checked=False), smaller) == "augment · deep · seed 3 · train_size 1000"
 
 
 def test_sweep_names_give_the_study_the_time_and_the_command_line_in_short():

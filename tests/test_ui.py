@@ -3,6 +3,7 @@ committed in one folder served from another (a fresh clone) with its artifacts."
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -61,6 +62,33 @@ def test_the_view_shows_the_jobs_columns_grouped_by_prep_and_net():
     ]
     assert [k["groupByData"] for k in state["groupBy"]["groupByKeys"]] == ["prep", "net"]
     assert state["searchFilter"] == "tags.`prepbench.role` = 'job'"
+
+
+def test_the_view_groups_by_what_tells_cells_apart_besides_prep_and_net():
+    def run(prep, seed, **extra):
+        return {
+            "prep": prep,
+            "net": "deep",
+            "seed": str(seed),
+            "prep.name": prep,
+            "data.path": f"/m{seed}/x.zip",
+            **extra,
+        }
+
+    plain = [run("none", s) for s in range(3)] + [run("zca", s, **{"prep.zca_epsilon": "1e-06"}) for s in range(3)]
+    assert ui.group_keys(plain) == []  # seeds and where the data lay do not split a cell
+    assert ui.group_keys([{**r, "trainer.steps_per_execution": str(s)} for s, r in enumerate(plain)]) == []
+    regularised = [run("zca", s, **{"prep.zca_epsilon": "0.1"}) for s in range(3)]  # prep=zca_reg logs prep zca
+    ladder = [run("none", s, **{"data.train_size": "2500"}) for s in range(3)]
+    mixed = plain + regularised + ladder + [{**r, "data.train_size": "10000"} for r in plain]
+    assert ui.group_keys(mixed) == ["data.train_size", "prep.zca_epsilon"]
+    state = ui.runs_view_state(ui.group_keys(mixed))
+    assert [k["groupByData"] for k in state["groupBy"]["groupByKeys"]] == [
+        "prep",
+        "net",
+        "data.train_size",
+        "prep.zca_epsilon",
+    ]
 
 
 def test_the_view_is_stored_once_in_the_experiment(tmp_path):
@@ -149,6 +177,16 @@ def test_no_store_or_a_busy_port_is_one_line_and_status_2(tmp_path):
         out.stderr.strip()
         == f"error: port {port} on 127.0.0.1 is in use; expected a free port (--port N, or make ui PORT=N)"
     )
+
+
+def test_a_relative_store_path_reaches_the_server_absolute(tmp_path, monkeypatch):
+    """The server runs in the store's folder: `tracking.uri=sqlite:///results/x/mlflow.db`, as the
+    report prints it, must not open (and create) results/x/results/x/mlflow.db there."""
+    make_store(tmp_path / "results" / "x")
+    monkeypatch.chdir(tmp_path)
+    args = argparse.Namespace(study="s", host="127.0.0.1", port=free_port())
+    db = ui._checked_store("sqlite:///results/x/mlflow.db", args)
+    assert db == tmp_path / "results" / "x" / "mlflow.db" and db.is_absolute()
 
 
 @pytest.mark.slow
