@@ -279,3 +279,22 @@ def test_a_refined_row_is_listed_under_its_preps_claim():
     claims_table = text.split("### The memo's claims", 1)[1]
     assert "| C5 | `zca (ε=0.1)` − `none` | shallow |" in claims_table
     assert "not run" not in claims_table.split("| C6 |", 1)[0].split("| C5 |", 1)[1]
+
+
+def test_the_setup_names_every_size_of_a_data_size_moderator():
+    """`--moderator data.train_size` (the scarcity ladder): the setup lists both sizes, not the last run's."""
+    from prepbench.report import analysis, document
+    from prepbench.report.select import Spec, select
+    from tests._report_runs import frame
+
+    rows = grid(["none", "augment"], seeds=range(3), params={"data.train_size": 1000})
+    rows += grid(
+        ["none", "augment"],
+        seeds=range(3),
+        params={"data.train_size": 250},
+        overrides=("data.train_size=250",),
+        fingerprint="fp-250",
+    )
+    spec = Spec(moderator="data.train_size", where=(("net", ("deep",)),))
+    text = document.build(analysis.analyse(select(frame(rows), spec), {}, "s"), "a test", [], "cmd").markdown()
+    assert "train_size 250 and 1000 (the moderator), val_size" in text

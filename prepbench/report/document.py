@@ -175,10 +175,24 @@ def pair_sentence(a: Analysis, x: str, y: str) -> str:
 
 
 def _param(a: Analysis, key: str) -> str:
+    """A setting of the analysed runs; where they differ in it (the moderator `data.train_size`),
+    every value, in order, not one run's."""
     used = a.selection.runs[a.selection.runs["left_out"] == ""].sort_values("start_time")
     col = f"params.{key}"
     v = used[col].dropna() if col in used else pd.Series(dtype=object)
-    return "–" if v.empty else str(v.iloc[-1])
+    values = list(dict.fromkeys(map(str, v)))
+    if len(values) <= 1:
+        return values[0] if values else "–"
+    values.sort(key=lambda x: (0, float(x), "") if _is_number(x) else (1, 0.0, x))
+    return " and ".join(values) + (" (the moderator)" if a.selection.spec.moderator == key else "")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def setup(d: Doc, a: Analysis) -> None:
