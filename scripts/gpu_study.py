@@ -27,7 +27,7 @@ that machine).
    deadline any job still running is stopped (KILLED in MLflow) and the report is made from the
    FINISHED ones.
 6. Writes to OUT: <experiment>-gpu.tar.gz (the MLflow store, its artifacts, the report and the
-   logs; if that is over 15 MiB, the artifacts go to <experiment>-gpu-artifacts.tar.gz instead),
+   logs; if that is over 15 MiB, the artifacts go to <experiment>-gpu-artifacts-1.tar.gz, -2, ...),
    report.md, gpu.json (machine, throughput, plan, wall times), study.log.
 
 7. --resume ARCHIVE (converged): the store starts as a previous call's <experiment>-gpu.tar.gz
