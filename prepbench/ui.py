@@ -60,17 +60,20 @@ WIDTHS = {
 # ---- the view and the URLs --------------------------------------------------------------------
 
 
+FINISHED_JOBS = "tags.`prepbench.role` = 'job' and attributes.status = 'FINISHED'"
+
 # Params that vary between runs of one cell (besides what the config hash leaves out): no group.
 NOT_GROUPED = ("seed", "data.path", "data.cache_dir", "device")
 
 
 def runs_view_state(extra_groups=()) -> dict:
-    """The runs table's view: only the jobs (not the sweeps' parent runs), grouped by prep and net
-    (and `extra_groups`, group_keys) with the mean of each group, sorted by prep, with the columns a
-    comparison needs."""
+    """The runs table's view: only the finished jobs (not the sweeps' parent runs), grouped by prep
+    and net (and `extra_groups`, group_keys) with the mean of each group, sorted by prep, with the
+    columns a comparison needs."""
     groups = ["prep", "net", *extra_groups]
     return {
-        "searchFilter": "tags.`prepbench.role` = 'job'",
+        # finished jobs only: a killed job's last validation accuracy would enter its group's mean
+        "searchFilter": FINISHED_JOBS,
         "orderByKey": "params.`prep`",
         "orderByAsc": True,
         "selectedColumns": COLUMNS,
@@ -111,7 +114,7 @@ def add_runs_view(client, experiment_id: str) -> None:
     left as it is."""
     from prepbench.tracking import retry
 
-    jobs = retry(client.search_runs, [experiment_id], "tags.`prepbench.role` = 'job'", max_results=50_000)
+    jobs = retry(client.search_runs, [experiment_id], FINISHED_JOBS, max_results=50_000)
     state = json.dumps(runs_view_state(group_keys([r.data.params for r in jobs])), sort_keys=True)
     current = (retry(client.get_experiment, experiment_id).tags or {}).get(VIEW_TAG)
     try:

@@ -61,7 +61,7 @@ def test_the_view_shows_the_jobs_columns_grouped_by_prep_and_net():
         "metrics.`val_accuracy`",
     ]
     assert [k["groupByData"] for k in state["groupBy"]["groupByKeys"]] == ["prep", "net"]
-    assert state["searchFilter"] == "tags.`prepbench.role` = 'job'"
+    assert state["searchFilter"] == "tags.`prepbench.role` = 'job' and attributes.status = 'FINISHED'"
 
 
 def test_the_view_groups_by_what_tells_cells_apart_besides_prep_and_net():
