@@ -184,11 +184,9 @@ def test_an_archive_too_big_to_come_back_leaves_the_artifacts_apart_in_parts_tha
     gpu_study, tmp_path, monkeypatch
 ):
     store, out = tmp_path / "store", tmp_path / "out"
-    for run in ("a", "b", "c"):
+    for run in ("a", "b", "c"):  # random bytes: like a PNG, they do not shrink in the gzip
         (store / "mlartifacts" / "1" / run).mkdir(parents=True)
-        (store / "mlartifacts" / "1" / run / "montage.png").write_bytes(
-            os.urandom(51_200)
-        )  # as a PNG: no gain from gzip
+        (store / "mlartifacts" / "1" / run / "montage.png").write_bytes(os.urandom(51_200))
     (store / "mlflow.db").write_bytes(b"db")
     (store / "gpu.json").write_text("{}")
     out.mkdir()
