@@ -29,6 +29,10 @@ SWEEP_SIZE_ENV = "PREPBENCH_SWEEP_JOBS"
 # Keys that do not change what a job computes: left out of its identity (the config hash).
 # steps_per_execution changes how fast, not what: the same history to the bit (tests/test_train.py).
 NOT_IN_HASH = ("tracking", "rerun", "cache_dir", "study", "trainer.threads", "trainer.steps_per_execution")
+# Params that do not tell one cell of a study (variant x level x seed) from another, besides the
+# seed: what is not in a job's identity, and `device` (where a job ran, logged beside the config).
+# The report's contexts and the dashboard's groups both leave them out.
+NOT_IN_CELL = ("seed", "data.cache_dir", "device", *NOT_IN_HASH)
 SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
 RETRIES = 8  # SQLite under parallel writers can report "database is locked"; MLflow calls retry
 

@@ -62,9 +62,6 @@ WIDTHS = {
 
 FINISHED_JOBS = "tags.`prepbench.role` = 'job' and attributes.status = 'FINISHED'"
 
-# Params that vary between runs of one cell (besides what the config hash leaves out): no group.
-NOT_GROUPED = ("seed", "data.path", "data.cache_dir", "device")
-
 
 def runs_view_state(extra_groups=()) -> dict:
     """The runs table's view: only the finished jobs (not the sweeps' parent runs), grouped by prep
@@ -90,15 +87,14 @@ def group_keys(runs_params: list[dict]) -> list[str]:
     """The settings besides prep and net that tell a cell apart in these job runs' params: those
     that take more than one value among runs of the same prep and net (`prep.zca_epsilon` in a
     study with `zca` and `zca_reg`, which both log prep `zca`; `data.train_size` where a scarcity
-    ladder shares the experiment), not seeds nor settings that change no result (NOT_GROUPED, and
-    what the config hash leaves out)."""
-    from prepbench.tracking import NOT_IN_HASH
+    ladder shares the experiment), not seeds nor settings that change no result (as the report's
+    contexts: tracking.NOT_IN_CELL)."""
+    from prepbench.tracking import NOT_IN_CELL
 
-    skipped = (*NOT_GROUPED, *NOT_IN_HASH)
     keys = sorted({k for params in runs_params for k in params})
     out = []
     for key in keys:
-        if key in ("prep", "net") or any(key == x or key.startswith(x + ".") for x in skipped):
+        if key in ("prep", "net") or any(key == x or key.startswith(x + ".") for x in NOT_IN_CELL):
             continue
         seen: dict[tuple, set] = {}
         for params in runs_params:

@@ -71,13 +71,16 @@ def test_the_view_groups_by_what_tells_cells_apart_besides_prep_and_net():
             "net": "deep",
             "seed": str(seed),
             "prep.name": prep,
-            "data.path": f"/m{seed}/x.zip",
+            "data.path": "/m/x.zip",
+            "device": f"gpu {seed}",
             **extra,
         }
 
     plain = [run("none", s) for s in range(3)] + [run("zca", s, **{"prep.zca_epsilon": "1e-06"}) for s in range(3)]
-    assert ui.group_keys(plain) == []  # seeds and where the data lay do not split a cell
+    assert ui.group_keys(plain) == []  # seeds and where a job ran do not split a cell
     assert ui.group_keys([{**r, "trainer.steps_per_execution": str(s)} for s, r in enumerate(plain)]) == []
+    # other data is another cell, as in the config hash and the report's contexts
+    assert ui.group_keys(plain + [{**plain[0], "data.path": "/other.zip"}]) == ["data.path"]
     regularised = [run("zca", s, **{"prep.zca_epsilon": "0.1"}) for s in range(3)]  # prep=zca_reg logs prep zca
     ladder = [run("none", s, **{"data.train_size": "2500"}) for s in range(3)]
     mixed = plain + regularised + ladder + [{**r, "data.train_size": "10000"} for r in plain]

@@ -34,11 +34,10 @@ from prepbench import stats, tracking, variants
 from prepbench.errors import PrepbenchError
 from prepbench.report import claims
 
-# Not settings that define a context: the seed, what is not in a job's identity (where it is logged
-# or cached, how fast it runs: tracking.NOT_IN_HASH), and `device` (where a job ran, logged beside
-# the config). A FINISHED run counts for its config wherever and however fast it ran, as the sweep's
-# resume counts it, and runs logged before such a param existed have none.
-IGNORED = ("seed", "data.cache_dir", "device", *tracking.NOT_IN_HASH)
+# Not settings that define a context (tracking.NOT_IN_CELL). A FINISHED run counts for its config
+# wherever and however fast it ran, as the sweep's resume counts it, and runs logged before such a
+# param existed have none.
+IGNORED = tracking.NOT_IN_CELL
 ALIASES = {"prep": "prep.name", "net": "net.name", "data": "data.source"}
 FINGERPRINT = "data_fingerprint"
 NOT_PLANNED = "—"
