@@ -80,6 +80,21 @@ class Splits:
     y_test: np.ndarray
     class_names: tuple[str, ...]
     fingerprint: str  # 16 hex chars of content key + split settings
+    # Every image of the training split (what validation left), x_train's first: statistics such as
+    # ZCA's may be fitted on more of it than the network trains on (prep.zca_fit_images).
+    x_pool: np.ndarray | None = None
+
+    def fit_images(self, count: int | None) -> np.ndarray:
+        """The first `count` images of the training split, the training images among them; None: x_train."""
+        if count is None:
+            return self.x_train
+        pool = self.x_train if self.x_pool is None else self.x_pool
+        if not len(self.x_train) <= count <= len(pool):
+            raise PrepbenchError(
+                f"prep.zca_fit_images={count} is out of range; expected from the {len(self.x_train)} training images "
+                f"to the {len(pool)} images of the training split (data.val_size excluded)"
+            )
+        return pool[:count]
 
 
 @dataclass(frozen=True)
@@ -171,6 +186,7 @@ def split(decoded: Decoded, cfg: dict) -> Splits:
         )
     # Separate streams so that changing train_size or test_size never moves the validation set.
     val_idx, rest_idx = stratified_pick(decoded.y_train, np.arange(n_train), val_size, rng_for(split_seed, 0))
+    pool_idx = rest_idx
     if train_size is not None:
         if train_size > len(rest_idx):
             raise PrepbenchError(
@@ -199,7 +215,14 @@ def split(decoded: Decoded, cfg: dict) -> Splits:
         y_test=decoded.y_test[test_idx],
         class_names=decoded.class_names,
         fingerprint=fingerprint,
+        # Only when it holds more than x_train: a copy of the split per cached data set otherwise.
+        x_pool=None if len(pool_idx) == len(rest_idx) else decoded.x_train[pool_order(rest_idx, pool_idx)],
     )
+
+
+def pool_order(train_idx: np.ndarray, pool_idx: np.ndarray) -> np.ndarray:
+    """The training split's indices with the training subset first, in its order, then the rest."""
+    return np.concatenate([train_idx, pool_idx[~np.isin(pool_idx, train_idx)]])
 
 
 def check_every_class_trains(decoded: Decoded, train_idx: np.ndarray, cfg: dict) -> None:

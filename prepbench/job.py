@@ -103,19 +103,21 @@ def _prepare(cfg: DictConfig, label: str, cache: JobCache | None) -> tuple[Split
     check_image_size(splits.x_train.shape[1:3], cfg)
     preprocessor = from_config(cfg.prep)
     tags = {}
+    x_fit = splits.fit_images(preprocessor.zca_fit_images)  # the training images, or more of their split
     if preprocessor.normalization == "zca":
-        rank_deficient = zca_rank_deficient(len(splits.x_train), splits.x_train.shape[1:])
+        n_fit = len(x_fit)
+        rank_deficient = zca_rank_deficient(n_fit, splits.x_train.shape[1:])
         tags["zca_rank_deficient"] = str(rank_deficient).lower()
         if rank_deficient:
             print(
-                f"{label}: warning: ZCA is fitted on {len(splits.x_train)} training images of "
+                f"{label}: warning: ZCA is fitted on {n_fit} training images of "
                 f"{splits.x_train[0].size} values each (n <= D): the whitened images are orthogonal and accuracy "
                 "falls to chance; the run is tagged prepbench.zca_rank_deficient=true",
                 flush=True,
             )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RankDeficientWarning)  # said above, in one line
-        prep_fit_seconds = fit_cached(preprocessor, splits.x_train, splits.fingerprint, cfg.cache_dir)
+        prep_fit_seconds = fit_cached(preprocessor, x_fit, splits.fingerprint, cfg.cache_dir)
     return splits, preprocessor, prep_fit_seconds, tags
 
 

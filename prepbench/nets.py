@@ -31,18 +31,25 @@ def build_model(
     batchnorm: bool,
     seed: int,
     batchnorm_momentum: float | None = None,
+    dropout: float = 0.0,
+    input_dropout: float = 0.0,
 ):
     """An uncompiled Keras model taking preprocessed float32 NHWC images, returning float32 logits;
     the layers in between compute in the global Keras dtype policy (prepbench.precision).
-    `batchnorm_momentum` None keeps Keras' own (0.99)."""
+    `batchnorm_momentum` None keeps Keras' own (0.99). `dropout` after the hidden dense layer and
+    `input_dropout` on the images: a rate of 0 adds no layer, so such a model is the one without."""
     import keras
     from keras import layers
 
     seeds = iter(range(seed * 1000, seed * 1000 + 1000))
     he = lambda: keras.initializers.HeNormal(seed=next(seeds))  # noqa: E731 (one seed per layer)
 
+    # Dropout draws from seeds after the initializers', so adding it never moves the initial weights.
+    dropout_seeds = iter(range(seed * 1000 + 998, seed * 1000 + 1000))
     inputs = keras.Input(shape=tuple(input_shape))
     x = inputs
+    if input_dropout:
+        x = layers.Dropout(input_dropout, seed=next(dropout_seeds))(x)
     for stage in stage_plan(depth, width):
         for filters in stage:
             x = layers.Conv2D(filters, 3, padding="same", use_bias=not batchnorm, kernel_initializer=he())(x)
@@ -52,6 +59,8 @@ def build_model(
         x = layers.MaxPooling2D()(x)
     x = layers.Flatten()(x)
     x = layers.Dense(dense, activation="relu", kernel_initializer=he())(x)
+    if dropout:
+        x = layers.Dropout(dropout, seed=next(dropout_seeds))(x)
     # float32 logits under a mixed policy: the softmax, the loss and the metrics stay in float32.
     outputs = layers.Dense(
         num_classes, kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)), dtype="float32"

@@ -13,8 +13,18 @@ does before its statistics. Then, with statistics from the training split only:
     samplewise  per image, over H, W and C: (x - mean) / (std + 1e-6)
     std         per channel, over N, H, W of the training set: (x - mean) / (std + 1e-6), ddof=0
     zca         per-channel centring, flatten to D = H*W*C, then x @ W with
-                W = U diag(1 / (sqrt(lambda) + eps / sqrt(n))) U^T from the covariance's eigenpairs
-                (= IDG's U diag(sqrt(n) / (s + eps)) U^T from the SVD of the n x D data)
+                W = U diag(f) U^T from the eigenpairs (lambda, U) of the training covariance,
+                f = 1 / (sqrt(lambda + s * mean(lambda)) + eps / sqrt(n)):
+                  eps (zca_epsilon) in IDG's units: s = 0 gives IDG's U diag(sqrt(n) / (sv + eps)) U^T
+                  from the SVD of the n x D data, exactly (the memo's ZCA);
+                  s (zca_shrinkage) in the spectrum's own units, a fraction of the mean eigenvalue:
+                  directions with lambda << s * mean(lambda) are damped, whatever the data's scale.
+                zca_retain keeps only the leading components (a count, or a fraction of the variance;
+                Krizhevsky 2009); zca_fit_images fits on more images of the training split.
+
+and, before any normalization, per image when `gcn` is a number (Goodfellow et al. 2013's global
+contrast normalization): x - mean(x), then scaled to an L2 norm of `gcn` (55 in their pipeline);
+a constant image gives 0.
 
 Each normalization is one class (a `Normalization` subclass, registered in NORMALIZATIONS by
 being defined); the variants users select are conf/prep/*.yaml, listed by prepbench.variants.
@@ -166,11 +176,14 @@ class Zca(Normalization):
     @staticmethod
     def check(p):
         check("prep.zca_epsilon", p.zca_epsilon)
+        check("prep.zca_shrinkage", p.zca_shrinkage)
+        check("prep.zca_retain", p.zca_retain)
+        check("prep.zca_fit_images", p.zca_fit_images)
 
     @staticmethod
     def fit(p, x):
         p.mean_ = x.mean(axis=(0, 1, 2), dtype=np.float64).astype(np.float32)
-        p.components_, p.scales_ = fit_zca(x - p.mean_, p.zca_epsilon)
+        p.components_, p.scales_ = fit_zca(x - p.mean_, p.zca_epsilon, shrinkage=p.zca_shrinkage, retain=p.zca_retain)
         d = p.components_.shape[0]
         # With a full basis one D x D matrix is cheaper to apply than two thin factors.
         p.whitening_ = (
@@ -234,6 +247,10 @@ class Preprocessor:
     augment: bool = False
     batchnorm: bool = False
     zca_epsilon: float | None = None
+    zca_shrinkage: float | None = None  # None or 0: IDG's ZCA; else s of f = 1 / sqrt(lambda + s * mean(lambda))
+    zca_retain: int | float | None = None  # None: every component; int: that many; float: that variance
+    zca_fit_images: int | None = None  # None: fit on the images given; the job gives more of the split
+    gcn: float | None = None  # None: off; else each image centred and scaled to this L2 norm
     fitted_: bool = field(default=False, init=False, repr=False)
     # zca: fitted on n <= D images (see RankDeficientWarning); recorded on the job's run.
     rank_deficient_: bool = field(default=False, init=False, repr=False)
@@ -243,6 +260,8 @@ class Preprocessor:
             raise PrepbenchError(
                 f"prep.normalization={self.normalization!r} is unknown; expected one of {', '.join(NORMALIZATIONS)}"
             )
+        if self.gcn is not None:
+            check("prep.gcn", self.gcn)
         self.method.check(self)
 
     @property
@@ -260,7 +279,7 @@ class Preprocessor:
         x = self.scale(x_train)
         if self.normalization == "zca":
             self._note_rank(len(x), x.shape[1:])
-        self.method.fit(self, x)
+        self.method.fit(self, self.contrast(x, np))
         self.fitted_ = True
         return self
 
@@ -304,19 +323,33 @@ class Preprocessor:
     def normalize(self, x: np.ndarray) -> np.ndarray:
         """The normalization alone, on scaled float32 images (numpy)."""
         self._check_fitted()
-        return self.method.numpy(self, x)
+        return self.method.numpy(self, self.contrast(x, np)).astype(np.float32, copy=False)
 
     def normalize_tf(self, x):
         """`normalize` as TensorFlow ops, for batches augmented inside tf.data."""
+        import tensorflow as tf
+
         self._check_fitted()
-        return self.method.tf(self, x)
+        return self.method.tf(self, self.contrast(x, tf.experimental.numpy))
 
     def normalize_ops(self, x, state: dict | None = None):
         """`normalize` as keras.ops, for batches augmented on the device on any Keras backend.
         `state` replaces the fitted arrays (`state()`), e.g. with tensors already on the device."""
         self._check_fitted()
+        from keras import ops
+
         s = {k: v.astype(np.float32) for k, v in self.state().items()} | dict(state or {})
-        return self.method.ops(self, x, s)
+        return self.method.ops(self, self.contrast(x, ops), s)
+
+    def contrast(self, x, xp):
+        """Global contrast normalization when `gcn` is set (else x unchanged): per image, x - mean,
+        then x * gcn / ||x||_2 over H, W and C; a constant image (norm under GCN_MIN_NORM) gives 0.
+        `xp` is the array namespace: numpy, tf.experimental.numpy or keras.ops."""
+        if self.gcn is None:
+            return x
+        centred = x - xp.mean(x, axis=AXES, keepdims=True)
+        norm = xp.sqrt(xp.sum(centred * centred, axis=AXES, keepdims=True))
+        return centred * xp.where(norm < GCN_MIN_NORM, 0.0, self.gcn / xp.maximum(norm, GCN_MIN_NORM))
 
     def _check_fitted(self):
         if self.needs_fit and not self.fitted_:
@@ -325,26 +358,43 @@ class Preprocessor:
             )
 
     def cache_key(self, data_fingerprint: str) -> str:
-        return digest(data_fingerprint, self.normalization, self.zca_epsilon, FIT_VERSION)
+        # Options at their pre-existing defaults stay out, so statistics cached before they existed hold.
+        extra = [
+            (k, v)
+            for k, v in (
+                ("zca_shrinkage", self.zca_shrinkage or None),
+                ("zca_retain", self.zca_retain),
+                ("zca_fit_images", self.zca_fit_images),
+                ("gcn", self.gcn),
+            )
+            if v is not None
+        ]
+        return digest(data_fingerprint, self.normalization, self.zca_epsilon, FIT_VERSION, *extra)
 
 
 # Bump when the fitting code changes what it computes: cached statistics of an older version are then
 # refitted instead of silently reused.
 FIT_VERSION = 2
+# A constant image is set to 0, never divided by ~0 (pylearn2's min_divisor): float32's rounding of
+# its mean leaves a norm of ~1e-8, and one grey level (1/255) in one pixel is already 4e-3.
+GCN_MIN_NORM = 1e-4
+SETTINGS = ("zca_epsilon", "zca_shrinkage", "zca_retain", "zca_fit_images", "gcn")  # prep.* a Preprocessor takes
 
 
-def build(name: str, *, zca_epsilon: float | None = None, augment: bool | None = None) -> Preprocessor:
+def build(name: str, *, augment: bool | None = None, **settings) -> Preprocessor:
     """A preprocessor for a variant (prepbench.variants: conf/prep/<name>.yaml); `augment=True` adds
-    augmentation to any. `zca_epsilon` None takes the variant's (conf/prep/zca.yaml's)."""
+    augmentation to any. `settings` (zca_epsilon, zca_shrinkage, zca_retain, zca_fit_images, gcn)
+    override the variant's; those not given take its values in conf/prep/."""
     v = variant(name)
-    eps = None
-    if v.normalization == "zca":
-        eps = zca_epsilon if zca_epsilon is not None else v.settings["zca_epsilon"]
+    unknown = set(settings) - set(SETTINGS)
+    if unknown:
+        raise PrepbenchError(f"build() got {', '.join(sorted(unknown))}; expected settings among {', '.join(SETTINGS)}")
+    chosen = {k: v.settings.get(k) for k in SETTINGS} | {k: x for k, x in settings.items() if x is not None}
     return Preprocessor(
         normalization=v.normalization,
         augment=v.augment if augment is None else augment,
         batchnorm=v.batchnorm,
-        zca_epsilon=eps,
+        **chosen,
     )
 
 
@@ -354,7 +404,7 @@ def from_config(prep_cfg) -> Preprocessor:
         normalization=prep_cfg.normalization,
         augment=bool(prep_cfg.augment),
         batchnorm=bool(prep_cfg.batchnorm),
-        zca_epsilon=prep_cfg.get("zca_epsilon"),
+        **{k: prep_cfg.get(k) for k in SETTINGS},
     )
 
 
@@ -395,18 +445,40 @@ def channel_mean_std(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float32), std.astype(np.float32)
 
 
-def fit_zca(centred: np.ndarray, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
-    """ZCA factors (U, f) with W = U diag(f) U^T, f = 1 / (sqrt(lambda) + eps / sqrt(n)).
+def fit_zca(
+    centred: np.ndarray, epsilon: float, *, shrinkage: float | None = None, retain: int | float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """ZCA factors (U, f) with W = U diag(f) U^T, f = 1 / (sqrt(lambda + s * mean(lambda)) + eps / sqrt(n)).
+
+    `epsilon` is IDG's (added to the singular values of the n x D data, so to sqrt(lambda) as
+    eps / sqrt(n)); `shrinkage` s is a fraction of the mean eigenvalue, trace(C) / D, added to every
+    eigenvalue (Coates et al. 2011's and pylearn2's regularizer, in units of the data's own spectrum).
+    The two meet where (eps / sqrt(n))^2 = s * mean(lambda). `retain` keeps the leading components
+    only: an int, that many; a float in (0, 1], the fewest whose eigenvalues hold that fraction of the
+    variance (U is then D x k and W projects onto them).
 
     From the D x D covariance when n >= D, else from the n x n Gram matrix (U = X^T V / s), so a
     single 128x128 image (D = 49,152) never builds a D x D matrix. float64 throughout: the smallest
     eigenvalues of natural images sit ~1e-8 below the largest, under float32's resolution.
     """
-    import scipy.linalg
-
     n = len(centred)
     flat = centred.reshape(n, -1)
-    d = flat.shape[1]
+    eigvals, u = covariance_eigh(flat)
+    mean_eigval = eigvals.sum() / flat.shape[1]  # = trace(C) / D, zeros of a rank-deficient C included
+    if retain is not None:
+        keep = retained_components(eigvals, retain)
+        eigvals, u = eigvals[keep], u[:, keep]
+    damping = (shrinkage or 0.0) * mean_eigval
+    scales = 1.0 / (np.sqrt(eigvals + damping) + epsilon / np.sqrt(n))
+    return u, scales
+
+
+def covariance_eigh(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The eigenpairs (lambda ascending, U) of C = X^T X / n for centred n x D data, in float64;
+    with n < D only the nonzero ones, from the n x n Gram matrix."""
+    import scipy.linalg
+
+    n, d = flat.shape
     if n >= d:
         cov = np.zeros((d, d))
         for chunk in np.array_split(flat, max(1, n // 4096)):
@@ -422,9 +494,19 @@ def fit_zca(centred: np.ndarray, epsilon: float) -> tuple[np.ndarray, np.ndarray
         s2, v = s2[keep], v[:, keep]
         u = (x64.T @ v) / np.sqrt(s2)
         eigvals = s2 / n
-    eigvals = np.clip(eigvals, 0, None)
-    scales = 1.0 / (np.sqrt(eigvals) + epsilon / np.sqrt(n))
-    return u, scales
+    return np.clip(eigvals, 0, None), u
+
+
+def retained_components(eigvals: np.ndarray, retain: int | float) -> np.ndarray:
+    """Indices of the leading components: `retain` of them (int), or the fewest whose eigenvalues
+    sum to at least the fraction `retain` (float) of the total."""
+    order = np.argsort(eigvals)[::-1]
+    if isinstance(retain, (int, np.integer)) and not isinstance(retain, bool):
+        count = min(int(retain), len(order))
+    else:
+        cumulative = np.cumsum(eigvals[order]) / max(eigvals.sum(), np.finfo(float).tiny)
+        count = int(np.searchsorted(cumulative, float(retain) * (1 - 1e-12)) + 1)
+    return np.sort(order[: min(count, len(order))])
 
 
 # ---- augmentation (TensorFlow, vectorised per batch) ------------------------------------------

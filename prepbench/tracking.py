@@ -33,6 +33,22 @@ NOT_IN_HASH = ("tracking", "rerun", "cache_dir", "study", "trainer.threads", "tr
 # seed: what is not in a job's identity, and `device` (where a job ran, logged beside the config).
 # The report's contexts and the dashboard's groups both leave them out.
 NOT_IN_CELL = ("seed", "data.cache_dir", "device", *NOT_IN_HASH)
+# Settings added after studies were stored, with the value that computes what runs did before they
+# existed (the conf/ default; tests/test_tracking.py checks that the two agree). At that value a
+# setting stays out of the config hash, so a stored study's runs keep their identity and resume
+# skips them; and a run logged without it reads as having it (the report's cells).
+LATE_SETTINGS = {
+    "prep.gcn": "null",
+    "prep.zca_shrinkage": "0.0",
+    "prep.zca_retain": "null",
+    "prep.zca_fit_images": "null",
+    "trainer.optimizer": "adam",
+    "trainer.momentum": "0.9",
+    "trainer.nesterov": "False",
+    "trainer.weight_decay": "0.0",
+    "net.dropout": "0.0",
+    "net.input_dropout": "0.0",
+}
 SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
 RETRIES = 8  # SQLite under parallel writers can report "database is locked"; MLflow calls retry
 
@@ -54,7 +70,11 @@ def flatten(cfg: DictConfig) -> dict[str, str]:
 
 def config_hash(cfg: DictConfig) -> str:
     """A job's identity: every setting that changes its result, and nothing else."""
-    items = {k: v for k, v in flatten(cfg).items() if not any(k == x or k.startswith(x + ".") for x in NOT_IN_HASH)}
+    items = {
+        k: v
+        for k, v in flatten(cfg).items()
+        if not any(k == x or k.startswith(x + ".") for x in NOT_IN_HASH) and LATE_SETTINGS.get(k) != v
+    }
     return digest(sorted(items.items()))
 
 

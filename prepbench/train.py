@@ -145,7 +145,7 @@ def make_inputs(
 
 
 def learning_rate(trainer, steps_per_epoch: int):
-    """`trainer.lr` as Adam's learning rate: constant, or a cosine decay to 0 over the whole run
+    """`trainer.lr` as the optimizer's learning rate: constant, or a cosine decay to 0 over the whole run
     after `trainer.warmup_epochs` of linear warm-up from 0 (a plateau in fewer epochs than constant)."""
     if trainer.schedule == "constant":
         return trainer.lr
@@ -160,11 +160,23 @@ def learning_rate(trainer, steps_per_epoch: int):
     )
 
 
-def compile_model(model, *, lr, steps_per_execution: int = 1) -> None:
-    """Adam, cross-entropy on logits, accuracy: how every prepbench network is trained. `lr` is a
-    number or a Keras learning-rate schedule (`learning_rate`)."""
+def make_optimizer(trainer, lr):
+    """`trainer.optimizer`: Adam, or SGD with `trainer.momentum` (Nesterov's with `trainer.nesterov`);
+    `trainer.weight_decay` is Keras' decoupled decay (weights times 1 - lr * wd each step), 0: none.
+    A trainer without these keys (older configs) trains with Adam, as before they existed."""
+    decay = trainer.get("weight_decay", 0.0) or None
+    if trainer.get("optimizer", "adam") == "sgd":
+        return keras.optimizers.SGD(
+            learning_rate=lr, momentum=trainer.momentum, nesterov=bool(trainer.nesterov), weight_decay=decay
+        )
+    return keras.optimizers.Adam(learning_rate=lr, weight_decay=decay)
+
+
+def compile_model(model, *, lr, steps_per_execution: int = 1, optimizer=None) -> None:
+    """Cross-entropy on logits, accuracy: how every prepbench network is trained, by `optimizer`
+    (`make_optimizer`; None: Adam at `lr`, a number or a Keras learning-rate schedule)."""
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=lr),
+        optimizer=optimizer if optimizer is not None else keras.optimizers.Adam(learning_rate=lr),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
         # TensorFlow: no XLA (slower on CPU here). JAX: XLA always, since without it Keras runs every
@@ -177,7 +189,7 @@ def compile_model(model, *, lr, steps_per_execution: int = 1) -> None:
 def fit_and_evaluate(
     inputs: Inputs, *, net, trainer, seed: int, batchnorm: bool, batchnorm_momentum: float | None = None, on_epoch=None
 ) -> TrainResult:
-    """Train with Adam, validate every epoch, evaluate on test once. `on_epoch(epoch, metrics)`
+    """Train (`make_optimizer`), validate every epoch, evaluate on test once. `on_epoch(epoch, metrics)`
     receives each epoch's metrics (epochs counted from 1). `trainer.precision` must be resolved
     (float32 or bfloat16, see prepbench.precision); the policy is set for every job."""
     keras.utils.set_random_seed(seed)
@@ -190,12 +202,15 @@ def fit_and_evaluate(
         input_shape=inputs.input_shape,
         batchnorm=batchnorm,
         batchnorm_momentum=batchnorm_momentum,
+        dropout=net.get("dropout", 0.0),
+        input_dropout=net.get("input_dropout", 0.0),
         seed=seed,
     )
     # Several steps per graph call only where the input ends with each epoch (Inputs.start_epoch):
     # Keras runs whole executions, and on a whole-run input they would cross into the next epoch.
     steps_per_execution = trainer.steps_per_execution if inputs.start_epoch else 1
-    compile_model(model, lr=learning_rate(trainer, inputs.steps_per_epoch), steps_per_execution=steps_per_execution)
+    lr = learning_rate(trainer, inputs.steps_per_epoch)
+    compile_model(model, lr=lr, steps_per_execution=steps_per_execution, optimizer=make_optimizer(trainer, lr))
     result = TrainResult(history={name: [] for name in EPOCH_METRICS})
     progress = _Progress(
         trainer.epochs, inputs.num_train, result, on_epoch, asynchronous=keras.backend.backend() != "tensorflow"

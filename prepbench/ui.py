@@ -89,7 +89,7 @@ def group_keys(runs_params: list[dict]) -> list[str]:
     study with `zca` and `zca_reg`, which both log prep `zca`; `data.train_size` where a scarcity
     ladder shares the experiment), not seeds nor settings that change no result (as the report's
     contexts: tracking.NOT_IN_CELL)."""
-    from prepbench.tracking import NOT_IN_CELL
+    from prepbench.tracking import LATE_SETTINGS, NOT_IN_CELL
 
     keys = sorted({k for params in runs_params for k in params})
     out = []
@@ -98,7 +98,8 @@ def group_keys(runs_params: list[dict]) -> list[str]:
             continue
         seen: dict[tuple, set] = {}
         for params in runs_params:
-            seen.setdefault((params.get("prep"), params.get("net")), set()).add(params.get(key))
+            value = params.get(key, LATE_SETTINGS.get(key))  # logged before the setting existed: its value then
+            seen.setdefault((params.get("prep"), params.get("net")), set()).add(value)
         if any(len(values) > 1 for values in seen.values()):
             out.append(key)
     return out

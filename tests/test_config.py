@@ -134,7 +134,7 @@ def test_compose_inside_an_initialised_hydra_uses_it():
     "overrides, message",
     [
         (["prep=zxa"], "prep=zxa is unknown; expected one of augment, batchnorm, featurewise, minmax, none"),
-        (["trainer.momentum=0.9"], "Could not override 'trainer.momentum'"),
+        (["trainer.beta=0.9"], "Could not override 'trainer.beta'"),
         (["trainer.epochs=0"], "trainer.epochs=0 is out of range; expected an integer >= 1"),
     ],
 )

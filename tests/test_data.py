@@ -542,3 +542,17 @@ def test_command_line_help_and_unknown_option(capsys):
     assert data.main(["--help"]) == 0 and "usage: python -m prepbench.data" in capsys.readouterr().out
     assert data.main(["data=nope"]) == 2
     assert capsys.readouterr().err.strip() == "error: data=nope is unknown; expected one of cifar10, folder, synthetic"
+
+
+def test_statistics_can_be_fitted_on_more_of_the_training_split_than_trains(tmp_path):
+    small = load_splits(synthetic_cfg(tmp_path, train_size=40))
+    full = load_splits(synthetic_cfg(tmp_path))
+    fit = small.fit_images(200)
+    np.testing.assert_array_equal(fit[:40], small.x_train)  # the training images first
+    pool = {image.tobytes() for image in full.x_train}
+    assert all(image.tobytes() in pool for image in fit)  # never validation or test
+    assert small.fit_images(None) is small.x_train and len(small.fit_images(len(full.x_train))) == len(full.x_train)
+    with pytest.raises(PrepbenchError, match=r"prep.zca_fit_images=321 is out of range; expected from the 40"):
+        small.fit_images(321)
+    with pytest.raises(PrepbenchError, match=r"prep.zca_fit_images=39 is out of range"):
+        small.fit_images(39)

@@ -54,3 +54,16 @@ def test_batch_norm_momentum_comes_from_the_caller_or_stays_keras_default():
     momenta = lambda m: {layer.momentum for layer in m.layers if layer.__class__.__name__ == "BatchNormalization"}  # noqa: E731
     assert momenta(model(batchnorm=True, batchnorm_momentum=0.9)) == {0.9}
     assert momenta(model(batchnorm=True)) == {0.99}
+
+
+def test_dropout_adds_layers_without_moving_the_initial_weights():
+    def model(**dropout):
+        return build_model(
+            depth=2, width=4, dense=8, num_classes=3, input_shape=(8, 8, 3), batchnorm=False, seed=1, **dropout
+        )
+
+    plain, dropped = model(), model(dropout=0.5, input_dropout=0.1)
+    assert [type(layer).__name__ for layer in dropped.layers].count("Dropout") == 2
+    assert not any(type(layer).__name__ == "Dropout" for layer in plain.layers)
+    for a, b in zip(plain.get_weights(), dropped.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -133,6 +133,111 @@ def test_zca_equals_the_svd_formula_of_image_data_generator(n):
     np.testing.assert_allclose(ours, reference, atol=1e-4 * np.abs(reference).max())
 
 
+def _reference_zca(x, *, shrinkage=0.0, retain=None, epsilon=1e-6):
+    """The formula of conf/prep/zca.yaml in float64 from numpy's own eigh, independent of fit_zca."""
+    scaled = x.astype(np.float64) / 255
+    centred = (scaled - scaled.mean(axis=(0, 1, 2))).reshape(len(x), -1)
+    lam, u = np.linalg.eigh(centred.T @ centred / len(x))
+    lam = np.clip(lam, 0, None)
+    f = 1 / (np.sqrt(lam + shrinkage * lam.mean()) + epsilon / np.sqrt(len(x)))
+    order = np.argsort(lam)[::-1]
+    if isinstance(retain, int):
+        keep = order[:retain]
+    elif retain is not None:
+        keep = order[: np.searchsorted(np.cumsum(lam[order]) / lam.sum(), retain) + 1]
+    else:
+        keep = order
+    return centred @ ((u[:, keep] * f[keep]) @ u[:, keep].T)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"zca_shrinkage": 0.1}, {"zca_shrinkage": 1.0, "zca_epsilon": 0.5}, {"zca_retain": 10}, {"zca_retain": 0.9}],
+)
+def test_regularized_zca_equals_a_float64_reference(settings):
+    x = np.random.default_rng(4).integers(0, 256, size=(300, 4, 4, 3), dtype=np.uint8)
+    reference = _reference_zca(
+        x,
+        shrinkage=settings.get("zca_shrinkage", 0.0),
+        retain=settings.get("zca_retain"),
+        epsilon=settings.get("zca_epsilon", 1e-6),
+    )
+    p = build("zca", **settings).fit(x)
+    ours = p.transform(x).reshape(len(x), -1)
+    np.testing.assert_allclose(ours, reference, atol=1e-4 * np.abs(reference).max())
+    if "zca_retain" in settings:
+        assert p.components_.shape[1] == np.linalg.matrix_rank(reference) < 48
+
+
+def test_shrinkage_damps_a_known_noise_floor_and_idg_epsilon_does_not():
+    """A rank-8 signal plus isotropic noise of variance 1e-4 (D = 48): unregularized whitening blows
+    the 40 noise directions up to unit variance, as the JPEG copy's chroma noise is; s = 0.1 keeps them
+    far below it, and IDG's eps = 0.1 leaves most of it (0.1 / sqrt(n) is under sqrt(1e-4))."""
+    rng = np.random.default_rng(5)
+    n, d = 4000, 48
+    signal = rng.normal(size=(n, 8)) @ rng.normal(size=(8, d)) * 0.05  # std ~0.14: little clipping
+    noise = rng.normal(size=(n, d)) * 1e-2
+    x = np.clip((signal + noise + 0.5) * 255, 0, 255).round().astype(np.uint8).reshape(n, 4, 4, 3)
+    flat = x.reshape(n, -1).astype(np.float64) / 255
+    _, _, vt = np.linalg.svd(flat - flat.mean(axis=0), full_matrices=False)
+    noise_dirs = vt[8:].T
+
+    def noise_variance(**settings):
+        out = build("zca", **settings).fit(x).transform(x).reshape(n, -1).astype(np.float64)
+        return ((out - out.mean(axis=0)) @ noise_dirs).var(axis=0).mean()
+
+    assert noise_variance() == pytest.approx(1, rel=0.05)
+    assert noise_variance(zca_epsilon=0.1) > 0.7  # (0.01 / (0.01 + 0.1 / sqrt(4000)))^2 = 0.74
+    assert noise_variance(zca_shrinkage=0.1) < 0.1  # 1e-4 / (1e-4 + 0.1 * mean(lambda) = 0.002): 0.05
+
+
+def test_gcn_centres_each_image_and_sets_its_norm_on_every_backend(images):
+    import keras
+    import tensorflow as tf
+
+    p = build("none", gcn=55.0).fit(images)
+    out = p.transform(images).astype(np.float64)
+    np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(np.sqrt((out**2).sum(axis=(1, 2, 3))), 55, rtol=1e-5)
+    scaled = p.scale(images)
+    np.testing.assert_allclose(p.normalize_tf(tf.constant(scaled)).numpy(), out, atol=1e-4)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(p.normalize_ops(scaled)), out, atol=1e-4)
+    flat = np.full((1, 4, 4, 3), 7, np.uint8)
+    assert not np.isnan(p.transform(flat)).any() and (p.transform(flat) == 0).all()
+
+
+def test_gcn_composes_with_zca_which_is_fitted_on_the_contrast_normalized_images(images):
+    normalized = build("none", gcn=55.0).transform(images).astype(np.float64)
+    centred = (normalized - normalized.mean(axis=(0, 1, 2))).reshape(len(images), -1)
+    lam, u = np.linalg.eigh(centred.T @ centred / len(images))
+    reference = centred @ ((u / (np.sqrt(np.clip(lam, 0, None)) + 0.1 / np.sqrt(len(images)))) @ u.T)
+    ours = build("zca", gcn=55.0, zca_epsilon=0.1).fit(images).transform(images).reshape(len(images), -1)
+    np.testing.assert_allclose(ours, reference, atol=1e-4 * np.abs(reference).max())
+
+
+def test_every_zca_setting_is_part_of_the_statistics_cache_key():
+    keys = {
+        build("zca", **settings).cache_key("data")
+        for settings in ({}, {"zca_shrinkage": 0.1}, {"zca_retain": 0.99}, {"zca_fit_images": 500}, {"gcn": 55.0})
+    }
+    assert len(keys) == 5
+    assert build("zca", zca_shrinkage=0.0).cache_key("data") == build("zca").cache_key("data")
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"zca_shrinkage": -0.1}, "prep.zca_shrinkage=-0.1 is out of range"),
+        ({"zca_retain": 1.5}, "prep.zca_retain=1.5 is out of range"),
+        ({"zca_retain": 0}, "prep.zca_retain=0 is out of range"),
+        ({"gcn": 0.0}, "prep.gcn=0.0 is out of range"),
+    ],
+)
+def test_bad_zca_settings_are_refused_by_name(settings, message):
+    with pytest.raises(PrepbenchError, match=message):
+        build("zca", **settings)
+
+
 def test_tensorflow_normalization_matches_numpy(images):
     import tensorflow as tf
 

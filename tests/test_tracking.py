@@ -226,3 +226,22 @@ def test_experiments_are_tagged_as_model_training_once(tmp_path):
         tracking.experiment_id(client, OmegaConf.merge(tracking_cfg, dict(experiment=name)))
     assert client.get_experiment(old).tags["mlflow.experimentKind"] == "custom_model_development"
     assert client.get_experiment(other).tags["mlflow.experimentKind"] == "genai_development"
+
+
+def test_settings_added_later_stay_out_of_the_hash_at_the_value_older_runs_ran_with():
+    from prepbench.config import compose
+
+    for option in ("zca", "none"):
+        cfg = compose([f"prep={option}", "net=deep"])
+        flat = tracking.flatten(cfg)
+        for key, value in tracking.LATE_SETTINGS.items():
+            if key in flat:
+                assert flat[key] == value, f"conf/ changed the default of {key}: {flat[key]} != {value}"
+        without = OmegaConf.masked_copy(cfg, list(cfg.keys()))
+        for key in tracking.LATE_SETTINGS:
+            group, name = key.split(".")
+            if name in without[group]:
+                del without[group][name]
+        assert tracking.config_hash(cfg) == tracking.config_hash(without)
+    cfg = compose(["prep=zca", "prep.zca_shrinkage=0.1"])
+    assert tracking.config_hash(cfg) != tracking.config_hash(compose(["prep=zca"]))

@@ -227,3 +227,24 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     assert lr[0] == 0 and 0.004 < lr[1] < 0.006 and abs(lr[2] - 0.01) < 1e-9
     assert 0.004 < lr[3] < 0.006 and lr[4] < 1e-9
     assert learning_rate(trainer(schedule="constant", lr=0.01), steps_per_epoch=10) == 0.01
+
+
+def test_sgd_with_nesterov_momentum_and_weight_decay_is_built_as_configured():
+    from prepbench.train import make_optimizer
+
+    sgd = make_optimizer(trainer(optimizer="sgd", momentum=0.8, nesterov=True, weight_decay=5e-4), 0.05)
+    assert type(sgd).__name__ == "SGD" and sgd.nesterov and sgd.momentum == 0.8 and sgd.weight_decay == 5e-4
+    adam = make_optimizer(trainer(), 1e-3)
+    assert type(adam).__name__ == "Adam" and adam.weight_decay is None
+
+
+def test_sgd_trains_and_weight_decay_changes_the_result(splits):
+    inputs = make_inputs(splits, build("none"), batch_size=32, epochs=2, seed=0, augmentation=AUGMENTATION)
+    runs = [
+        fit_and_evaluate(
+            inputs, net=NET, trainer=trainer(optimizer="sgd", lr=0.05, weight_decay=wd), seed=0, batchnorm=False
+        )
+        for wd in (0.0, 0.5)
+    ]
+    assert runs[0].test_accuracy > 1.5 / len(splits.class_names)
+    assert runs[0].history["train_loss"] != runs[1].history["train_loss"]

@@ -34,8 +34,11 @@ def test_every_variant_uses_a_registered_normalization_and_builds():
 
 def test_an_alias_inherits_its_targets_settings():
     assert variant("featurewise").name == "std" and variant("featurewise").alias
-    assert variant("zca").settings == {"zca_epsilon": 1e-6}
-    assert variant("batchnorm").settings == {"batchnorm_momentum": 0.9}
+    assert variant("featurewise").settings == variant("std").settings == {"gcn": None}
+    zca = {"gcn": None, "zca_epsilon": 1e-6, "zca_shrinkage": 0.0, "zca_retain": None, "zca_fit_images": None}
+    assert variant("zca").settings == zca
+    assert variant("zca_reg").settings == zca | {"zca_epsilon": 0.1}
+    assert variant("batchnorm").settings == {"gcn": None, "batchnorm_momentum": 0.9}
 
 
 def test_unknown_names_sort_last_and_are_refused_by_name():

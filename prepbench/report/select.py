@@ -123,6 +123,9 @@ def settings(jobs: pd.DataFrame) -> pd.DataFrame:
             frame[alias] = frame[alias].fillna(frame[full]) if alias in frame else frame[full]
     if "tags.prepbench.data_fingerprint" in jobs:
         frame[FINGERPRINT] = jobs["tags.prepbench.data_fingerprint"]
+    for key, value in tracking.LATE_SETTINGS.items():  # logged before the setting existed: ran at this
+        if key in frame:
+            frame[key] = frame[key].fillna(value)
     return frame.where(frame.notna(), np.nan)
 
 
@@ -153,7 +156,8 @@ def option_defaults(group: str, option: str) -> dict:
         cfg = compose([f"{group}={option}"], checked=False)
     except PrepbenchError:  # an option that conf/ does not have (any more): no defaults to compare with
         return {}
-    return {k: canonical(v) for k, v in flatten(cfg).items() if group_of(k) == group}
+    late = {k: canonical(v) for k, v in tracking.LATE_SETTINGS.items() if group_of(k) == group}
+    return late | {k: canonical(v) for k, v in flatten(cfg).items() if group_of(k) == group}
 
 
 def _numeric_key(value) -> tuple:
