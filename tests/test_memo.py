@@ -102,6 +102,29 @@ def test_whitening_rows_from_the_full_matrix_and_from_low_rank_factors():
     np.testing.assert_allclose(whitening_rows(low, picks, (6, 6, 3)).reshape(2, -1), w[flat], rtol=1e-10)
 
 
+def test_chroma_stored_at_half_resolution_leaves_half_the_directions_empty():
+    """4:2:0 keeps H*W luma and 2 * H*W/4 chroma values of D = 3*H*W: D/2 directions hold only the
+    rounding to uint8 (variance ~1e-6 against ~1e-2 for the rest)."""
+    from prepbench.memo.compute import chroma_detail, covariance_spectrum, subsample_chroma
+
+    x = np.random.default_rng(7).integers(80, 176, size=(3000, 8, 8, 3), dtype=np.uint8)  # no clipping back
+    full, half = covariance_spectrum(x), covariance_spectrum(subsample_chroma(x))
+    d = full.size
+    assert (full < 1e-4).sum() == 0
+    assert (half < 1e-4).sum() == d // 2 and half[: d // 2].min() > 1e-3
+    shares = chroma_detail(subsample_chroma(x))
+    assert shares["Cb"] < 1e-3 and shares["Cr"] < 1e-3 and shares["Y"] > 0.5
+    assert min(chroma_detail(x).values()) > 0.5
+
+
+def test_damping_thresholds_of_both_conventions():
+    from prepbench.memo.compute import damping_threshold
+
+    eigvals = np.array([3.0, 1.0, 0.0, 0.0])  # mean 1
+    assert damping_threshold(eigvals, 10_000, epsilon=0.1) == pytest.approx(1e-6)
+    assert damping_threshold(eigvals, 10_000, epsilon=1e-6, shrinkage=0.1) == pytest.approx(0.1)
+
+
 # ---- the command ---------------------------------------------------------------------------------
 
 FIGURES = [
@@ -112,6 +135,7 @@ FIGURES = [
     "4_zca_filters.png",
     "5_zca_epsilon.png",
     "5_zca_epsilon_gain.png",
+    "5b_zca_spectrum.png",
     "6_augmentation.png",
     "7_batchnorm.png",
 ]

@@ -1,4 +1,5 @@
 import pandas as pd
+import pytest
 
 from prepbench.pilot import decide
 
@@ -68,3 +69,71 @@ def test_main_writes_the_report_table_and_figure(tmp_path, monkeypatch, capsys):
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in out.iterdir()) == ["curves.png", "pilot.csv", "pilot.md"]  # no temporary left
     assert capsys.readouterr().out == "chosen: 6 epochs\n"
+
+
+def finals(rows):
+    return pd.DataFrame(
+        [dict(net=n, value=v, seed=s, val_accuracy=a, train_accuracy=1.0) for n, v, s, a in rows],
+    )
+
+
+def test_the_value_with_the_best_mean_over_seeds_then_nets_is_chosen():
+    from prepbench.pilot import choose
+
+    table, chosen = choose(
+        finals(
+            [
+                ("shallow", 0.01, 0, 0.60),
+                ("shallow", 0.01, 1, 0.62),
+                ("deep", 0.01, 0, 0.50),
+                ("deep", 0.01, 1, 0.52),  # score (0.61 + 0.51) / 2 = 0.56
+                ("shallow", 0.1, 0, 0.58),
+                ("shallow", 0.1, 1, 0.58),
+                ("deep", 0.1, 0, 0.56),
+                ("deep", 0.1, 1, 0.56),  # score 0.57: the best though never best on the shallow net
+            ]
+        )
+    )
+    assert chosen == 0.1
+    assert table.set_index("value").loc[0.01, "score"] == pytest.approx(0.56)
+    assert table.set_index("value").loc[0.1, "seeds_deep"] == 2
+
+
+def test_choose_writes_its_table_and_figure_and_refuses_a_key_the_runs_lack(tmp_path, monkeypatch, capsys):
+    from prepbench import pilot
+
+    rows = [(n, v, s, 0.5 + v / 10 + s / 100) for n in ("shallow", "deep") for v in (0.01, 1.0) for s in (0, 1)]
+    monkeypatch.setattr(pilot, "load_finals", lambda uri, experiment, key: finals(rows))
+    out = tmp_path / "out"
+    args = [
+        "--experiment",
+        "p",
+        "--tracking-uri",
+        "sqlite:///x.db",
+        "--out",
+        str(out),
+        "--choose",
+        "prep.zca_shrinkage",
+    ]
+    assert pilot.main(args) == 0
+    assert capsys.readouterr().out == "chosen: prep.zca_shrinkage=1\n"
+    text = (out / "pilot.md").read_text()
+    assert "| prep.zca_shrinkage | deep val % (sd, seeds) | shallow val % (sd, seeds) |" in text
+    assert "| 1 | 60.50 (±0.71, 2) | 60.50 (±0.71, 2) | 100.0 | 100.0 | 60.50 |" in text
+    assert (out / "choice.png").stat().st_size > 0
+
+
+def test_choose_names_the_missing_param(tmp_path):
+    import mlflow
+
+    from prepbench import pilot
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    client = mlflow.tracking.MlflowClient(uri)
+    exp = client.create_experiment("p")
+    run = client.create_run(exp)
+    for key, value in (("prep", "zca"), ("net", "deep"), ("seed", "0")):
+        client.log_param(run.info.run_id, key, value)
+    client.set_terminated(run.info.run_id)
+    with pytest.raises(pilot.PrepbenchError, match="has no param prep.zca_shrinkage; expected a key the pilot varies"):
+        pilot.load_finals(uri, "p", "prep.zca_shrinkage")

@@ -39,8 +39,9 @@ def parse_args(argv):
     parser.add_argument(
         "--train-images",
         type=int,
-        default=5000,
-        help="training images for the ZCA correlation study; more than D = H*W*C (default 5000)",
+        default=10000,
+        help="training images for the ZCA sections, as many as the converged study trains on; more than "
+        "D = H*W*C (default 10000)",
     )
     parser.add_argument("--heldout-images", type=int, default=1000, help="test images never fitted on (default 1000)")
     parser.add_argument("--bn-images", type=int, default=2000, help="training images for section 7 (default 2000)")

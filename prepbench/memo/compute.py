@@ -159,6 +159,53 @@ def zca_epsilon_effect(fitted: dict, x_train: np.ndarray, x_heldout: np.ndarray)
     return out
 
 
+SPECTRUM_FLOORS = (1e-4, 1e-5, 1e-6)  # eigenvalue levels counted in section 5b
+SHRINKAGES = (1e-3, 1e-2, 1e-1, 1.0)  # the ZCA pilot's values of prep.zca_shrinkage
+# JPEG's YCbCr (ITU-R BT.601, full range): rows give Y, Cb, Cr from R, G, B in [0, 1].
+YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+
+
+def covariance_spectrum(x_train: np.ndarray) -> np.ndarray:
+    """Eigenvalues of the training covariance that ZCA whitens (pixels in [0, 1], per-channel centred),
+    largest first, in float64."""
+    from prepbench.preprocess import covariance_eigh
+
+    scaled = x_train.astype(np.float64) / 255
+    centred = (scaled - scaled.mean(axis=(0, 1, 2))).reshape(len(x_train), -1)
+    return covariance_eigh(centred)[0][::-1]
+
+
+def damping_threshold(eigvals: np.ndarray, n: int, *, epsilon: float = 0.0, shrinkage: float = 0.0) -> float:
+    """The eigenvalue below which a ZCA setting's regularizer outweighs the direction's own spread,
+    so its gain is cut to half or less of unregularized whitening's: IDG's eps / sqrt(n) equals
+    sqrt(lambda) at lambda = eps^2 / n; the shrinkage s * mean(lambda) equals lambda at that value."""
+    return max(epsilon**2 / n, shrinkage * float(eigvals.mean()))
+
+
+def chroma_detail(x: np.ndarray) -> dict[str, float]:
+    """For Y, Cb and Cr: the share of each channel's variance (over images and pixels) that lies in
+    detail finer than 2x2 blocks (the channel minus its 2x2 block means). JPEG's 4:2:0 subsampling
+    stores Cb and Cr at half resolution, so there that share is only what decoding interpolates."""
+    ycc = (x.astype(np.float64) / 255) @ YCBCR.T
+    n, h, w, _ = ycc.shape
+    blocks = ycc[:, : h // 2 * 2, : w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, 3)
+    detail = blocks - blocks.mean(axis=(2, 4), keepdims=True)
+    centred = ycc - ycc.mean(axis=(0, 1, 2))
+    share = (detail**2).sum(axis=(0, 1, 2, 3, 4)) / (centred**2).sum(axis=(0, 1, 2))
+    return dict(zip(("Y", "Cb", "Cr"), (float(v) for v in share)))
+
+
+def subsample_chroma(x: np.ndarray) -> np.ndarray:
+    """`x` (uint8 RGB, even sides) with its chroma stored at half resolution, as JPEG's 4:2:0 does
+    (without the compression): Cb and Cr averaged over 2x2 blocks and repeated back."""
+    ycc = (x.astype(np.float64) / 255) @ YCBCR.T
+    n, h, w, _ = ycc.shape
+    chroma = ycc[..., 1:].reshape(n, h // 2, 2, w // 2, 2, 2).mean(axis=(2, 4))
+    ycc[..., 1:] = chroma.repeat(2, axis=1).repeat(2, axis=2)
+    rgb = ycc @ np.linalg.inv(YCBCR).T
+    return np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
+
+
 def augmentation_grid(image: np.ndarray, params, draws: int, seed: int = 0):
     """Section 6: `draws` augmented copies of one uint8 image (float [0, 1] out) and their draws."""
     import tensorflow as tf

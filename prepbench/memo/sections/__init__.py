@@ -31,6 +31,17 @@ def order():
         zca_correlations,
         zca_epsilon,
         zca_single,
+        zca_spectrum,
     )
 
-    return (minmax, samplewise, zca_single, zca_correlations, zca_epsilon, augmentation, batchnorm, keras3)
+    return (
+        minmax,
+        samplewise,
+        zca_single,
+        zca_correlations,
+        zca_epsilon,
+        zca_spectrum,
+        augmentation,
+        batchnorm,
+        keras3,
+    )
