@@ -70,19 +70,25 @@ def figure(m: Memo, eigvals: np.ndarray, rows: list[dict]) -> None:
     rank = np.arange(1, eigvals.size + 1)
     ax.plot(rank, np.clip(eigvals, 1e-12, None), color="black", label="eigenvalues of the training covariance")
     colours = plt.cm.viridis(np.linspace(0, 0.9, len(rows)))
+    bottom = float(eigvals[eigvals > 0].min()) / 10
     for row, colour in zip(rows, colours):
-        if row["threshold"] > 0 and row["kept"] == eigvals.size:
-            ax.axhline(
-                row["threshold"], color=colour, linestyle="--", linewidth=1, label=f"damps below: {row['setting']}"
-            )
+        if row["kept"] < eigvals.size:
+            continue
+        label = f"damps below: {row['setting']}"
+        if row["threshold"] > bottom:
+            ax.axhline(row["threshold"], color=colour, linestyle="--", linewidth=1, label=label)
+        else:  # the memo's threshold is ~1e-16: drawn, it would flatten the spectrum
+            ax.plot([], [], color=colour, linestyle="--", label=f"{label} ({fmt(row['threshold'])}, off the plot)")
     kept = next(r["kept"] for r in rows if r["kept"] < eigvals.size)
     ax.axvline(kept, color="grey", linestyle=":", label=f"{RETAIN:.0%} of the variance: the first {kept}")
+    ax.axvline(eigvals.size / 2, color="tab:red", linestyle=":", label="D/2: 4:2:0 leaves no chroma detail beyond")
     ax.set_yscale("log")
+    ax.set_ylim(bottom=bottom)
     ax.set_xlabel(f"principal direction, from most to least variance (1..{eigvals.size})")
     ax.set_ylabel("variance (pixels in [0, 1])")
     ax.set_title(f"Where each ZCA setting damps: {len(m.x_train):,} training images, {m.label}")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper right")
     save(fig, m.figs / FIGURES[0])
 
 
