@@ -20,9 +20,9 @@ each test the confidence level whose t interval agrees with the Holm decision (s
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -44,7 +44,7 @@ EXACT_PERMUTATION_MAX = 20_000
 """Up to this many splits the two-sample permutation test enumerates all of them."""
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Interval:
     """A mean with its spread and a two-sided confidence interval."""
 
@@ -130,7 +130,7 @@ def t_test_pvalue(x) -> float:
 # ------------------------------------------------------------------------ one effect, one test
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Comparison:
     """An effect estimated from seeds, with the t-type test and interval that belong together:
     `interval(level)` excludes 0 exactly when `p` < 1 - level (same statistic, same df).
@@ -183,6 +183,21 @@ def paired(diff) -> Comparison:
     se = sd / math.sqrt(n) if n > 1 else math.nan
     df = float(n - 1) if n > 1 else math.nan
     return Comparison("paired t", n, n, n, mean, sd, sd, sd, se, df, _p_from_t(mean, se, df))
+
+
+def trend(benefits: pd.DataFrame) -> Comparison:
+    """A dose-response test fixed in advance: rows are seeds, columns doses x (log2 depth, say),
+    values the seed's paired benefit at that dose. Each seed's least-squares slope of benefit on x
+    (over the doses it has, at least two) is one observation, seeds the unit; the slopes' mean is
+    the trend per unit of x, tested with the one-sample t test (`paired` on the slopes)."""
+    x = np.asarray(benefits.columns, dtype=float)
+    slopes = []
+    for _, row in benefits.iterrows():
+        y = row.to_numpy(dtype=float)
+        ok = np.isfinite(y)
+        if ok.sum() >= 2 and np.ptp(x[ok]) > 0:
+            slopes.append(float(np.polyfit(x[ok], y[ok], 1)[0]))
+    return dataclasses.replace(paired(slopes), test="per-seed slope t")
 
 
 def welch_df(var_a: float, n_a: int, var_b: float, n_b: int) -> float:
@@ -253,7 +268,7 @@ def interaction(benefit_a: pd.Series, benefit_b: pd.Series, pairing_alpha: float
 # ------------------------------------------------------------------------- permutation tests
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class SignFlip:
     pvalue: float
     exact: bool
@@ -316,7 +331,7 @@ def two_sample_permutation_test(
 # --------------------------------------------------------------------------------- P(beats)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Prob:
     estimate: float
     low: float

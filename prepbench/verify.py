@@ -15,9 +15,9 @@ commit, its data fingerprint) and trains the job again into a scratch store:
   in this verification (the tolerance, stated in the output); once when it was deterministic, and
   then only an identical accuracy verifies.
 
-The retraining runs `python -m prepbench <overrides> rerun=true` with the recorded commit's package
-first on PYTHONPATH and the scratch store as tracking.uri, from this checkout's folder (relative
-data paths resolve as they did). The table goes to stdout and, with --out, to a Markdown file.
+The retraining runs `python -m prepbench <overrides> rerun=true` inside the commit's worktree, with
+a statistics cache of its own and the scratch store as tracking.uri; it checks that the retrained
+run recorded that very commit. The table goes to stdout and, with --out, to a Markdown file.
 """
 
 from __future__ import annotations
@@ -103,11 +103,16 @@ def checkout(commit: str, cache_dir: Path) -> Path:
 
 
 def retrain(run, code: Path, store: Path, attempt: int) -> tuple[float, str]:
-    """Train the run's job again with the code at `code`; returns (test accuracy, data fingerprint)."""
+    """Train the run's job again with the code at `code`; returns (test accuracy, data fingerprint).
+
+    It runs in `code` (Python puts the working folder first on its path, so the commit's package
+    is the one imported, and its conf/ the one composed), with relative data paths made absolute
+    against this checkout (where the study's commands ran) and a cache of its own, so statistics
+    that another version of the code fitted are never loaded."""
     from mlflow.tracking import MlflowClient
 
-    overrides = json.loads(run.data.tags["prepbench.overrides"])
-    overrides = [o for o in overrides if not o.lstrip("+").startswith(("tracking.", "rerun="))]
+    overrides = [absolute_path(o) for o in json.loads(run.data.tags["prepbench.overrides"])]
+    overrides = [o for o in overrides if not o.lstrip("+").startswith(("tracking.", "rerun=", "cache_dir="))]
     experiment = f"verify-{run.info.run_id[:8]}-{attempt}"
     uri = f"sqlite:///{store}"
     command = [
@@ -120,11 +125,9 @@ def retrain(run, code: Path, store: Path, attempt: int) -> tuple[float, str]:
         f"tracking.experiment={experiment}",
         f"tracking.artifact_location={store.parent / 'artifacts'}",
     ]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PREPBENCH_CACHE": str(code) + "-cache"}
     print("  $", " ".join(command[1:]), flush=True)
-    done = subprocess.run(
-        command, cwd=ROOT.parent / ROOT.name, env=env, timeout=RETRAIN_TIMEOUT_S, text=True, capture_output=True
-    )
+    done = subprocess.run(command, cwd=code, env=env, timeout=RETRAIN_TIMEOUT_S, text=True, capture_output=True)
     if done.returncode != 0:
         raise PrepbenchError(f"retraining run {run.info.run_id} failed: {done.stderr.strip().splitlines()[-1:]}")
     client = MlflowClient(tracking_uri=uri)
@@ -133,7 +136,18 @@ def retrain(run, code: Path, store: Path, attempt: int) -> tuple[float, str]:
     )
     if not again:
         raise PrepbenchError(f"retraining run {run.info.run_id} left no FINISHED run")
+    ran = again[0].data.tags.get("prepbench.git_commit", "")
+    if ran != run.data.tags.get("prepbench.git_commit"):  # the check that the commit's code really ran
+        raise PrepbenchError(f"retraining run {run.info.run_id} ran commit {ran or 'unknown'}, not the recorded one")
     return again[0].data.metrics["test_accuracy"], again[0].data.tags.get("prepbench.data_fingerprint", "")
+
+
+def absolute_path(override: str) -> str:
+    """`data.path=REL` made absolute against this checkout; any other override as it is."""
+    key, sep, value = override.partition("=")
+    if key.lstrip("+") != "data.path" or not sep or Path(value.strip("'\"")).is_absolute():
+        return override
+    return f"{key}={(ROOT / value.strip(chr(39) + chr(34))).resolve()}"
 
 
 def verify(

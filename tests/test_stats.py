@@ -177,3 +177,17 @@ def test_paired_differences_align_by_seed():
 @pytest.mark.parametrize("epochs,early", [(1, 1), (2, 1), (4, 1), (5, 2), (10, 3), (12, 3), (13, 4)])
 def test_early_epoch(epochs, early):
     assert stats.early_epoch(epochs) == early
+
+
+def test_trend_is_the_mean_of_per_seed_slopes_with_seeds_as_the_unit():
+    doses = [0.0, 1.0, 2.0, 3.0]  # log2 depth 1, 2, 4, 8
+    rows = {0: [4.0, 3.0, 2.0, 1.0], 1: [5.0, 3.0, 3.0, 1.0], 2: [3.0, np.nan, 2.0, 0.5]}
+    t = stats.trend(pd.DataFrame.from_dict(rows, orient="index", columns=doses))
+    slopes = [-1.0, np.polyfit(doses, rows[1], 1)[0], np.polyfit([0, 2, 3], [3.0, 2.0, 0.5], 1)[0]]
+    assert t.test == "per-seed slope t" and t.n == 3
+    assert t.mean == pytest.approx(np.mean(slopes))
+    assert t.p == pytest.approx(st.ttest_1samp(slopes, 0).pvalue)
+    flat = stats.trend(pd.DataFrame({0.0: [1.0, 2.0, 1.5], 3.0: [1.2, 1.8, 1.5]}))
+    assert flat.p > 0.5
+    one_dose = stats.trend(pd.DataFrame({1.0: [1.0, 2.0]}))
+    assert one_dose.n == 0 and np.isnan(one_dose.p)
