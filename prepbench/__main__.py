@@ -20,7 +20,8 @@ from omegaconf import DictConfig
 
 # Importing any prepbench module runs prepbench/__init__.py, which registers ${prepbench_root:} for conf/.
 from prepbench.cache import JobCache
-from prepbench.errors import PrepbenchError, one_line
+from prepbench.config import one_line
+from prepbench.errors import PrepbenchError
 from prepbench.hydra_private import wrap_run_and_report
 
 BAD_INPUT_EXIT = 2

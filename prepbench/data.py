@@ -27,9 +27,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from prepbench.cache import digest, load_arrays, save_arrays
-from prepbench.config import check
 from prepbench.errors import PrepbenchError
 from prepbench.io import write_text
+from prepbench.rules import check
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def count_setting(cfg: dict, key: str, allow_null: bool) -> int | None:
 
 def setting(cfg: dict, key: str):
     """A split setting (val_size, train_size, test_size, split_seed, image_size), checked by its
-    one rule in prepbench.config.RULES."""
+    one rule in prepbench.rules.RULES."""
     value = cfg.get(key)
     check(f"data.{key}", value)
     return value

@@ -45,8 +45,8 @@ from typing import ClassVar
 import numpy as np
 
 from prepbench.cache import digest, load_arrays, save_arrays
-from prepbench.config import check
 from prepbench.errors import PrepbenchError
+from prepbench.rules import check
 from prepbench.variants import variant
 
 # ImageDataGenerator's guard against division by zero; part of the formulas above, not a setting.
