@@ -48,7 +48,7 @@ def measure(spec: dict) -> dict:
     """Inside the measuring process: one job's training on this process's Keras backend."""
     from prepbench import precision, train
     from prepbench.config import compose
-    from prepbench.data import load_splits
+    from prepbench.data.splits import load_splits
     from prepbench.preprocess import fit_cached, from_config
 
     cfg = compose(job_overrides(spec))

@@ -15,10 +15,10 @@ import warnings
 from omegaconf import DictConfig, OmegaConf
 
 from prepbench import backend, claims, precision, tracking
-from prepbench.cache import JobCache
 from prepbench.config import check_image_size, validate
 from prepbench.console import quiet_native_stderr, quiet_retracing_warning
-from prepbench.data import Splits, load_splits
+from prepbench.data.cache import JobCache
+from prepbench.data.splits import Splits, load_splits
 from prepbench.preprocess import Preprocessor, RankDeficientWarning, fit_cached, from_config, zca_rank_deficient
 from prepbench.provenance import hardware
 

@@ -18,8 +18,8 @@ import keras
 import numpy as np
 
 from prepbench import augment
-from prepbench.cache import JobCache
-from prepbench.data import Splits
+from prepbench.data.cache import JobCache
+from prepbench.data.splits import Splits
 from prepbench.preprocess import Preprocessor
 from prepbench.train import Inputs, batch_order, prepared_arrays
 

@@ -12,8 +12,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from prepbench.cache import JobCache
-from prepbench.data import Splits
+from prepbench.data.cache import JobCache
+from prepbench.data.splits import Splits
 from prepbench.preprocess import Preprocessor, augment_batch
 from prepbench.train import Inputs, batch_order, prepared_arrays
 

@@ -44,7 +44,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from prepbench.cache import digest, load_arrays, save_arrays
+from prepbench.data.cache import digest, load_arrays, save_arrays
 from prepbench.errors import PrepbenchError
 from prepbench.rules import check
 from prepbench.variants import variant

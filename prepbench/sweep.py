@@ -281,7 +281,7 @@ def fetch_data(config: DictConfig) -> None:
         return
     from pathlib import Path
 
-    from prepbench.data import download
+    from prepbench.data.cifar10 import download
 
     download(str(data.url), str(data.md5), Path(str(data.cache_dir)))
 

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from omegaconf import DictConfig, OmegaConf
 
 from prepbench import ROOT, claims
-from prepbench.cache import digest
+from prepbench.data.cache import digest
 from prepbench.errors import PrepbenchError
 from prepbench.provenance import git_commit, versions
 

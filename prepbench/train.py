@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from prepbench.cache import JobCache
-from prepbench.data import Splits
+from prepbench.data.cache import JobCache
+from prepbench.data.splits import Splits
 from prepbench.nets import build_model
 from prepbench.precision import set_keras_policy
 from prepbench.preprocess import Preprocessor

@@ -427,7 +427,7 @@ def job_list(plan: dict) -> list[dict]:
 
 def worker(args) -> int:
     """Run this worker's jobs in order; start one only if it is predicted to end before the deadline."""
-    from prepbench.cache import JobCache
+    from prepbench.data.cache import JobCache
     from prepbench.job import run_job
 
     cache = JobCache()  # this worker's jobs share the decoded data set, as a sweep's jobs do
@@ -734,7 +734,7 @@ def main(argv=None) -> int:
         experiment = cfg.tracking.experiment
         summary["tracking_experiment"] = experiment
         from prepbench import tracking
-        from prepbench.data import load_splits
+        from prepbench.data.splits import load_splits
 
         t = time.time()
         splits = load_splits(cfg.data)

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from prepbench import augment  # noqa: E402
-from prepbench.data import Splits  # noqa: E402
+from prepbench.data.splits import Splits  # noqa: E402
 from prepbench.preprocess import build  # noqa: E402
 
 FILL_MODES = ("nearest", "constant", "reflect", "wrap")

@@ -130,7 +130,7 @@ def test_keras_ops_normalization_on_jax_matches_numpy(on_jax, name):
 def test_jax_training_input_is_the_tensorflow_one(on_jax):
     """Same labels in the same batches, and the same augmented, standardized images (to the warp's
     tolerance, scaled by the standardization's 1 / std)."""
-    from prepbench.data import Splits
+    from prepbench.data.splits import Splits
     from prepbench.pipeline_tf import make_inputs
 
     data, out = on_jax

@@ -188,7 +188,7 @@ def test_the_idg_reference_does_the_memos_augmentation():
 
 
 def test_pipeline_throughput_counts_every_image_of_every_epoch():
-    from prepbench.data import Splits
+    from prepbench.data.splits import Splits
     from prepbench.preprocess import build
 
     rng = np.random.default_rng(0)

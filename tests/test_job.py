@@ -1,4 +1,4 @@
-"""prepbench.job: what the jobs run by one process share (prepbench.cache.JobCache), and only then.
+"""prepbench.job: what the jobs run by one process share (prepbench.data.cache.JobCache), and only then.
 
 The training is replaced by a stand-in that prepares the arrays as the real input pipeline does
 (train.prepared_arrays) and reports a result at once, so the jobs run in seconds and FINISH."""
@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import pytest
 
 from prepbench import tracking
-from prepbench.cache import JobCache
 from prepbench.config import compose
+from prepbench.data.cache import JobCache
 from tests._proc import jobs
 
 SMALL = ["data=synthetic", "net=shallow", "net.width=4", "net.dense=8", "prep=std"]

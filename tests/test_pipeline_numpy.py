@@ -9,7 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from prepbench import ROOT
-from prepbench.data import load_splits
+from prepbench.data.splits import load_splits
 from prepbench.pipeline_numpy import Slices, make_inputs, prefetched
 from prepbench.preprocess import build
 

@@ -3,7 +3,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from prepbench import ROOT
-from prepbench.data import load_splits
+from prepbench.data.splits import load_splits
 from prepbench.preprocess import build
 from prepbench.train import NonFiniteLossError, batch_order, fit_and_evaluate, make_inputs
 
@@ -116,7 +116,7 @@ def test_a_diverging_run_stops_with_a_non_finite_loss_error(splits):
 
 
 def test_a_variant_is_transformed_once_per_data_set_not_once_per_job(splits):
-    from prepbench.cache import JobCache
+    from prepbench.data.cache import JobCache
     from prepbench.train import prepared_arrays
 
     cache = JobCache()
@@ -139,7 +139,7 @@ def test_without_a_cache_each_call_transforms_anew(splits):
 
 
 def test_make_inputs_takes_the_variant_from_the_cache_it_is_given(splits, monkeypatch):
-    from prepbench.cache import JobCache
+    from prepbench.data.cache import JobCache
     from prepbench.preprocess import Preprocessor
 
     calls = []

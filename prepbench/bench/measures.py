@@ -32,7 +32,7 @@ class Bench:
     """What the measures share: the plan, the data, a log, and what one measure hands to a later one."""
 
     plan: Plan
-    splits: object  # prepbench.data.Splits
+    splits: object  # prepbench.data.splits.Splits
     data_name: str
     sweep: bool = False  # take the sweep-level figures
     log: Callable[[str], None] = print
@@ -65,7 +65,7 @@ def pipeline_throughput(splits, p, *, epochs: int, batch_size: int, cache=None) 
     """prepbench's training input (train.make_inputs): setup (static work, once) and then every
     batch of `epochs` epochs fully produced. `images_per_second` is the steady rate the training
     loop sees; `with_setup_images_per_second` charges the one-time static work to these epochs.
-    With a `cache` (prepbench.cache.JobCache) that already holds the variant's arrays, the setup is
+    With a `cache` (prepbench.data.cache.JobCache) that already holds the variant's arrays, the setup is
     the batching alone, as for a sweep's later jobs."""
     from prepbench import train
 
@@ -243,7 +243,7 @@ def zca_fit_section(b: Bench) -> dict:
 
 def pipeline_section(b: Bench) -> dict:
     """Input pipelines: IDG flow vs train.make_inputs, the same images, the same batch size."""
-    from prepbench.cache import JobCache
+    from prepbench.data.cache import JobCache
 
     plan, bs = b.plan, b.plan.batch_size
     pipe = {}
