@@ -49,7 +49,7 @@ def measure(spec: dict) -> dict:
     from prepbench import precision, train
     from prepbench.config import compose
     from prepbench.data.splits import load_splits
-    from prepbench.preprocess import fit_cached, from_config
+    from prepbench.prep.preprocessor import fit_cached, from_config
 
     cfg = compose(job_overrides(spec))
     splits = load_splits(cfg.data)

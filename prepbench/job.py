@@ -19,7 +19,8 @@ from prepbench.config import check_image_size, validate
 from prepbench.console import quiet_native_stderr, quiet_retracing_warning
 from prepbench.data.cache import JobCache
 from prepbench.data.splits import Splits, load_splits
-from prepbench.preprocess import Preprocessor, RankDeficientWarning, fit_cached, from_config, zca_rank_deficient
+from prepbench.prep.preprocessor import Preprocessor, fit_cached, from_config
+from prepbench.prep.zca import RankDeficientWarning, zca_rank_deficient
 from prepbench.provenance import hardware
 
 

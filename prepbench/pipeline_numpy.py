@@ -2,7 +2,7 @@
 
 Batch i of a run (epoch i // steps, step i % steps) holds the same images, in the same order, as on
 the TensorFlow path (`train.batch_order`); an augmented batch gets the transforms the TensorFlow path
-draws for it from the stateless seed (seed, i) (`prepbench.augment` reproduces TensorFlow's RNG in
+draws for it from the stateless seed (seed, i) (`prepbench.prep.augment` reproduces TensorFlow's RNG in
 numpy), warped and normalized on the device with keras.ops in one compiled function. A background
 thread gathers, transfers and augments the next few batches while the device trains on the current
 one. Validation and test batches are slices of the preprocessed arrays (`keras.utils.PyDataset`).
@@ -17,10 +17,10 @@ import threading
 import keras
 import numpy as np
 
-from prepbench import augment
 from prepbench.data.cache import JobCache
 from prepbench.data.splits import Splits
-from prepbench.preprocess import Preprocessor
+from prepbench.prep import augment
+from prepbench.prep.preprocessor import Preprocessor
 from prepbench.train import Inputs, batch_order, prepared_arrays
 
 PREFETCH = 4  # batches ready ahead of the training step

@@ -14,7 +14,8 @@ import tensorflow as tf
 
 from prepbench.data.cache import JobCache
 from prepbench.data.splits import Splits
-from prepbench.preprocess import Preprocessor, augment_batch
+from prepbench.prep.augment_tf import augment_batch
+from prepbench.prep.preprocessor import Preprocessor
 from prepbench.train import Inputs, batch_order, prepared_arrays
 
 

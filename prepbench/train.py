@@ -27,7 +27,7 @@ from prepbench.data.cache import JobCache
 from prepbench.data.splits import Splits
 from prepbench.nets import build_model
 from prepbench.precision import set_keras_policy
-from prepbench.preprocess import Preprocessor
+from prepbench.prep.preprocessor import Preprocessor
 
 log = logging.getLogger(__name__)
 

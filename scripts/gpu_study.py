@@ -183,7 +183,7 @@ def probe(splits, cfg, nets: dict, images: int, epochs: int) -> dict:
 
     from prepbench import precision, train
     from prepbench.nets import build_model
-    from prepbench.preprocess import build
+    from prepbench.variants import build
 
     batch = cfg.trainer.batch_size
     precision_used = precision.resolve(cfg.trainer.precision, backend="jax")

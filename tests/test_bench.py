@@ -189,7 +189,7 @@ def test_the_idg_reference_does_the_memos_augmentation():
 
 def test_pipeline_throughput_counts_every_image_of_every_epoch():
     from prepbench.data.splits import Splits
-    from prepbench.preprocess import build
+    from prepbench.variants import build
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(40, 8, 8, 3), dtype=np.uint8)

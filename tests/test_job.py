@@ -41,7 +41,7 @@ def counted(tmp_path, monkeypatch):
     import prepbench
     import prepbench.job
     from prepbench import train as real
-    from prepbench.preprocess import Preprocessor
+    from prepbench.prep.preprocessor import Preprocessor
 
     monkeypatch.setenv("PREPBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv(tracking.PARENT_RUN_ENV, raising=False)

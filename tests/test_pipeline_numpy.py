@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from prepbench import ROOT
 from prepbench.data.splits import load_splits
 from prepbench.pipeline_numpy import Slices, make_inputs, prefetched
-from prepbench.preprocess import build
+from prepbench.variants import build
 
 AUGMENTATION = OmegaConf.load(ROOT / "conf" / "config.yaml").augmentation
 

@@ -4,8 +4,8 @@ from omegaconf import OmegaConf
 
 from prepbench import ROOT
 from prepbench.data.splits import load_splits
-from prepbench.preprocess import build
 from prepbench.train import NonFiniteLossError, batch_order, fit_and_evaluate, make_inputs
+from prepbench.variants import build
 
 AUGMENTATION = OmegaConf.load(ROOT / "conf" / "config.yaml").augmentation
 NET = OmegaConf.create(dict(depth=1, width=4, dense=8))
@@ -140,7 +140,7 @@ def test_without_a_cache_each_call_transforms_anew(splits):
 
 def test_make_inputs_takes_the_variant_from_the_cache_it_is_given(splits, monkeypatch):
     from prepbench.data.cache import JobCache
-    from prepbench.preprocess import Preprocessor
+    from prepbench.prep.preprocessor import Preprocessor
 
     calls = []
     transform = Preprocessor.transform

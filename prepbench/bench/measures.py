@@ -93,7 +93,7 @@ def pipeline_throughput(splits, p, *, epochs: int, batch_size: int, cache=None) 
 
 def zca_fits(x_uint8, *, all_images=None) -> dict:
     """IDG's ZCA fit vs prepbench's, on the same images; optionally prepbench's on the whole split."""
-    from prepbench.preprocess import build
+    from prepbench.variants import build
 
     idg = idg_for("zca")
     idg_seconds, _ = seconds(lambda: idg.fit(x_uint8))

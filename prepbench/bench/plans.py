@@ -107,7 +107,7 @@ def augmentation_conf():
 
 def preprocessor(variant: str):
     """prepbench's preprocessor for a benchmark variant; `augment` carries featurewise std, like the memo."""
-    from prepbench.preprocess import build
+    from prepbench.variants import build
 
     return build("std", augment=True) if variant == "augment" else build(variant)
 
