@@ -46,10 +46,10 @@ def job_overrides(spec: dict) -> list[str]:
 
 def measure(spec: dict) -> dict:
     """Inside the measuring process: one job's training on this process's Keras backend."""
-    from prepbench import precision, train
     from prepbench.config import compose
     from prepbench.data.splits import load_splits
     from prepbench.prep.preprocessor import fit_cached, from_config
+    from prepbench.train import fit, precision
 
     cfg = compose(job_overrides(spec))
     splits = load_splits(cfg.data)
@@ -57,13 +57,13 @@ def measure(spec: dict) -> dict:
     fit_cached(p, splits.x_train, splits.fingerprint, cfg.cache_dir)
     precision.set_keras_policy("float32")
     if spec["backend"] == "tensorflow":
-        train.configure_tensorflow(threads=0, deterministic=False)
-    inputs = train.make_inputs(
+        fit.configure_tensorflow(threads=0, deterministic=False)
+    inputs = fit.make_inputs(
         splits, p, batch_size=cfg.trainer.batch_size, epochs=cfg.trainer.epochs, seed=0, augmentation=cfg.augmentation
     )
     marks = []
     start = time.perf_counter()
-    result = train.fit_and_evaluate(
+    result = fit.fit_and_evaluate(
         inputs,
         net=cfg.net,
         trainer=cfg.trainer,

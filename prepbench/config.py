@@ -96,7 +96,7 @@ def _known_image_size(cfg: DictConfig):
 
 def min_image_size(depth: int) -> int:
     """The smallest side that survives the net's pooling stages (each halves it, rounding down)."""
-    from prepbench.nets import stage_plan
+    from prepbench.train.nets import stage_plan
 
     return 2 ** len(stage_plan(depth, 1))
 

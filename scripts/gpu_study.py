@@ -181,8 +181,8 @@ def probe(splits, cfg, nets: dict, images: int, epochs: int) -> dict:
     import keras
     import numpy as np
 
-    from prepbench import precision, train
-    from prepbench.nets import build_model
+    from prepbench.train import fit, precision
+    from prepbench.train.nets import build_model
     from prepbench.variants import build
 
     batch = cfg.trainer.batch_size
@@ -196,7 +196,7 @@ def probe(splits, cfg, nets: dict, images: int, epochs: int) -> dict:
         "batch_size": batch,
         "images_per_epoch": images,
         "validation_images": len(splits.y_val),
-        "learning_rate": schedule_settings(train.learning_rate(cfg.trainer, job_steps)),
+        "learning_rate": schedule_settings(fit.learning_rate(cfg.trainer, job_steps)),
     }
 
     def sync(model):
@@ -226,7 +226,7 @@ def probe(splits, cfg, nets: dict, images: int, epochs: int) -> dict:
 
     for net_name, net in nets.items():
         precision.set_keras_policy(precision_used)
-        inputs = train.make_inputs(
+        inputs = fit.make_inputs(
             small,
             build("none"),
             batch_size=batch,
@@ -243,7 +243,7 @@ def probe(splits, cfg, nets: dict, images: int, epochs: int) -> dict:
             batchnorm=False,
             seed=0,
         )
-        train.compile_model(model, lr=train.learning_rate(cfg.trainer, job_steps))
+        fit.compile_model(model, lr=fit.learning_rate(cfg.trainer, job_steps))
         clock = Clock()
         start = time.perf_counter()
         model.fit(
@@ -270,7 +270,7 @@ def probe(splits, cfg, nets: dict, images: int, epochs: int) -> dict:
         log(f"probe {net_name}: {out[net_name]}")
     # The augmentation alone: warp + normalization on the device, batches prepared by the thread.
     p = build("augment")
-    inputs = train.make_inputs(small, p, batch_size=batch, epochs=2, seed=0, augmentation=cfg.augmentation)
+    inputs = fit.make_inputs(small, p, batch_size=batch, epochs=2, seed=0, augmentation=cfg.augmentation)
     batches = iter(inputs.train)
     for _ in range(inputs.steps_per_epoch):  # the first epoch compiles (full and short batch)
         x, _ = next(batches)
@@ -744,7 +744,7 @@ def main(argv=None) -> int:
         client = tracking.client_for(cfg.tracking)  # the store and the experiment, once, before the workers
         tracking.experiment_id(client, cfg.tracking)
 
-        from prepbench import backend
+        from prepbench.train import backend
 
         backend.use("jax", cache_dir=cfg.cache_dir)
         t = time.time()

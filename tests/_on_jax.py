@@ -29,7 +29,7 @@ for name in NORMALIZATIONS:
 
 import keras  # noqa: E402
 
-from prepbench.pipeline_numpy import make_inputs  # noqa: E402
+from prepbench.train.pipeline_numpy import make_inputs  # noqa: E402
 
 assert keras.backend.backend() == "jax"
 splits = Splits(

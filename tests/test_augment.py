@@ -133,7 +133,7 @@ def test_jax_training_input_is_the_tensorflow_one(on_jax):
     """Same labels in the same batches, and the same augmented, standardized images (to the warp's
     tolerance, scaled by the standardization's 1 / std)."""
     from prepbench.data.splits import Splits
-    from prepbench.pipeline_tf import make_inputs
+    from prepbench.train.pipeline_tf import make_inputs
 
     data, out = on_jax
     splits = Splits(

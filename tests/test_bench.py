@@ -12,7 +12,7 @@ from prepbench.bench.__main__ import main
 
 
 def test_flop_count_matches_a_hand_count():
-    from prepbench.nets import build_model
+    from prepbench.train.nets import build_model
 
     # conv(2 filters, 3x3) on 8x8x3 -> 8x8x2, pool -> 4x4x2 = 32, dense 32 -> 4, dense 4 -> 3
     model = build_model(depth=1, width=2, dense=4, num_classes=3, input_shape=(8, 8, 3), batchnorm=False, seed=0)
@@ -22,7 +22,7 @@ def test_flop_count_matches_a_hand_count():
 
 
 def test_flop_count_of_the_deep_net_grows_with_depth():
-    from prepbench.nets import build_model
+    from prepbench.train.nets import build_model
 
     counts = [
         measures.training_flops_per_image(

@@ -73,9 +73,9 @@ def run(
     load_start = list(os.getloadavg())
     splits, data_name, data_note = load_data(data, cache_dir)
 
-    from prepbench import train
+    from prepbench.train.fit import configure_tensorflow
 
-    train.configure_tensorflow(threads=threads, deterministic=False)
+    configure_tensorflow(threads=threads, deterministic=False)
     report = context(plan, splits, data_name, data_note, threads, load_start)
     bench = Bench(plan, splits, data_name, sweep=plan.sweep if sweep is None else sweep, log=log)
     for measure in MEASURES:

@@ -67,10 +67,10 @@ def pipeline_throughput(splits, p, *, epochs: int, batch_size: int, cache=None) 
     loop sees; `with_setup_images_per_second` charges the one-time static work to these epochs.
     With a `cache` (prepbench.data.cache.JobCache) that already holds the variant's arrays, the setup is
     the batching alone, as for a sweep's later jobs."""
-    from prepbench import train
+    from prepbench.train import fit
 
     setup, inputs = seconds(
-        lambda: train.make_inputs(
+        lambda: fit.make_inputs(
             splits, p, batch_size=batch_size, epochs=epochs, seed=0, augmentation=augmentation_conf(), cache=cache
         )
     )
@@ -130,7 +130,7 @@ def epoch_timer():
 
 def bench_model(net, splits):
     """The network a measurement trains: nets.build_model from a net config, no batch norm, seed 0."""
-    from prepbench.nets import build_model
+    from prepbench.train.nets import build_model
 
     return build_model(
         depth=net.depth,
@@ -149,8 +149,8 @@ def bare_fit_throughput(splits, net, *, epochs: int, batch_size: int, lr: float 
     import keras
     import tensorflow as tf
 
-    from prepbench.precision import set_keras_policy
-    from prepbench.train import compile_model
+    from prepbench.train.fit import compile_model
+    from prepbench.train.precision import set_keras_policy
 
     keras.utils.set_random_seed(0)
     set_keras_policy("float32")  # whatever an earlier measure left
@@ -168,17 +168,15 @@ def harness_throughput(
     splits, net, variant: str, *, epochs: int, batch_size: int, lr: float = 1e-3, precision: str = "float32"
 ) -> dict:
     """A prepbench job's training: train.make_inputs + train.fit_and_evaluate, its own timing."""
-    from prepbench import train
     from prepbench.config import compose
+    from prepbench.train import fit
 
     p = preprocessor(variant)
     fit_seconds, _ = seconds(lambda: p.fit(splits.x_train))
-    inputs = train.make_inputs(
-        splits, p, batch_size=batch_size, epochs=epochs, seed=0, augmentation=augmentation_conf()
-    )
+    inputs = fit.make_inputs(splits, p, batch_size=batch_size, epochs=epochs, seed=0, augmentation=augmentation_conf())
     settings = dict(epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, schedule="constant")
     trainer = compose([f"trainer.{key}={value}" for key, value in settings.items()]).trainer
-    result = train.fit_and_evaluate(inputs, net=net, trainer=trainer, seed=0, batchnorm=p.batchnorm)
+    result = fit.fit_and_evaluate(inputs, net=net, trainer=trainer, seed=0, batchnorm=p.batchnorm)
     return {
         "images": len(splits.y_train) * epochs,
         "images_per_second": result.train_images_per_second,
@@ -364,7 +362,7 @@ def precision_section(b: Bench) -> dict:
             "bfloat16_gflops": steady("bfloat16") * flops["training"] / 1e9,
             "float32_gflops": steady("float32") * flops["training"] / 1e9,
         }
-    from prepbench.precision import set_keras_policy
+    from prepbench.train.precision import set_keras_policy
 
     set_keras_policy("float32")  # leave the process as the other measures expect it
     peak = max(peaks, key=lambda p: p["gflops"]) | {"readings_gflops": [p["gflops"] for p in peaks]}
@@ -390,7 +388,8 @@ def backends_section(b: Bench) -> dict:
     """The same prepbench job (variant none, float32) on JAX and on TensorFlow: each run a fresh
     process (Keras runs one backend per process; TensorFlow blocked in the JAX ones), alternated,
     steady training rate (prepbench.backend_speed)."""
-    from prepbench import backend, backend_speed
+    from prepbench import backend_speed
+    from prepbench.train import backend
 
     if not backend.installed("jax"):
         return {"skipped": "jax is not installed (pip install -e '.[jax]')"}

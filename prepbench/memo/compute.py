@@ -255,8 +255,8 @@ def batchnorm_study(x, y, probe_batch, *, net_cfg, num_classes, epochs, batch_si
     briefly on inputs preprocessed as `none` (x / 255); activation statistics at init and after."""
     import keras
 
-    from prepbench.precision import set_keras_policy
-    from prepbench.train import compile_model
+    from prepbench.train.fit import compile_model
+    from prepbench.train.precision import set_keras_policy
 
     p = build("batchnorm")
     xs, probe = p.transform(x), p.transform(probe_batch)
@@ -282,7 +282,7 @@ def batchnorm_study(x, y, probe_batch, *, net_cfg, num_classes, epochs, batch_si
 def build_model_from(net_cfg, num_classes, input_shape, batchnorm, seed):
     """The net as a `prep=batchnorm` job builds it, batch normalization's momentum included."""
     from prepbench.config import compose
-    from prepbench.nets import build_model
+    from prepbench.train.nets import build_model
 
     momentum = compose(["prep=batchnorm"]).prep.batchnorm_momentum if batchnorm else None
     return build_model(

@@ -16,7 +16,7 @@ from prepbench.data.cache import JobCache
 from prepbench.data.splits import Splits
 from prepbench.prep.augment_tf import augment_batch
 from prepbench.prep.preprocessor import Preprocessor
-from prepbench.train import Inputs, batch_order, prepared_arrays
+from prepbench.train.batches import Inputs, batch_order, prepared_arrays
 
 
 def make_inputs(
@@ -29,7 +29,7 @@ def make_inputs(
     augmentation,
     cache: JobCache | None = None,
 ) -> Inputs:
-    """Preprocess the splits once (from `cache` if it holds them: train.prepared_arrays) and wrap
+    """Preprocess the splits once (from `cache` if it holds them: batches.prepared_arrays) and wrap
     them in tf.data pipelines."""
     autotune = tf.data.AUTOTUNE
     n = len(splits.y_train)
