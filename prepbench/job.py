@@ -1,7 +1,7 @@
 """One job: data -> preprocessing -> network -> training -> MLflow child run.
 
 Bad input (PrepbenchError) is raised before a run exists, so it never leaves a run behind. The run
-is the job's claim on its config hash (prepbench.claims): a job that finds a live claim, or loses
+is the job's claim on its config hash (prepbench.track.claims): a job that finds a live claim, or loses
 the race for it, skips and says so; a heartbeat keeps the claim's lease while it trains. Once the
 run exists it ends FINISHED only after the test evaluation is logged; anything else that goes
 wrong ends it FAILED (or KILLED on Ctrl-C) with the reason as a tag.
@@ -14,14 +14,14 @@ import warnings
 
 from omegaconf import DictConfig, OmegaConf
 
-from prepbench import claims, tracking
 from prepbench.config import check_image_size, validate
 from prepbench.console import quiet_native_stderr, quiet_retracing_warning
 from prepbench.data.cache import JobCache
 from prepbench.data.splits import Splits, load_splits
 from prepbench.prep.preprocessor import Preprocessor, fit_cached, from_config
 from prepbench.prep.zca import RankDeficientWarning, zca_rank_deficient
-from prepbench.provenance import hardware
+from prepbench.track import claims, tracking
+from prepbench.track.provenance import hardware
 from prepbench.train import backend, precision
 
 

@@ -65,7 +65,7 @@ def compose_study(overrides) -> tuple[dict, dict, list]:
     from omegaconf import OmegaConf
 
     from prepbench.config import compose
-    from prepbench.tracking import flatten
+    from prepbench.track.tracking import flatten
 
     parsed = _parsed(overrides)
     plain = [o.input_line for o in parsed if not o.is_sweep_override() and not o.key_or_group.startswith("hydra")]
@@ -205,7 +205,7 @@ def record(loaded, experiment: str, plan: Plan, decisions: list[Decision], comma
         }
         for d in decisions
     }
-    from prepbench.tracking import retry
+    from prepbench.track.retries import retry
 
     retry(loaded.client.set_experiment_tag, exp_id, SEEDS_PLAN_TAG, json.dumps(plan_tag))
     retry(loaded.client.set_experiment_tag, exp_id, SEEDS_STOPS_TAG, json.dumps(stops))

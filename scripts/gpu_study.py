@@ -150,7 +150,7 @@ def schedule_settings(lr) -> float | dict:
 def machine() -> dict:
     import jax
 
-    from prepbench.provenance import versions
+    from prepbench.track.provenance import versions
 
     info = {"devices": [f"{d.platform}: {d.device_kind}" for d in jax.devices()], "versions": versions()}
     try:
@@ -733,8 +733,8 @@ def main(argv=None) -> int:
         cfg = compose(overrides_for(args, probe_plan, probe_job))
         experiment = cfg.tracking.experiment
         summary["tracking_experiment"] = experiment
-        from prepbench import tracking
         from prepbench.data.splits import load_splits
+        from prepbench.track import tracking
 
         t = time.time()
         splits = load_splits(cfg.data)

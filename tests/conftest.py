@@ -7,7 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from prepbench import ROOT
-from prepbench.provenance import SHARED_ZIP
+from prepbench.track.provenance import SHARED_ZIP
 
 CIFAR_JPEG_ZIP = SHARED_ZIP
 

@@ -7,8 +7,8 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from prepbench import tracking
 from prepbench.errors import PrepbenchError
+from prepbench.track import tracking
 from prepbench.train import backend
 from tests._proc import jobs
 

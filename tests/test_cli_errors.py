@@ -299,7 +299,7 @@ def test_a_report_on_an_experiment_with_incompatible_runs_is_one_line(tmp_path):
 def test_a_store_on_a_read_only_file_system_is_one_line_at_once(tmp_path, monkeypatch):
     """In process: the check that answers before MLflow's retries (os.access says EROFS)."""
     from prepbench.errors import PrepbenchError
-    from prepbench.store import check_sqlite
+    from prepbench.track.store import check_sqlite
 
     (tmp_path / "ro").mkdir()
     real_access = os.access
@@ -308,7 +308,7 @@ def test_a_store_on_a_read_only_file_system_is_one_line_at_once(tmp_path, monkey
         "access",
         lambda p, mode, **kw: False if str(p).startswith(str(tmp_path / "ro")) else real_access(p, mode, **kw),
     )
-    monkeypatch.setattr("prepbench.store._read_only_fs", lambda path: True)
+    monkeypatch.setattr("prepbench.track.store._read_only_fs", lambda path: True)
     uri = f"sqlite:///{tmp_path}/ro/mlflow.db"
     with pytest.raises(
         PrepbenchError,

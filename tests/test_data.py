@@ -21,7 +21,7 @@ from prepbench.data.decoded import read_cache
 from prepbench.data.folder import list_folder_tree
 from prepbench.data.splits import Splits, load_splits
 from prepbench.errors import PrepbenchError
-from prepbench.provenance import SHARED_ZIP
+from prepbench.track.provenance import SHARED_ZIP
 from tests._images import (
     SPLIT_SETTINGS,
     colour_image,

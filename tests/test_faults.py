@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from prepbench import ROOT, tracking
+from prepbench import ROOT
+from prepbench.track import tracking
 from tests._proc import jobs, prepbench, runs, start, wait_for
 
 SMALL = ["data=synthetic", "net=shallow", "net.width=4", "net.dense=8"]

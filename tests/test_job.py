@@ -10,9 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from prepbench import tracking
 from prepbench.config import compose
 from prepbench.data.cache import JobCache
+from prepbench.track import tracking
 from prepbench.train.batches import prepared_arrays
 from tests._proc import jobs
 

@@ -14,7 +14,7 @@ from prepbench.bench.measures import MEASURES, Bench
 from prepbench.bench.plans import PLANS, Plan, load_data
 from prepbench.bench.ratios import TARGETS, compute_ratios
 from prepbench.bench.render import write
-from prepbench.provenance import git_commit, hardware, versions
+from prepbench.track.provenance import git_commit, hardware, versions
 
 
 def machine_info() -> dict:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from prepbench.provenance import SHARED_ZIP, data_name
+from prepbench.track.provenance import SHARED_ZIP, data_name
 
 JPEG_ZIP = SHARED_ZIP
 PIPELINE_VARIANTS = ("std", "zca", "augment")  # augment = the memo's augmentation + featurewise std

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from prepbench.errors import PrepbenchError
-from prepbench.provenance import data_name
+from prepbench.track.provenance import data_name
 
 
 @dataclass

@@ -95,7 +95,7 @@ def dashboard_sentence(links: dict, markdown: bool = True) -> str:
 
 
 def build(a: Analysis, source: str, figures: list, command: str, links: dict | None = None) -> Doc:
-    """The whole report; `links`: the dashboard's command and URLs (prepbench.ui.report_links)."""
+    """The whole report; `links`: the dashboard's command and URLs (prepbench.track.ui.report_links)."""
     d = Doc()
     d.h(1, f"prepbench report: {a.experiment}")
     pct_ = f"{a.level * 100:g}%"
