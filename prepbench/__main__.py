@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from prepbench.config import one_line
 from prepbench.data.cache import JobCache
 from prepbench.errors import PrepbenchError
-from prepbench.hydra_private import wrap_run_and_report
+from prepbench.study.hydra_private import wrap_run_and_report
 
 BAD_INPUT_EXIT = 2
 INTERRUPTED_EXIT = 130
@@ -104,8 +104,8 @@ JOB_CACHE = JobCache()
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    from prepbench.job import run_job
-    from prepbench.sweep import (
+    from prepbench.study.job import run_job
+    from prepbench.study.sweep import (
         end_parent,
         job_position,
         job_progress,

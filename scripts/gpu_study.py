@@ -10,7 +10,7 @@ that machine).
    rate schedule and batch shapes (so its compiled programs land in JAX's persistent cache for the
    workers); also evaluation images/s (validation) and the device-side augmentation's rate.
 4. Sizes the study to the time left, from the experiment's own sweep (`hydra.sweeper.params` of
-   experiments/<experiment>.yaml, composed as prepbench.seeds reads it), run by K worker processes
+   experiments/<experiment>.yaml, composed as prepbench.study.seeds reads it), run by K worker processes
    at once on the one GPU (small networks leave a GPU mostly idle from one process):
    * `memo`: every variant x both nets, seeds 0..S-1, E epochs, with S and E the largest that the
      measured throughput predicts will finish (E at most the memo's 30, on the whole subset).
@@ -22,7 +22,7 @@ that machine).
      follows for as many of those seeds as fit.
    Jobs are ordered seed by seed, deeper net first, the scarcity ladder last, so a study cut short
    holds complete seeds first.
-5. Each worker runs its jobs through prepbench.job.run_job (the same code as `python -m prepbench`),
+5. Each worker runs its jobs through prepbench.study.job.run_job (the same code as `python -m prepbench`),
    and starts a job only if its own measured job time says it ends before the deadline; at the
    deadline any job still running is stopped (KILLED in MLflow) and the report is made from the
    FINISHED ones.
@@ -111,11 +111,11 @@ def compose(overrides: list[str]):
 
 def study_grid(experiment: str) -> dict:
     """The experiment's sweep as its config declares it (hydra.sweeper.params, composed as
-    prepbench.seeds reads a study): its variants, nets (deepest first: longer jobs first) and seeds,
+    prepbench.study.seeds reads a study): its variants, nets (deepest first: longer jobs first) and seeds,
     and its composed settings."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from prepbench.seeds import compose_study
+    from prepbench.study.seeds import compose_study
 
     settings, params, seeds = compose_study([f"experiment={experiment}"])
 
@@ -428,7 +428,7 @@ def job_list(plan: dict) -> list[dict]:
 def worker(args) -> int:
     """Run this worker's jobs in order; start one only if it is predicted to end before the deadline."""
     from prepbench.data.cache import JobCache
-    from prepbench.job import run_job
+    from prepbench.study.job import run_job
 
     cache = JobCache()  # this worker's jobs share the decoded data set, as a sweep's jobs do
 

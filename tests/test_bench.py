@@ -230,11 +230,11 @@ def test_the_steady_rate_leaves_out_the_first_epoch():
 
 def test_the_sweep_figures_keep_their_store_and_artifacts_in_the_workdir(tmp_path, monkeypatch):
     """experiment=cpu puts its store and artifacts under results/cpu/: the bench's jobs must not."""
-    import prepbench.job
+    import prepbench.study.job
     from prepbench.bench import sweeps
 
     seen, passed = [], []
-    monkeypatch.setattr(prepbench.job, "run_job", lambda cfg, overrides, **kw: seen.append(cfg.tracking))
+    monkeypatch.setattr(prepbench.study.job, "run_job", lambda cfg, overrides, **kw: seen.append(cfg.tracking))
     monkeypatch.setattr(sweeps, "rerun_cost", lambda workdir, uri: {})
     monkeypatch.setattr(sweeps, "determinism_cost", lambda workdir, overrides: passed.append(overrides) or {})
     sweeps.sweep_figures(tmp_path, ["experiment=cpu", "data=synthetic"], repeats=1)

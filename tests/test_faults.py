@@ -117,7 +117,7 @@ def test_a_job_that_raises_ends_failed_with_reason_and_traceback(tmp_path, monke
     from mlflow.tracking import MlflowClient
 
     import prepbench.train
-    from prepbench.job import run_job
+    from prepbench.study.job import run_job
 
     monkeypatch.setenv("PREPBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv(tracking.PARENT_RUN_ENV, raising=False)

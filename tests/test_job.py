@@ -1,4 +1,4 @@
-"""prepbench.job: what the jobs run by one process share (prepbench.data.cache.JobCache), and only then.
+"""prepbench.study.job: what the jobs run by one process share (prepbench.data.cache.JobCache), and only then.
 
 The training is replaced by a stand-in that prepares the arrays as the real input pipeline does
 (batches.prepared_arrays) and reports a result at once, so the jobs run in seconds and FINISH."""
@@ -40,7 +40,7 @@ class _Training:
 def counted(tmp_path, monkeypatch):
     """(run two jobs, the calls counted): decodes (load_splits) and transforms (Preprocessor.transform)."""
     import prepbench
-    import prepbench.job
+    import prepbench.study.job
     import prepbench.train
     from prepbench.prep.preprocessor import Preprocessor
     from prepbench.train import fit as real
@@ -51,7 +51,7 @@ def counted(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "prepbench.train.fit", fake)
     monkeypatch.setattr(prepbench.train, "fit", fake, raising=False)
     calls = {"decode": 0, "transform": 0}
-    load_splits, transform = prepbench.job.load_splits, Preprocessor.transform
+    load_splits, transform = prepbench.study.job.load_splits, Preprocessor.transform
 
     def counting_load(data_cfg):
         calls["decode"] += 1
@@ -61,7 +61,7 @@ def counted(tmp_path, monkeypatch):
         calls["transform"] += 1
         return transform(self, x)
 
-    monkeypatch.setattr(prepbench.job, "load_splits", counting_load)
+    monkeypatch.setattr(prepbench.study.job, "load_splits", counting_load)
     monkeypatch.setattr(Preprocessor, "transform", counting_transform)
 
     def run_two(first_cache, second_cache):
@@ -76,7 +76,7 @@ def counted(tmp_path, monkeypatch):
                     f"tracking.artifact_location={tmp_path}/art",
                 ]
             )
-            statuses.append(prepbench.job.run_job(cfg, [f"seed={seed}"], cache=cache))
+            statuses.append(prepbench.study.job.run_job(cfg, [f"seed={seed}"], cache=cache))
         return statuses
 
     return run_two, calls

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from prepbench import ROOT
-from prepbench.sweep import parallel_threads  # noqa: F401 (the code under test, imported early)
+from prepbench.study.sweep import parallel_threads  # noqa: F401 (the code under test, imported early)
 from prepbench.track import tracking
 from tests._proc import TINY, error_lines, jobs, prepbench, runs
 

@@ -32,7 +32,7 @@ def fixed_cost(cpu_overrides: list[str], repeats: int = 2) -> tuple[dict, int]:
     epochs): fixed = 2 x t(1 epoch) - t(2 epochs), medians over `repeats` alternated runs."""
     from prepbench.config import compose
     from prepbench.data.cache import JobCache
-    from prepbench.job import run_job
+    from prepbench.study.job import run_job
 
     cache = JobCache()  # the jobs share it as a sweep's jobs do in one process (prepbench.__main__)
 

@@ -26,7 +26,7 @@ _HEARTBEAT: claims.Heartbeat | None = None
 
 def sweep_size(config: DictConfig) -> int:
     """How many jobs this multirun will launch (for `job 3/14`), from its overrides."""
-    from prepbench.hydra_private import sweep_batches
+    from prepbench.study.hydra_private import sweep_batches
 
     params = config.hydra.sweeper.get("params") or {}
     arguments = [*(f"{k}={v}" for k, v in params.items()), *config.hydra.overrides.task]
