@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from prepbench import stats, variants
+from prepbench import variants
 from prepbench.errors import PrepbenchError
-from prepbench.report import claims
+from prepbench.report import claims, stats
 from prepbench.track import tracking
 
 # Not settings that define a context (tracking.NOT_IN_CELL). A FINISHED run counts for its config

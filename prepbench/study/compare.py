@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from prepbench import stats
 from prepbench.document import Document
 from prepbench.errors import PrepbenchError
 from prepbench.io import write_text
+from prepbench.report import stats
 
 
 def load_finished(tracking_uri: str, experiment: str) -> pd.DataFrame:
