@@ -24,7 +24,7 @@ from prepbench.bench.plans import (
     preprocessor,
     subset,
 )
-from prepbench.bench.ratios import median, ratio
+from prepbench.bench.ratios import median, ratio, seconds
 
 
 @dataclass
@@ -41,12 +41,6 @@ class Bench:
 
 
 # ---- timing primitives --------------------------------------------------------------------------
-
-
-def seconds(call):
-    start = time.perf_counter()
-    value = call()
-    return time.perf_counter() - start, value
 
 
 def idg_flow_throughput(idg, x, y, *, images: int, batch_size: int) -> dict:
@@ -387,8 +381,8 @@ def sweep_section(b: Bench) -> dict:
 def backends_section(b: Bench) -> dict:
     """The same prepbench job (variant none, float32) on JAX and on TensorFlow: each run a fresh
     process (Keras runs one backend per process; TensorFlow blocked in the JAX ones), alternated,
-    steady training rate (prepbench.backend_speed)."""
-    from prepbench import backend_speed
+    steady training rate (prepbench.bench.backend_speed)."""
+    from prepbench.bench import backend_speed
     from prepbench.train import backend
 
     if not backend.installed("jax"):

@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 
 from prepbench import ROOT
-from prepbench.bench.measures import seconds
-from prepbench.bench.ratios import median, ratio
+from prepbench.bench.ratios import median, ratio, seconds
 
 
 def sweep_figures(workdir: Path, cpu_overrides: list[str], repeats: int = 2) -> dict:
