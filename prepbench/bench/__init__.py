@@ -3,7 +3,7 @@
 Everything is measured side by side in one process, on the same images, and reported as ratios
 (absolute speeds on a shared 2-core machine are noise; ratios measured together are not):
 
-    pipeline_vs_idg.<variant>      prepbench's training-input pipeline (train.make_inputs; images/s of
+    pipeline_vs_idg.<variant>      prepbench's training-input pipeline (fit.make_inputs; images/s of
                                    batches fully produced) / ImageDataGenerator.flow on the same work
     zca_fit_vs_idg                 IDG's ZCA fit time / prepbench's, same images
     harness_vs_bare.<net>.<var>    training images/s of a prepbench job (make_inputs + fit_and_evaluate)

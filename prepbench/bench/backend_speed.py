@@ -4,8 +4,8 @@
 
 Keras runs one backend per process, so each measurement is a fresh process (TensorFlow blocked in the
 JAX ones), TensorFlow and JAX alternated so that a change in the machine's load hits both. Each process
-runs train.make_inputs + train.fit_and_evaluate, the job's own training, in float32 on both backends
-(bfloat16 resolves differently per backend: see prepbench.precision), and reports
+runs fit.make_inputs + fit.fit_and_evaluate (prepbench.train.fit), the job's own training, in float32 on both backends
+(bfloat16 resolves differently per backend: see prepbench.train.precision), and reports
 
     steady_images_per_second   training images / the median epoch time from epoch 2 on (compiled)
     fit_seconds                the whole fit, compilation and validation included

@@ -56,7 +56,7 @@ def idg_flow_throughput(idg, x, y, *, images: int, batch_size: int) -> dict:
 
 
 def pipeline_throughput(splits, p, *, epochs: int, batch_size: int, cache=None) -> dict:
-    """prepbench's training input (train.make_inputs): setup (static work, once) and then every
+    """prepbench's training input (fit.make_inputs): setup (static work, once) and then every
     batch of `epochs` epochs fully produced. `images_per_second` is the steady rate the training
     loop sees; `with_setup_images_per_second` charges the one-time static work to these epochs.
     With a `cache` (prepbench.data.cache.JobCache) that already holds the variant's arrays, the setup is
@@ -161,7 +161,7 @@ def bare_fit_throughput(splits, net, *, epochs: int, batch_size: int, lr: float 
 def harness_throughput(
     splits, net, variant: str, *, epochs: int, batch_size: int, lr: float = 1e-3, precision: str = "float32"
 ) -> dict:
-    """A prepbench job's training: train.make_inputs + train.fit_and_evaluate, its own timing."""
+    """A prepbench job's training: fit.make_inputs + fit.fit_and_evaluate, its own timing."""
     from prepbench.config import compose
     from prepbench.train import fit
 
@@ -234,7 +234,7 @@ def zca_fit_section(b: Bench) -> dict:
 
 
 def pipeline_section(b: Bench) -> dict:
-    """Input pipelines: IDG flow vs train.make_inputs, the same images, the same batch size."""
+    """Input pipelines: IDG flow vs fit.make_inputs, the same images, the same batch size."""
     from prepbench.data.cache import JobCache
 
     plan, bs = b.plan, b.plan.batch_size
