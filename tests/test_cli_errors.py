@@ -62,8 +62,8 @@ CASES = {
         "error: hydra/launcher=nope is unknown; expected one of basic, joblib, local, parallel, slurm, submitit_local, submitit_slurm",
     ),
     "unknown-key": (
-        ["trainer.momentum=0.9"],
-        "error: Could not override 'trainer.momentum'. To append to your config use +trainer.momentum=0.9 Key 'momentum' is not in struct",
+        ["trainer.beta1=0.9"],
+        "error: Could not override 'trainer.beta1'. To append to your config use +trainer.beta1=0.9 Key 'beta1' is not in struct",
     ),
     "epochs-zero": (
         ["data=synthetic", "trainer.epochs=0"],
