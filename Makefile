@@ -30,10 +30,12 @@ run: install
 report: install
 	$(REPORT)
 
-# Lint and formatting (ruff), then the tests: what CI runs.
+# Lint and formatting (ruff), the one-way imports (import-linter's contracts in pyproject.toml), then
+# the tests: what CI runs.
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 # The MLflow dashboard on the study's store, for this machine only; prints the URLs of a ready

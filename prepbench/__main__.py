@@ -19,9 +19,10 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
 # Importing any prepbench module runs prepbench/__init__.py, which registers ${prepbench_root:} for conf/.
-from prepbench.cache import JobCache
-from prepbench.errors import PrepbenchError, one_line
-from prepbench.hydra_private import wrap_run_and_report
+from prepbench.config import one_line
+from prepbench.data.cache import JobCache
+from prepbench.errors import PrepbenchError
+from prepbench.study.hydra_private import wrap_run_and_report
 
 BAD_INPUT_EXIT = 2
 INTERRUPTED_EXIT = 130
@@ -93,7 +94,7 @@ def _terminate(signum, frame):
 
 
 # What the jobs run by this process share: the decoded data set and each variant's preprocessed
-# splits (prepbench.cache.JobCache). It is made here, the app's composition root, once per process:
+# splits (prepbench.data.cache.JobCache). It is made here, the app's composition root, once per process:
 # the basic launcher runs every job of a sweep in this process through `main`, so a sweep decodes
 # its data once and transforms each variant once. Other launchers run jobs elsewhere: submitit's
 # processes and joblib's tasks (which receive `main` pickled with a copy of this, still empty)
@@ -103,8 +104,8 @@ JOB_CACHE = JobCache()
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    from prepbench.job import run_job
-    from prepbench.sweep import (
+    from prepbench.study.job import run_job
+    from prepbench.study.sweep import (
         end_parent,
         job_position,
         job_progress,

@@ -8,12 +8,12 @@
 
 `compose` goes through Hydra's compose API, so a tool gets the defaults list, the group options
 and the interpolations exactly as `python -m prepbench` does, never a YAML file read on its own.
-Every rule lives in RULES, once; a bad value is one line naming it and what is allowed.
+Every rule lives in prepbench.rules.RULES, once; a bad value is one line naming it and what is
+allowed (`one_line`, for Hydra's errors too).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable
 
@@ -21,87 +21,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from prepbench import ROOT
 from prepbench.errors import PrepbenchError
+from prepbench.rules import RULES, check
 
 CONF = ROOT / "conf"
-SEED_MAX = 2**32 - 1  # numpy's and TensorFlow's seeds are 32-bit
-
-
-def _int(low, high=math.inf):
-    return lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
-
-
-def _optional_int(low):
-    return lambda v: v is None or _int(low)(v)
-
-
-def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _positive(v) -> bool:
-    return _number(v) and v > 0
-
-
-_bool = (lambda v: isinstance(v, bool), "true or false")
-_name = (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty name")
-
-# key: (test, what is allowed). Missing optional keys (prep.zca_epsilon outside zca) are skipped.
-RULES = {
-    "seed": (_int(0, SEED_MAX), f"an integer from 0 to 2**32-1 = {SEED_MAX}"),
-    "rerun": _bool,
-    "trainer.epochs": (_int(1), "an integer >= 1"),
-    "trainer.batch_size": (_int(1), "an integer >= 1"),
-    "trainer.lr": (_positive, "a positive finite number"),
-    "trainer.optimizer": (lambda v: v in ("adam", "sgd"), "adam or sgd"),
-    "trainer.momentum": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "trainer.nesterov": _bool,
-    "trainer.weight_decay": (lambda v: _number(v) and v >= 0, "a number >= 0 (0: none)"),
-    "trainer.threads": (_int(0), "an integer >= 0 (0: all cores)"),
-    "trainer.steps_per_execution": (_int(1), "an integer >= 1"),
-    "trainer.schedule": (lambda v: v in ("constant", "cosine"), "constant or cosine"),
-    "trainer.warmup_epochs": (_int(0), "an integer >= 0, fewer than trainer.epochs"),
-    "trainer.precision": (lambda v: v in ("auto", "float32", "bfloat16"), "auto, float32 or bfloat16"),
-    "trainer.backend": (lambda v: v in ("tensorflow", "jax"), "tensorflow or jax"),
-    "trainer.deterministic": _bool,
-    "net.depth": (_int(1), "an integer >= 1"),
-    "net.width": (_int(1), "an integer >= 1"),
-    "net.dense": (_int(1), "an integer >= 1"),
-    "net.dropout": (lambda v: _number(v) and 0 <= v < 1, "a rate in [0, 1)"),
-    "net.input_dropout": (lambda v: _number(v) and 0 <= v < 1, "a rate in [0, 1)"),
-    "data.val_size": (_int(0), "an integer >= 0 (0: no validation split)"),
-    "data.train_size": (_optional_int(1), "null or an integer >= 1"),
-    "data.test_size": (_optional_int(1), "null or an integer >= 1"),
-    "data.split_seed": (_int(0), "an integer >= 0"),
-    "data.image_size": (_optional_int(8), "null or an integer >= 8"),
-    "prep.augment": _bool,
-    "prep.batchnorm": _bool,
-    "prep.zca_epsilon": (_positive, "a positive number such as 1e-6"),
-    "prep.zca_shrinkage": (lambda v: v is None or (_number(v) and v >= 0), "a number >= 0 such as 0.1 (0: none)"),
-    "prep.zca_retain": (
-        lambda v: v is None or _int(1)(v) or (isinstance(v, float) and 0 < v <= 1),
-        "null, a count of components >= 1, or a fraction of the variance in (0, 1] such as 0.99",
-    ),
-    "prep.zca_fit_images": (_optional_int(1), "null or an integer >= 1 (images of the training split)"),
-    "prep.gcn": (lambda v: v is None or _positive(v), "null or a positive L2 norm per image such as 55"),
-    "prep.batchnorm_momentum": (lambda v: isinstance(v, float) and 0 < v < 1, "a number in (0, 1)"),
-    "augmentation.rotation_degrees": (lambda v: _number(v) and 0 <= v <= 180, "degrees in [0, 180]"),
-    "augmentation.shift_fraction": (lambda v: _number(v) and 0 <= v < 1, "a fraction in [0, 1)"),
-    "augmentation.horizontal_flip": _bool,
-    "augmentation.fill_mode": (
-        lambda v: v in ("nearest", "constant", "reflect", "wrap"),
-        "nearest, constant, reflect or wrap",
-    ),
-    "tracking.experiment": _name,
-    "tracking.lease_seconds": (_positive, "a positive number of seconds"),
-}
-
-
-def check(key: str, value) -> None:
-    """Raise PrepbenchError unless `value` passes the rule for `key` (a key of RULES)."""
-    ok, allowed = RULES[key]
-    if not ok(value):
-        problem = "is out of range" if _number(value) else "is invalid"
-        raise PrepbenchError(f"{key}={_show(value)} {problem}; expected {allowed}")
 
 
 def validate(cfg: DictConfig) -> None:
@@ -137,8 +59,6 @@ def compose(overrides: Iterable[str] = (), *, checked: bool = True, return_hydra
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
 
-    from prepbench.errors import one_line
-
     def composed() -> DictConfig:
         return hydra_compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
 
@@ -163,10 +83,6 @@ def quote(value: str) -> str:
     return "'" + escaped.replace("'", "\\'") + "'"
 
 
-def _show(value) -> str:
-    return repr(value) if isinstance(value, str) and (value == "" or value != value.strip()) else str(value)
-
-
 def _known_image_size(cfg: DictConfig):
     """The images' height and width when the config alone tells (resized, or synthetic)."""
     data = cfg.get("data")
@@ -180,7 +96,7 @@ def _known_image_size(cfg: DictConfig):
 
 def min_image_size(depth: int) -> int:
     """The smallest side that survives the net's pooling stages (each halves it, rounding down)."""
-    from prepbench.nets import stage_plan
+    from prepbench.train.nets import stage_plan
 
     return 2 ** len(stage_plan(depth, 1))
 
@@ -216,3 +132,19 @@ def study(name: str | None, overrides: Iterable[str] = ()) -> DictConfig:
     if name:
         chosen = [f"experiment={name}"] if (ROOT / "experiments" / f"{name}.yaml").exists() else [f"study={name}"]
     return compose([*chosen, *overrides], checked=False)
+
+
+def one_line(err: BaseException) -> str:
+    """A bad-input error as one line that names the bad value and what was expected."""
+    from hydra.errors import MissingConfigException
+
+    if isinstance(err, MissingConfigException) and err.missing_cfg_file and err.options:
+        group, _, name = err.missing_cfg_file.rpartition("/")
+        return f"{group}={name} is unknown; expected one of {', '.join(err.options)}"
+    lines = [line.strip() for line in str(err).splitlines()]
+    # Hydra adds the config search path and OmegaConf's object details: context, not the message.
+    if "Config search path:" in lines:
+        lines = lines[: lines.index("Config search path:")]
+    if err.__cause__ is not None and str(err.__cause__).strip():  # OmegaConf's reason, as Hydra prints it
+        lines.append(str(err.__cause__).strip().splitlines()[0].strip())
+    return " ".join(line for line in lines if line and not line.startswith(("full_key:", "object_type=")))

@@ -1,83 +1,11 @@
-"""Shallow and deep CIFAR CNNs from three knobs: depth (convolutions), width, dense units.
+"""`python -m prepbench.nets`: every preset's layers and parameter counts (conf/net/*.yaml), with and
+without batch normalization. The networks themselves are prepbench.train.nets."""
 
-Convolutions are spread over up to four stages; each stage doubles the filters and ends with
-2x2 max pooling. depth=2: conv(w)-pool-conv(2w)-pool. depth=8: two convolutions per stage, VGG
-style. Then flatten, dense(units, relu), dense(classes).
-
-Every layer draws its initial weights from its own seed derived from the run's seed and the
-layer's position, so for a given seed and architecture every preprocessing variant starts from
-the same weights, with or without batch normalization in between.
-"""
-
-from __future__ import annotations
-
-MAX_STAGES = 4
+from prepbench.config import CONF, compose
+from prepbench.train.nets import build_model, describe
 
 
-def stage_plan(depth: int, width: int) -> list[list[int]]:
-    """Filters of each convolution, grouped by stage: stage_plan(8, 32) = [[32, 32], [64, 64], ...]."""
-    stages = min(depth, MAX_STAGES)
-    per_stage = [depth // stages + (i < depth % stages) for i in range(stages)]
-    return [[width * 2**i] * count for i, count in enumerate(per_stage)]
-
-
-def build_model(
-    *,
-    depth: int,
-    width: int,
-    dense: int,
-    num_classes: int,
-    input_shape,
-    batchnorm: bool,
-    seed: int,
-    batchnorm_momentum: float | None = None,
-    dropout: float = 0.0,
-    input_dropout: float = 0.0,
-):
-    """An uncompiled Keras model taking preprocessed float32 NHWC images, returning float32 logits;
-    the layers in between compute in the global Keras dtype policy (prepbench.precision).
-    `batchnorm_momentum` None keeps Keras' own (0.99). `dropout` after the hidden dense layer and
-    `input_dropout` on the images: a rate of 0 adds no layer, so such a model is the one without."""
-    import keras
-    from keras import layers
-
-    seeds = iter(range(seed * 1000, seed * 1000 + 1000))
-    he = lambda: keras.initializers.HeNormal(seed=next(seeds))  # noqa: E731 (one seed per layer)
-
-    # Dropout draws from seeds after the initializers', so adding it never moves the initial weights.
-    dropout_seeds = iter(range(seed * 1000 + 998, seed * 1000 + 1000))
-    inputs = keras.Input(shape=tuple(input_shape))
-    x = inputs
-    if input_dropout:
-        x = layers.Dropout(input_dropout, seed=next(dropout_seeds))(x)
-    for stage in stage_plan(depth, width):
-        for filters in stage:
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=not batchnorm, kernel_initializer=he())(x)
-            if batchnorm:
-                x = layers.BatchNormalization(**({"momentum": batchnorm_momentum} if batchnorm_momentum else {}))(x)
-            x = layers.ReLU()(x)
-        x = layers.MaxPooling2D()(x)
-    x = layers.Flatten()(x)
-    x = layers.Dense(dense, activation="relu", kernel_initializer=he())(x)
-    if dropout:
-        x = layers.Dropout(dropout, seed=next(dropout_seeds))(x)
-    # float32 logits under a mixed policy: the softmax, the loss and the metrics stay in float32.
-    outputs = layers.Dense(
-        num_classes, kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)), dtype="float32"
-    )(x)
-    name = f"cnn_d{depth}_w{width}" + ("_bn" if batchnorm else "")
-    return keras.Model(inputs, outputs, name=name)
-
-
-def describe(model) -> str:
-    """One line per layer with its output shape and parameters, for the README and the logs."""
-    rows = [f"{layer.name:<24} {str(layer.output.shape):<22} {layer.count_params():>9,}" for layer in model.layers[1:]]
-    return "\n".join(rows + [f"{'total':<47} {model.count_params():>9,}"])
-
-
-if __name__ == "__main__":  # python -m prepbench.nets: the presets' layers and parameter counts
-    from prepbench.config import CONF, compose
-
+def main() -> None:
     for option in sorted(path.stem for path in (CONF / "net").glob("*.yaml")):
         net = compose([f"net={option}"]).net
         for batchnorm in (False, True):
@@ -93,3 +21,7 @@ if __name__ == "__main__":  # python -m prepbench.nets: the presets' layers and 
             print(f"== net={net.name}{' prep=batchnorm' if batchnorm else ''}: {model.count_params():,} parameters")
             if not batchnorm:
                 print(describe(model))
+
+
+if __name__ == "__main__":
+    main()

@@ -4,13 +4,14 @@
     names()               the variant names in report order (an alias such as featurewise included)
     order_key(name)       a sort key putting any name in that order (unknown names last, by name)
     variant("zca")        one Variant; unknown names raise PrepbenchError naming the options
+    build("zca", zca_epsilon=1e-6)   a Preprocessor for a variant (prepbench.prep), its settings overridden
 
-A variant is a normalization (one class in prepbench.preprocess, NORMALIZATIONS) with optional
+A variant is a normalization (one class in prepbench.prep.normalizations, NORMALIZATIONS) with optional
 augmentation or batch normalization, and its settings (zca_epsilon, batchnorm_momentum). The order:
 plain normalizations first, in the order their classes are defined, then the variants that add
 augmentation, then batch normalization. Adding a variant is one YAML file in conf/prep/ (and, for a
-new normalization, one class in prepbench/preprocess.py); preprocess, the config and the report
-all read it from here.
+new normalization, one class in prepbench/prep/normalizations.py); the preprocessing by name, the
+config and the report all read it from here.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from functools import lru_cache
 
 from prepbench.config import CONF
 from prepbench.errors import PrepbenchError
+from prepbench.prep.normalizations import NORMALIZATIONS
+from prepbench.prep.preprocessor import SETTINGS, Preprocessor
 
 FLAGS = ("name", "normalization", "augment", "batchnorm")
 
@@ -55,8 +58,6 @@ def variants() -> dict[str, Variant]:
 
 
 def _rank(v: Variant) -> tuple:
-    from prepbench.preprocess import NORMALIZATIONS
-
     order = list(NORMALIZATIONS)
     position = order.index(v.normalization) if v.normalization in order else len(order)
     return (v.augment or v.batchnorm, v.batchnorm, position, v.alias, v.option)
@@ -76,3 +77,20 @@ def variant(option: str) -> Variant:
     if option not in found:
         raise PrepbenchError(f"prep={option!r} is unknown; expected one of {', '.join(found)}")
     return found[option]
+
+
+def build(name: str, *, augment: bool | None = None, **settings) -> Preprocessor:
+    """A preprocessor for a variant (conf/prep/<name>.yaml); `augment=True` adds
+    augmentation to any. `settings` (zca_epsilon, zca_shrinkage, zca_retain, zca_fit_images, gcn)
+    override the variant's; those not given take its values in conf/prep/."""
+    v = variant(name)
+    unknown = set(settings) - set(SETTINGS)
+    if unknown:
+        raise PrepbenchError(f"build() got {', '.join(sorted(unknown))}; expected settings among {', '.join(SETTINGS)}")
+    chosen = {k: v.settings.get(k) for k in SETTINGS} | {k: x for k, x in settings.items() if x is not None}
+    return Preprocessor(
+        normalization=v.normalization,
+        augment=v.augment if augment is None else augment,
+        batchnorm=v.batchnorm,
+        **chosen,
+    )

@@ -31,11 +31,11 @@ _CHILD = """
 import json, statistics, sys, time
 import numpy as np
 import tensorflow as tf
-tf.config.threading.set_inter_op_parallelism_threads(1)  # as prepbench.train sets it
+tf.config.threading.set_inter_op_parallelism_threads(1)  # as prepbench.train.fit sets it
 import keras
 from prepbench import config
-from prepbench.nets import build_model
-from prepbench.precision import set_keras_policy
+from prepbench.train.nets import build_model
+from prepbench.train.precision import set_keras_policy
 net, precision, compile_args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 n, batch = 5120, 128
 rng = np.random.default_rng(0)

@@ -25,12 +25,12 @@ _CHILD = """
 import sys, time
 import numpy as np
 import tensorflow as tf
-tf.config.threading.set_inter_op_parallelism_threads(1)  # as prepbench.train sets it
+tf.config.threading.set_inter_op_parallelism_threads(1)  # as prepbench.train.fit sets it
 import keras
 from prepbench import config
-from prepbench.nets import build_model
-from prepbench.precision import set_keras_policy
-from prepbench.train import compile_model
+from prepbench.train.nets import build_model
+from prepbench.train.precision import set_keras_policy
+from prepbench.train.fit import compile_model
 net, precision, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 batch = 128
 rng = np.random.default_rng(0)

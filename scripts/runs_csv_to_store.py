@@ -21,7 +21,7 @@ def main(folder: str) -> int:
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
-    from prepbench.ui import add_runs_view
+    from prepbench.track.ui import add_runs_view
 
     folder = Path(folder)
     db = folder / "mlflow.db"

@@ -12,9 +12,9 @@ os.environ["KERAS_BACKEND"] = "jax"
 import numpy as np  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from prepbench import augment  # noqa: E402
-from prepbench.data import Splits  # noqa: E402
-from prepbench.preprocess import build  # noqa: E402
+from prepbench.data.splits import Splits  # noqa: E402
+from prepbench.prep import augment  # noqa: E402
+from prepbench.variants import build  # noqa: E402
 
 FILL_MODES = ("nearest", "constant", "reflect", "wrap")
 NORMALIZATIONS = ("minmax", "samplewise", "std", "zca")
@@ -29,7 +29,7 @@ for name in NORMALIZATIONS:
 
 import keras  # noqa: E402
 
-from prepbench.pipeline_numpy import make_inputs  # noqa: E402
+from prepbench.train.pipeline_numpy import make_inputs  # noqa: E402
 
 assert keras.backend.backend() == "jax"
 splits = Splits(

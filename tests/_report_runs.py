@@ -1,4 +1,4 @@
-"""Constructed job runs with known answers, in the schema prepbench.tracking writes: as a
+"""Constructed job runs with known answers, in the schema prepbench.track.tracking writes: as a
 DataFrame (what prepbench.report.load returns) or logged to a temporary MLflow store."""
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from prepbench import ROOT
-from prepbench.provenance import SHARED_ZIP
+from prepbench.track.provenance import SHARED_ZIP
 
 CIFAR_JPEG_ZIP = SHARED_ZIP
 
@@ -22,7 +22,7 @@ def cifar_jpeg(cache_dir):
     """The shared CIFAR-10 JPEG copy, decoded once per test session."""
     if not CIFAR_JPEG_ZIP.exists():
         pytest.skip(f"{CIFAR_JPEG_ZIP} is absent (CI always has it)")
-    from prepbench.data import load_splits
+    from prepbench.data.splits import load_splits
 
     cfg = OmegaConf.load(ROOT / "conf" / "data_splits.yaml")
     cfg.merge_with(dict(source="folder", path=str(CIFAR_JPEG_ZIP), cache_dir=str(cache_dir), val_size=1000))

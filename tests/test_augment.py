@@ -1,4 +1,4 @@
-"""prepbench.augment: TensorFlow's augmentation parameters in numpy, and the keras.ops warp on JAX
+"""prepbench.prep.augment (and prepbench.prep.augment_tf): TensorFlow's augmentation parameters in numpy, and the keras.ops warp on JAX
 against TensorFlow's, pixel by pixel."""
 
 import json
@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from prepbench import ROOT, augment
-from prepbench.preprocess import augment_batch, build, draw_augmentation
+from prepbench import ROOT
+from prepbench.prep import augment
+from prepbench.prep.augment_tf import augment_batch, draw_augmentation
+from prepbench.variants import build
 
 MEMO_AUGMENTATION = OmegaConf.load(ROOT / "conf" / "config.yaml").augmentation
 # The JAX warp against TensorFlow's on [0, 1] images, for the same transforms: bilinear sampling
@@ -130,8 +132,8 @@ def test_keras_ops_normalization_on_jax_matches_numpy(on_jax, name):
 def test_jax_training_input_is_the_tensorflow_one(on_jax):
     """Same labels in the same batches, and the same augmented, standardized images (to the warp's
     tolerance, scaled by the standardization's 1 / std)."""
-    from prepbench.data import Splits
-    from prepbench.pipeline_tf import make_inputs
+    from prepbench.data.splits import Splits
+    from prepbench.train.pipeline_tf import make_inputs
 
     data, out = on_jax
     splits = Splits(

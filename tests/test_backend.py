@@ -1,4 +1,4 @@
-"""prepbench.backend: a job's Keras backend, set before Keras is imported or refused in one line; and
+"""prepbench.train.backend: a job's Keras backend, set before Keras is imported or refused in one line; and
 the smoke study on JAX in a process where TensorFlow cannot be imported (CI's JAX check)."""
 
 import os
@@ -7,8 +7,9 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from prepbench import backend, tracking
 from prepbench.errors import PrepbenchError
+from prepbench.track import tracking
+from prepbench.train import backend
 from tests._proc import jobs
 
 

@@ -1,8 +1,8 @@
-"""prepbench.backend_speed: the same job on both backends, each in its own process."""
+"""prepbench.bench.backend_speed: the same job on both backends, each in its own process."""
 
 import pytest
 
-from prepbench import backend_speed
+from prepbench.bench import backend_speed
 from prepbench.config import quote
 
 

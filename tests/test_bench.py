@@ -12,7 +12,7 @@ from prepbench.bench.__main__ import main
 
 
 def test_flop_count_matches_a_hand_count():
-    from prepbench.nets import build_model
+    from prepbench.train.nets import build_model
 
     # conv(2 filters, 3x3) on 8x8x3 -> 8x8x2, pool -> 4x4x2 = 32, dense 32 -> 4, dense 4 -> 3
     model = build_model(depth=1, width=2, dense=4, num_classes=3, input_shape=(8, 8, 3), batchnorm=False, seed=0)
@@ -22,7 +22,7 @@ def test_flop_count_matches_a_hand_count():
 
 
 def test_flop_count_of_the_deep_net_grows_with_depth():
-    from prepbench.nets import build_model
+    from prepbench.train.nets import build_model
 
     counts = [
         measures.training_flops_per_image(
@@ -188,8 +188,8 @@ def test_the_idg_reference_does_the_memos_augmentation():
 
 
 def test_pipeline_throughput_counts_every_image_of_every_epoch():
-    from prepbench.data import Splits
-    from prepbench.preprocess import build
+    from prepbench.data.splits import Splits
+    from prepbench.variants import build
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(40, 8, 8, 3), dtype=np.uint8)
@@ -230,11 +230,11 @@ def test_the_steady_rate_leaves_out_the_first_epoch():
 
 def test_the_sweep_figures_keep_their_store_and_artifacts_in_the_workdir(tmp_path, monkeypatch):
     """experiment=cpu puts its store and artifacts under results/cpu/: the bench's jobs must not."""
-    import prepbench.job
+    import prepbench.study.job
     from prepbench.bench import sweeps
 
     seen, passed = [], []
-    monkeypatch.setattr(prepbench.job, "run_job", lambda cfg, overrides, **kw: seen.append(cfg.tracking))
+    monkeypatch.setattr(prepbench.study.job, "run_job", lambda cfg, overrides, **kw: seen.append(cfg.tracking))
     monkeypatch.setattr(sweeps, "rerun_cost", lambda workdir, uri: {})
     monkeypatch.setattr(sweeps, "determinism_cost", lambda workdir, overrides: passed.append(overrides) or {})
     sweeps.sweep_figures(tmp_path, ["experiment=cpu", "data=synthetic"], repeats=1)

@@ -1,4 +1,4 @@
-"""Claims and leases (prepbench.claims) on a real SQLite store, in one process: what is live and what
+"""Claims and leases (prepbench.track.claims) on a real SQLite store, in one process: what is live and what
 is stale, the bakery under many interleavings, the heartbeat, and a sweep reopening its parent."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from prepbench import ROOT, claims, tracking
+from prepbench import ROOT
+from prepbench.track import claims, retries
 from tests._proc import TINY, argv, env, start, wait_for
 from tests.test_server import server  # noqa: F401 (the `mlflow server` fixture)
 
@@ -26,7 +27,7 @@ def store(tmp_path):
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    from prepbench.store import prepare_sqlite
+    from prepbench.track.store import prepare_sqlite
 
     prepare_sqlite(uri)
     client = MlflowClient(uri)
@@ -109,13 +110,13 @@ def test_claims_made_at_once_elect_exactly_one_under_any_interleaving(store, mon
     """4 claimants at once, 15 rounds, every store call delayed at random (0-30 ms): one winner each
     round. (A check-then-create, or 'oldest start time wins', elects two in some rounds.)"""
     client, exp = store
-    real_retry = tracking.retry
+    real_retry = retries.retry
 
     def slow_retry(call, *args, **kwargs):
         time.sleep(random.uniform(0, 0.03))
         return real_retry(call, *args, **kwargs)
 
-    monkeypatch.setattr(tracking, "retry", slow_retry)
+    monkeypatch.setattr(retries, "retry", slow_retry)
     monkeypatch.setattr(claims, "POLL_SECONDS", 0.01)
     random.seed(1)
     for round_ in range(15):

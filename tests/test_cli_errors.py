@@ -62,8 +62,8 @@ CASES = {
         "error: hydra/launcher=nope is unknown; expected one of basic, joblib, local, parallel, slurm, submitit_local, submitit_slurm",
     ),
     "unknown-key": (
-        ["trainer.momentum=0.9"],
-        "error: Could not override 'trainer.momentum'. To append to your config use +trainer.momentum=0.9 Key 'momentum' is not in struct",
+        ["trainer.beta1=0.9"],
+        "error: Could not override 'trainer.beta1'. To append to your config use +trainer.beta1=0.9 Key 'beta1' is not in struct",
     ),
     "epochs-zero": (
         ["data=synthetic", "trainer.epochs=0"],
@@ -299,7 +299,7 @@ def test_a_report_on_an_experiment_with_incompatible_runs_is_one_line(tmp_path):
 def test_a_store_on_a_read_only_file_system_is_one_line_at_once(tmp_path, monkeypatch):
     """In process: the check that answers before MLflow's retries (os.access says EROFS)."""
     from prepbench.errors import PrepbenchError
-    from prepbench.store import check_sqlite
+    from prepbench.track.store import check_sqlite
 
     (tmp_path / "ro").mkdir()
     real_access = os.access
@@ -308,7 +308,7 @@ def test_a_store_on_a_read_only_file_system_is_one_line_at_once(tmp_path, monkey
         "access",
         lambda p, mode, **kw: False if str(p).startswith(str(tmp_path / "ro")) else real_access(p, mode, **kw),
     )
-    monkeypatch.setattr("prepbench.store._read_only_fs", lambda path: True)
+    monkeypatch.setattr("prepbench.track.store._read_only_fs", lambda path: True)
     uri = f"sqlite:///{tmp_path}/ro/mlflow.db"
     with pytest.raises(
         PrepbenchError,

@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from prepbench.compare import paired_differences
 from prepbench.errors import PrepbenchError
+from prepbench.study.compare import paired_differences
 
 
 def runs(rows):
@@ -71,7 +71,7 @@ def test_a_missing_value_is_named():
 
 
 def test_main_writes_the_table_and_its_markdown(tmp_path, monkeypatch, capsys):
-    from prepbench import compare
+    from prepbench.study import compare
 
     rows = [
         ("none", "deep", 0, "float32", 0.50, 1),
@@ -100,7 +100,7 @@ def test_main_writes_the_table_and_its_markdown(tmp_path, monkeypatch, capsys):
 
 
 def test_seeds_option_keeps_only_the_listed_seeds():
-    from prepbench.compare import only_seeds
+    from prepbench.study.compare import only_seeds
 
     all_runs = runs([("none", "deep", s, k, 0.5, s) for s in (0, 1, 2, 3) for k in ("float32", "bfloat16")])
     assert sorted(only_seeds(all_runs, "2,3")["params.seed"].unique()) == ["2", "3"]

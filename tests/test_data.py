@@ -1,4 +1,5 @@
-"""Tests for prepbench.data: the three sources, the split, the on-disk cache and every refused input."""
+"""prepbench.data: the three sources, the on-disk cache, the command line and every refused input (the
+split itself: tests/test_split.py)."""
 
 import hashlib
 import io
@@ -13,72 +14,28 @@ import pytest
 from PIL import Image
 
 import prepbench
-from prepbench import data
-from prepbench.data import Splits, load_splits
+from prepbench.data import folder
+from prepbench.data.__main__ import main
+from prepbench.data.cifar10 import decode_cifar10
+from prepbench.data.decoded import read_cache
+from prepbench.data.folder import list_folder_tree
+from prepbench.data.splits import Splits, load_splits
 from prepbench.errors import PrepbenchError
-from prepbench.provenance import SHARED_ZIP
+from prepbench.track.provenance import SHARED_ZIP
+from tests._images import (
+    SPLIT_SETTINGS,
+    colour_image,
+    folder_cfg,
+    in_source_order,
+    make_tree,
+    save_image,
+    synthetic_cfg,
+    zip_tree,
+)
 
 REAL_ZIP = SHARED_ZIP
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 needs_real_zip = pytest.mark.skipif(not REAL_ZIP.exists(), reason=f"{REAL_ZIP} is absent (see shared/data/README.md)")
-
-SPLIT_SETTINGS = dict(val_size=0, train_size=None, test_size=None, split_seed=0, image_size=None)
-
-
-def synthetic_cfg(tmp_path, **overrides):
-    cfg = dict(
-        SPLIT_SETTINGS,
-        source="synthetic",
-        num_classes=4,
-        train_images=400,
-        test_images=120,
-        size=16,
-        noise=0.25,
-        generator_seed=0,
-        val_size=80,
-        cache_dir=str(tmp_path / "cache"),
-    )
-    return {**cfg, **overrides}
-
-
-def folder_cfg(tmp_path, path, **overrides):
-    return {**SPLIT_SETTINGS, "source": "folder", "path": str(path), "cache_dir": str(tmp_path / "cache"), **overrides}
-
-
-def save_image(path: Path, pixels: np.ndarray, mode: str | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image = Image.fromarray(pixels)
-    if mode:
-        image = image.convert(mode)
-    fmt = "PNG" if path.suffix.lower() == ".png" else "JPEG"
-    image.save(path, format=fmt)
-
-
-def colour_image(value: int, size=(8, 8)) -> np.ndarray:
-    return np.full((*size, 3), value, np.uint8)
-
-
-def make_tree(root: Path, classes=("cat", "dog"), per_class=(3, 2), suffix=".png") -> Path:
-    """train/<class>/ and test/<class>/ of flat PNGs whose value encodes split, class and index."""
-    for split_index, (split, count) in enumerate(zip(("train", "test"), per_class)):
-        for label, cls in enumerate(classes):
-            for i in range(count):
-                save_image(root / split / cls / f"{i:03d}{suffix}", colour_image(100 * split_index + 10 * label + i))
-    return root
-
-
-def in_source_order(x, y):
-    """Undo the split's shuffle for trees from make_tree, whose images have distinct flat values."""
-    order = np.lexsort((x[:, 0, 0, 0], y))
-    return x[order], y[order]
-
-
-def zip_tree(tree: Path, zip_path: Path, wrapper: str = "") -> Path:
-    with zipfile.ZipFile(zip_path, "w") as archive:
-        for f in sorted(tree.rglob("*")):
-            if f.is_file():
-                archive.write(f, f"{wrapper}{f.relative_to(tree).as_posix()}")
-    return zip_path
 
 
 # ---------------------------------------------------------------- synthetic source and splitting
@@ -134,52 +91,6 @@ def test_composed_config_loads(tmp_path):
     assert len(splits.y_train) + len(splits.y_val) == cfg.data.train_images
 
 
-def test_split_sizes_and_independence_of_val(tmp_path):
-    full = load_splits(synthetic_cfg(tmp_path))
-    small = load_splits(synthetic_cfg(tmp_path, train_size=40, test_size=20))
-    assert np.bincount(small.y_train).tolist() == [10, 10, 10, 10]
-    assert np.bincount(small.y_test).tolist() == [5, 5, 5, 5]
-    # Validation never moves when train_size or test_size change.
-    assert np.array_equal(full.x_val, small.x_val) and np.array_equal(full.y_val, small.y_val)
-    assert small.fingerprint != full.fingerprint
-    # Validation and training never share an image (each synthetic image is unique with noise).
-    val_rows = {row.tobytes() for row in full.x_val}
-    assert not any(row.tobytes() in val_rows for row in full.x_train)
-    reseeded = load_splits(synthetic_cfg(tmp_path, split_seed=1))
-    assert not np.array_equal(reseeded.x_val, full.x_val)
-
-
-def test_stratified_pick_rounds_to_exact_count():
-    labels = np.array([0] * 7 + [1] * 5 + [2] * 3)
-    picked, rest = data.stratified_pick(labels, np.arange(15), 4, np.random.default_rng(0))
-    assert len(picked) == 4 and len(rest) == 11
-    assert sorted(np.concatenate([picked, rest]).tolist()) == list(range(15))
-    assert np.bincount(labels[picked], minlength=3).tolist() == [2, 1, 1]
-
-
-@pytest.mark.parametrize(
-    "overrides, message",
-    [
-        (dict(val_size=401), "data.val_size=401 is larger than the 400 training images"),
-        (
-            dict(train_size=321),
-            "data.train_size=321 is larger than the 320 training images left after data.val_size=80",
-        ),
-        (dict(test_size=121), "data.test_size=121 is larger than the 120 test images"),
-        (dict(val_size=-1), "data.val_size=-1 is out of range; expected an integer >= 0"),
-        (dict(train_size=1.5), "data.train_size=1.5 is out of range; expected null or an integer >= 1"),
-    ],
-)
-def test_split_sizes_too_large_or_invalid(tmp_path, overrides, message):
-    with pytest.raises(PrepbenchError, match=message.replace(".", r"\.")):
-        load_splits(synthetic_cfg(tmp_path, **overrides))
-
-
-def test_unknown_source(tmp_path):
-    with pytest.raises(PrepbenchError, match="data.source='imagenet' is unknown"):
-        load_splits(synthetic_cfg(tmp_path, source="imagenet"))
-
-
 # ---------------------------------------------------------------- cifar10 source (no network: file:// urls)
 
 
@@ -228,7 +139,7 @@ def test_cifar10_download_parse_and_offline_reuse(tmp_path):
     assert splits.x_train.shape == (20, 32, 32, 3) and splits.x_test.shape == (4, 32, 32, 3)
     # A row is 1024 red, then 1024 green, then 1024 blue bytes, each 32x32 row-major.
     downloaded = tmp_path / "cache/downloads/cifar-10-python.tar.gz"
-    x_train, y_train, x_test, y_test, _ = data.decode_cifar10(downloaded, None)
+    x_train, y_train, x_test, y_test, _ = decode_cifar10(downloaded, None)
     assert np.array_equal(x_test, rows[20:].reshape(4, 3, 32, 32).transpose(0, 2, 3, 1))
     assert x_test[1, 2, 5, 1] == rows[21, 1024 + 2 * 32 + 5]
     assert y_test.tolist() == [2, 0, 1, 2] and y_train.tolist() == (np.arange(20) % 3).tolist()
@@ -322,7 +233,7 @@ def test_folder_second_load_reads_cache(tmp_path, monkeypatch):
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again despite the cache")
 
-    monkeypatch.setattr(data, "decode_listing", no_decoding)
+    monkeypatch.setattr(folder, "decode_listing", no_decoding)
     second = load_splits(folder_cfg(tmp_path, archive))
     assert np.array_equal(second.x_train, first.x_train) and second.fingerprint == first.fingerprint
     with pytest.raises(AssertionError, match="decoded again"):  # the patch is live: an uncached source decodes
@@ -354,7 +265,7 @@ def test_corrupt_cache_is_detected_deleted_and_rebuilt(tmp_path, caplog, damage)
         rebuilt = load_splits(folder_cfg(tmp_path, tree))
     assert "is damaged" in caplog.text and str(cache_file) in caplog.text
     assert np.array_equal(rebuilt.x_train, first.x_train)
-    assert data.read_cache(cache_file) is not None  # rewritten whole
+    assert read_cache(cache_file) is not None  # rewritten whole
 
 
 # ---------------------------------------------------------------- folder source: refused inputs
@@ -470,26 +381,6 @@ def test_unsupported_image_files_are_named(tmp_path):
         load_splits(folder_cfg(tmp_path, tree))
 
 
-def test_fewer_training_images_than_classes_are_refused(tmp_path):
-    with pytest.raises(
-        PrepbenchError,
-        match=r"data.train_size=3 leaves 3 training image\(s\) for 4 classes, none of class "
-        r"class_\d; expected at least one training image per class \(train_size >= 4\)",
-    ):
-        load_splits(synthetic_cfg(tmp_path, train_size=3))
-    tree = make_tree(tmp_path / "tree", classes=("cat", "dog", "emu"), per_class=(1, 1))
-    with pytest.raises(
-        PrepbenchError, match=r"the 3 training images less data.val_size=2 leaves 1 training image\(s\) for 3"
-    ):
-        load_splits(folder_cfg(tmp_path, tree, val_size=2))
-    assert len(load_splits(synthetic_cfg(tmp_path, train_size=4)).y_train) == 4  # one per class is enough
-
-
-def test_val_size_zero_gives_an_empty_validation_split(tmp_path):
-    splits = load_splits(synthetic_cfg(tmp_path, val_size=0))
-    assert splits.x_val.shape == (0, 16, 16, 3) and len(splits.y_train) == 400
-
-
 def test_a_failed_download_suggests_folder_data(tmp_path):
     with pytest.raises(
         PrepbenchError,
@@ -505,7 +396,7 @@ def test_a_failed_download_suggests_folder_data(tmp_path):
 @needs_real_zip
 def test_real_zip_class_list_and_counts():
     with zipfile.ZipFile(REAL_ZIP) as archive:
-        listing = data.list_folder_tree(REAL_ZIP, archive.namelist())
+        listing = list_folder_tree(REAL_ZIP, archive.namelist())
     assert listing.class_names == CIFAR10_CLASSES
     assert len(listing.train) == 50_000 and len(listing.test) == 10_000
     assert np.bincount([label for _, label in listing.train]).tolist() == [5000] * 10
@@ -532,27 +423,13 @@ def test_real_zip_subset_loads(tmp_path):
 
 
 def test_command_line_loads_and_reports_or_names_the_bad_value(tmp_path, capsys):
-    assert data.main(["data=synthetic", f"cache_dir={tmp_path}"]) == 0
+    assert main(["data=synthetic", f"cache_dir={tmp_path}"]) == 0
     assert "synthetic: 320 train / 80 val / 120 test images" in capsys.readouterr().out
-    assert data.main(["data=folder", f"data.path={tmp_path}/nope.zip", f"cache_dir={tmp_path}"]) == 2
+    assert main(["data=folder", f"data.path={tmp_path}/nope.zip", f"cache_dir={tmp_path}"]) == 2
     assert "nope.zip does not exist" in capsys.readouterr().err
 
 
 def test_command_line_help_and_unknown_option(capsys):
-    assert data.main(["--help"]) == 0 and "usage: python -m prepbench.data" in capsys.readouterr().out
-    assert data.main(["data=nope"]) == 2
+    assert main(["--help"]) == 0 and "usage: python -m prepbench.data" in capsys.readouterr().out
+    assert main(["data=nope"]) == 2
     assert capsys.readouterr().err.strip() == "error: data=nope is unknown; expected one of cifar10, folder, synthetic"
-
-
-def test_statistics_can_be_fitted_on_more_of_the_training_split_than_trains(tmp_path):
-    small = load_splits(synthetic_cfg(tmp_path, train_size=40))
-    full = load_splits(synthetic_cfg(tmp_path))
-    fit = small.fit_images(200)
-    np.testing.assert_array_equal(fit[:40], small.x_train)  # the training images first
-    pool = {image.tobytes() for image in full.x_train}
-    assert all(image.tobytes() in pool for image in fit)  # never validation or test
-    assert small.fit_images(None) is small.x_train and len(small.fit_images(len(full.x_train))) == len(full.x_train)
-    with pytest.raises(PrepbenchError, match=r"prep.zca_fit_images=321 is out of range; expected from the 40"):
-        small.fit_images(321)
-    with pytest.raises(PrepbenchError, match=r"prep.zca_fit_images=39 is out of range"):
-        small.fit_images(39)

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from prepbench import ROOT, tracking
+from prepbench import ROOT
+from prepbench.track import tracking
 from tests._proc import jobs, prepbench, runs, start, wait_for
 
 SMALL = ["data=synthetic", "net=shallow", "net.width=4", "net.dense=8"]
@@ -77,7 +78,7 @@ def test_an_interrupt_ends_the_current_run_killed(tmp_path, sig, multirun):
 
 
 class _Failing:
-    """Stands in for prepbench.train: the job gets as far as training, which raises `error`."""
+    """Stands in for prepbench.train.fit: the job gets as far as training, which raises `error`."""
 
     def __init__(self, error: BaseException):
         self.error = error
@@ -115,14 +116,14 @@ def compose(*overrides: str):
 def test_a_job_that_raises_ends_failed_with_reason_and_traceback(tmp_path, monkeypatch, error, reason):
     from mlflow.tracking import MlflowClient
 
-    import prepbench
-    from prepbench.job import run_job
+    import prepbench.train
+    from prepbench.study.job import run_job
 
     monkeypatch.setenv("PREPBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv(tracking.PARENT_RUN_ENV, raising=False)
     fake = _Failing(error)
-    monkeypatch.setitem(sys.modules, "prepbench.train", fake)
-    monkeypatch.setattr(prepbench, "train", fake, raising=False)
+    monkeypatch.setitem(sys.modules, "prepbench.train.fit", fake)
+    monkeypatch.setattr(prepbench.train, "fit", fake, raising=False)
     cfg = compose(
         *SMALL,
         "study=raises",

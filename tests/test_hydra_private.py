@@ -1,4 +1,4 @@
-"""prepbench.hydra_private, the only user of Hydra's private API: each test fails, naming that
+"""prepbench.study.hydra_private, the only user of Hydra's private API: each test fails, naming that
 module, on a Hydra release that moves or changes what it relies on."""
 
 import importlib
@@ -7,10 +7,10 @@ import inspect
 import hydra
 import pytest
 
-from prepbench import hydra_private
 from prepbench.errors import PrepbenchError
+from prepbench.study import hydra_private
 
-WHY = "prepbench/hydra_private.py relies on Hydra internals; check them against this Hydra release"
+WHY = "prepbench/study/hydra_private.py relies on Hydra internals; check them against this Hydra release"
 
 
 def test_hydra_is_the_release_the_module_was_written_for():

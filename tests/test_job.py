@@ -1,7 +1,7 @@
-"""prepbench.job: what the jobs run by one process share (prepbench.cache.JobCache), and only then.
+"""prepbench.study.job: what the jobs run by one process share (prepbench.data.cache.JobCache), and only then.
 
 The training is replaced by a stand-in that prepares the arrays as the real input pipeline does
-(train.prepared_arrays) and reports a result at once, so the jobs run in seconds and FINISH."""
+(batches.prepared_arrays) and reports a result at once, so the jobs run in seconds and FINISH."""
 
 from __future__ import annotations
 
@@ -10,16 +10,17 @@ from types import SimpleNamespace
 
 import pytest
 
-from prepbench import tracking
-from prepbench.cache import JobCache
 from prepbench.config import compose
+from prepbench.data.cache import JobCache
+from prepbench.track import tracking
+from prepbench.train.batches import prepared_arrays
 from tests._proc import jobs
 
 SMALL = ["data=synthetic", "net=shallow", "net.width=4", "net.dense=8", "prep=std"]
 
 
 class _Training:
-    """Stands in for prepbench.train: the real prepared_arrays, no network."""
+    """Stands in for prepbench.train.fit: the real prepared_arrays, no network."""
 
     def __init__(self, real):
         self.real = real
@@ -28,7 +29,7 @@ class _Training:
         pass
 
     def make_inputs(self, splits, p, *, cache=None, **kwargs):
-        x_train, _, _ = self.real.prepared_arrays(splits, p, cache)
+        x_train, _, _ = prepared_arrays(splits, p, cache)
         return SimpleNamespace(peek=lambda: x_train[:4])
 
     def fit_and_evaluate(self, inputs, **kwargs):
@@ -39,17 +40,18 @@ class _Training:
 def counted(tmp_path, monkeypatch):
     """(run two jobs, the calls counted): decodes (load_splits) and transforms (Preprocessor.transform)."""
     import prepbench
-    import prepbench.job
-    from prepbench import train as real
-    from prepbench.preprocess import Preprocessor
+    import prepbench.study.job
+    import prepbench.train
+    from prepbench.prep.preprocessor import Preprocessor
+    from prepbench.train import fit as real
 
     monkeypatch.setenv("PREPBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv(tracking.PARENT_RUN_ENV, raising=False)
     fake = _Training(real)
-    monkeypatch.setitem(sys.modules, "prepbench.train", fake)
-    monkeypatch.setattr(prepbench, "train", fake, raising=False)
+    monkeypatch.setitem(sys.modules, "prepbench.train.fit", fake)
+    monkeypatch.setattr(prepbench.train, "fit", fake, raising=False)
     calls = {"decode": 0, "transform": 0}
-    load_splits, transform = prepbench.job.load_splits, Preprocessor.transform
+    load_splits, transform = prepbench.study.job.load_splits, Preprocessor.transform
 
     def counting_load(data_cfg):
         calls["decode"] += 1
@@ -59,7 +61,7 @@ def counted(tmp_path, monkeypatch):
         calls["transform"] += 1
         return transform(self, x)
 
-    monkeypatch.setattr(prepbench.job, "load_splits", counting_load)
+    monkeypatch.setattr(prepbench.study.job, "load_splits", counting_load)
     monkeypatch.setattr(Preprocessor, "transform", counting_transform)
 
     def run_two(first_cache, second_cache):
@@ -74,7 +76,7 @@ def counted(tmp_path, monkeypatch):
                     f"tracking.artifact_location={tmp_path}/art",
                 ]
             )
-            statuses.append(prepbench.job.run_job(cfg, [f"seed={seed}"], cache=cache))
+            statuses.append(prepbench.study.job.run_job(cfg, [f"seed={seed}"], cache=cache))
         return statuses
 
     return run_two, calls

@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
-from prepbench import ROOT, tracking
-from prepbench.sweep import parallel_threads  # noqa: F401 (the code under test, imported early)
+from prepbench import ROOT
+from prepbench.study.sweep import parallel_threads  # noqa: F401 (the code under test, imported early)
+from prepbench.track import tracking
 from tests._proc import TINY, error_lines, jobs, prepbench, runs
 
 CORES = len(os.sched_getaffinity(0))

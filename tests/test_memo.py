@@ -15,7 +15,7 @@ from PIL import Image
 
 from prepbench.memo.__main__ import main
 from prepbench.memo.compute import pixel_correlations, samplewise_demo, whitening_rows, zca_single, zca_single_idg
-from prepbench.preprocess import build
+from prepbench.variants import build
 
 
 def smooth_images(n, size, seed=0):

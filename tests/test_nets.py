@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from prepbench.nets import build_model, describe, stage_plan
+from prepbench.train.nets import build_model, describe, stage_plan
 
 
 @pytest.mark.parametrize(

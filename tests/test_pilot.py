@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from prepbench.pilot import decide
+from prepbench.study.pilot import decide
 
 
 def curves(runs):
@@ -48,7 +48,7 @@ def test_no_budget_enough_says_so():
 
 
 def test_main_writes_the_report_table_and_figure(tmp_path, monkeypatch, capsys):
-    from prepbench import pilot
+    from prepbench.study import pilot
 
     runs = [("shallow", [0.3, 0.5, 0.58, 0.600, 0.601, 0.600]), ("deep", [0.3, 0.5, 0.6, 0.620, 0.621, 0.619])]
     monkeypatch.setattr(pilot, "load_curves", lambda uri, experiment: curves(runs))
@@ -78,7 +78,7 @@ def finals(rows):
 
 
 def test_the_value_with_the_best_mean_over_seeds_then_nets_is_chosen():
-    from prepbench.pilot import choose
+    from prepbench.study.pilot import choose
 
     table, chosen = choose(
         finals(
@@ -100,7 +100,7 @@ def test_the_value_with_the_best_mean_over_seeds_then_nets_is_chosen():
 
 
 def test_choose_writes_its_table_and_figure_and_refuses_a_key_the_runs_lack(tmp_path, monkeypatch, capsys):
-    from prepbench import pilot
+    from prepbench.study import pilot
 
     rows = [(n, v, s, 0.5 + v / 10 + s / 100) for n in ("shallow", "deep") for v in (0.01, 1.0) for s in (0, 1)]
     monkeypatch.setattr(pilot, "load_finals", lambda uri, experiment, key: finals(rows))
@@ -126,7 +126,7 @@ def test_choose_writes_its_table_and_figure_and_refuses_a_key_the_runs_lack(tmp_
 def test_choose_names_the_missing_param(tmp_path):
     import mlflow
 
-    from prepbench import pilot
+    from prepbench.study import pilot
 
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     client = mlflow.tracking.MlflowClient(uri)

@@ -1,5 +1,5 @@
-"""prepbench.pipeline_numpy: the tf.data-free training input, checked here on the TensorFlow backend
-(its keras.ops run anywhere) against prepbench.pipeline_tf; tests/test_augment.py checks it on JAX."""
+"""prepbench.train.pipeline_numpy: the tf.data-free training input, checked here on the TensorFlow backend
+(its keras.ops run anywhere) against prepbench.train.pipeline_tf; tests/test_augment.py checks it on JAX."""
 
 import threading
 import time
@@ -9,9 +9,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from prepbench import ROOT
-from prepbench.data import load_splits
-from prepbench.pipeline_numpy import Slices, make_inputs, prefetched
-from prepbench.preprocess import build
+from prepbench.data.splits import load_splits
+from prepbench.train.pipeline_numpy import Slices, make_inputs, prefetched
+from prepbench.variants import build
 
 AUGMENTATION = OmegaConf.load(ROOT / "conf" / "config.yaml").augmentation
 
@@ -28,7 +28,7 @@ def splits(tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["none", "zca", "augment", "samplewise"])
 def test_batches_are_the_tf_data_ones(splits, name):
-    from prepbench import pipeline_tf
+    from prepbench.train import pipeline_tf
 
     p = build(name, augment=name == "samplewise" or None).fit(splits.x_train)
     kwargs = dict(batch_size=48, epochs=2, seed=5, augmentation=AUGMENTATION)

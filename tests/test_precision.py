@@ -1,7 +1,7 @@
 import pytest
 
 from prepbench.errors import PrepbenchError
-from prepbench.precision import cpu_flags, resolve
+from prepbench.train.precision import cpu_flags, resolve
 
 
 def test_auto_is_bfloat16_on_a_cpu_with_amx_and_float32_without():

@@ -1,9 +1,9 @@
-"""prepbench.provenance: commit, versions, hardware and data names as every tool writes them."""
+"""prepbench.track.provenance: commit, versions, hardware and data names as every tool writes them."""
 
 import os
 import re
 
-from prepbench import provenance
+from prepbench.track import provenance
 
 
 def test_git_commit_is_the_checked_out_commit(monkeypatch):

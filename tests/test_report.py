@@ -1,5 +1,5 @@
 """The report end to end: constructed runs written to a temporary MLflow store with the schema
-prepbench.tracking writes, read back by `python -m prepbench.report`'s main()."""
+prepbench.track.tracking writes, read back by `python -m prepbench.report`'s main()."""
 
 import subprocess
 import sys

@@ -1,4 +1,4 @@
-"""prepbench.seeds: rounds of added seeds that stop on precision or at the maximum, resumable.
+"""prepbench.study.seeds: rounds of added seeds that stop on precision or at the maximum, resumable.
 
 Most tests replace the sweep subprocess by a fake that logs, per job, exactly the params a job
 logs (the composed config, flattened) with accuracies of a known spread; one test runs the real
@@ -14,7 +14,7 @@ import pytest
 
 from prepbench import ROOT
 from prepbench.errors import PrepbenchError
-from prepbench.seeds import Plan, plan_from, run
+from prepbench.study.seeds import Plan, plan_from, run
 from tests._proc import env, error_lines
 
 SD = {"none": 0.0, "std": 0.001, "zca": 0.05}  # std is quiet, zca noisy
@@ -35,7 +35,7 @@ class FakeSweeps:
 
         from hydra import compose, initialize_config_dir
 
-        from prepbench.tracking import config_hash
+        from prepbench.track.tracking import config_hash
 
         self.calls.append(items)
         swept = [(i.split("=", 1)[0], i.split("=", 1)[1].split(",")) for i in items if "," in i]
@@ -53,7 +53,7 @@ class FakeSweeps:
     def log(self, cfg, job, key):
         from mlflow.entities import Metric, Param
 
-        from prepbench.tracking import flatten
+        from prepbench.track.tracking import flatten
 
         exp = self.client.get_experiment_by_name(cfg.tracking.experiment)
         exp_id = exp.experiment_id if exp else self.client.create_experiment(cfg.tracking.experiment)
@@ -151,7 +151,7 @@ def test_the_rule_never_looks_at_the_estimate():
     """Two variants with the same spread and different means get the same decision."""
     from prepbench.report.analysis import analyse
     from prepbench.report.select import Spec, select
-    from prepbench.seeds import decide
+    from prepbench.study.seeds import decide
     from tests._report_runs import frame, grid
 
     rows = grid(["none", "std", "zca"], seeds=range(3))
@@ -238,7 +238,7 @@ def test_the_real_command_on_synthetic_data(tmp_path):
 def test_grid_where_skips_settings_resolved_when_a_job_starts():
     import pandas as pd
 
-    from prepbench.seeds import grid_where
+    from prepbench.study.seeds import grid_where
 
     runs = pd.DataFrame(
         {

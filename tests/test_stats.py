@@ -1,4 +1,4 @@
-"""prepbench.stats on constructed data with known answers."""
+"""prepbench.report.stats on constructed data with known answers."""
 
 import math
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from prepbench import stats
+from prepbench.report import stats
 
 
 def test_t_interval_known_values():

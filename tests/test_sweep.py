@@ -1,6 +1,6 @@
 """The sweep's progress line: k/N, elapsed time, and the time left from the jobs done."""
 
-from prepbench.sweep import duration, estimate
+from prepbench.study.sweep import duration, estimate
 
 
 def test_durations_read_at_a_glance():

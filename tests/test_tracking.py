@@ -1,12 +1,8 @@
-import os
-import signal
-import time
-
 import pytest
 from omegaconf import OmegaConf
 
-from prepbench import tracking
 from prepbench.errors import PrepbenchError
+from prepbench.track import tracking
 
 
 def cfg(**overrides):
@@ -57,95 +53,6 @@ def test_run_names_and_commands_read_well():
     assert tracking.run_name(cfg(), ["prep=zca", "net=deep", "seed=0"]) == "zca · deep · seed 0"
     assert tracking.command_for(["prep=zca", "seed=1"]) == "python -m prepbench prep=zca seed=1"
     assert tracking.command_for(["prep=zca"], multirun=True) == "python -m prepbench -m prep=zca"
-
-
-def test_a_stop_signal_during_a_store_call_takes_effect_when_the_call_returns():
-    """Ctrl-C or SIGTERM inside an MLflow call would leave SQLAlchemy's connection mid-transaction
-    (SQLite stays locked against the job's next write): the signal waits for the call to return."""
-    events = []
-
-    class Stopped(Exception):
-        pass
-
-    def stop(signum, frame):
-        events.append("handler")
-        raise Stopped
-
-    def store_call():
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(0.05)  # the signal has arrived: Python runs handlers between bytecodes
-        events.append("call completed")
-        return "value"
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        with pytest.raises(Stopped):
-            tracking.retry(store_call)
-        assert events == ["call completed", "handler"]
-        assert signal.getsignal(signal.SIGTERM) is stop  # the handler in place is back
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def test_a_second_stop_signal_stops_a_store_call_at_once():
-    events = []
-
-    def hanging_store_call():
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(0.05)
-        events.append("call completed")
-
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: events.append("handler"))
-    try:
-        with pytest.raises(KeyboardInterrupt, match="twice"):
-            tracking.retry(hanging_store_call)
-        assert events == []  # stopped inside the call; the handler in place is not run again
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def test_retry_waits_out_a_locked_database_and_reraises_anything_else(monkeypatch):
-    monkeypatch.setattr(tracking.time, "sleep", lambda seconds: None)
-    calls = []
-
-    def flaky():
-        calls.append(1)
-        if len(calls) < 3:
-            raise RuntimeError("(sqlite3.OperationalError) database is locked")
-        return "ok"
-
-    assert tracking.retry(flaky) == "ok" and len(calls) == 3
-    with pytest.raises(ValueError):
-        tracking.retry(lambda: (_ for _ in ()).throw(ValueError("bad")))
-
-
-def test_retry_waits_out_two_sweeps_setting_one_experiment_tag_at_once(tmp_path, monkeypatch):
-    """MLflow's SQL store reads, then inserts: the slower of two writers of one new tag breaks the
-    unique key (seen on an mlflow server in tests/test_claims.py); once the row exists, the same
-    call is an update."""
-    from mlflow.tracking import MlflowClient
-
-    monkeypatch.setattr(tracking.time, "sleep", lambda seconds: None)
-    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
-    exp_id = client.create_experiment("e")
-    raced = []
-
-    def set_tag(*args):
-        if not raced:  # the other sweep's insert lands first
-            raced.append(1)
-            client.set_experiment_tag(exp_id, "k", "theirs")
-            raise RuntimeError(
-                "RestException: BAD_REQUEST: (sqlite3.IntegrityError) UNIQUE constraint failed: "
-                "experiment_tags.key, experiment_tags.experiment_id"
-            )
-        return client.set_experiment_tag(*args)
-
-    tracking.retry(set_tag, exp_id, "k", "ours")
-    assert client.get_experiment(exp_id).tags["k"] == "ours"
-    with pytest.raises(RuntimeError, match="UNIQUE constraint failed: runs"):
-        tracking.retry(lambda: (_ for _ in ()).throw(RuntimeError("UNIQUE constraint failed: runs.run_uuid")))
 
 
 def test_unknown_tracking_scheme_is_one_line_naming_the_uri():

@@ -3,9 +3,10 @@ import pytest
 from omegaconf import OmegaConf
 
 from prepbench import ROOT
-from prepbench.data import load_splits
-from prepbench.preprocess import build
-from prepbench.train import NonFiniteLossError, batch_order, fit_and_evaluate, make_inputs
+from prepbench.data.splits import load_splits
+from prepbench.train.batches import batch_order
+from prepbench.train.fit import NonFiniteLossError, fit_and_evaluate, make_inputs
+from prepbench.variants import build
 
 AUGMENTATION = OmegaConf.load(ROOT / "conf" / "config.yaml").augmentation
 NET = OmegaConf.create(dict(depth=1, width=4, dense=8))
@@ -116,8 +117,8 @@ def test_a_diverging_run_stops_with_a_non_finite_loss_error(splits):
 
 
 def test_a_variant_is_transformed_once_per_data_set_not_once_per_job(splits):
-    from prepbench.cache import JobCache
-    from prepbench.train import prepared_arrays
+    from prepbench.data.cache import JobCache
+    from prepbench.train.batches import prepared_arrays
 
     cache = JobCache()
     first = prepared_arrays(splits, build("std").fit(splits.x_train), cache)
@@ -129,7 +130,7 @@ def test_a_variant_is_transformed_once_per_data_set_not_once_per_job(splits):
 
 
 def test_without_a_cache_each_call_transforms_anew(splits):
-    from prepbench.train import prepared_arrays
+    from prepbench.train.batches import prepared_arrays
 
     p = build("std").fit(splits.x_train)
     first, again = prepared_arrays(splits, p), prepared_arrays(splits, p)
@@ -139,8 +140,8 @@ def test_without_a_cache_each_call_transforms_anew(splits):
 
 
 def test_make_inputs_takes_the_variant_from_the_cache_it_is_given(splits, monkeypatch):
-    from prepbench.cache import JobCache
-    from prepbench.preprocess import Preprocessor
+    from prepbench.data.cache import JobCache
+    from prepbench.prep.preprocessor import Preprocessor
 
     calls = []
     transform = Preprocessor.transform
@@ -163,7 +164,7 @@ def test_configure_tensorflow_sets_the_pools_once_and_warns_only_when_they_canno
 
     code = (
         "import logging, tensorflow as tf\n"
-        "from prepbench.train import configure_tensorflow\n"
+        "from prepbench.train.fit import configure_tensorflow\n"
         "logging.basicConfig(level=logging.WARNING, format='%(message)s')\n"
         "configure_tensorflow(threads=1, deterministic=False)\n"
         "tf.constant(1.0) + 1\n"  # the runtime starts
@@ -205,8 +206,8 @@ def test_a_float32_job_after_a_bfloat16_job_in_one_process_really_runs_in_float3
 def test_bfloat16_computes_in_bfloat16_with_float32_variables_and_logits():
     import keras
 
-    from prepbench.nets import build_model
-    from prepbench.precision import set_keras_policy
+    from prepbench.train.nets import build_model
+    from prepbench.train.precision import set_keras_policy
 
     set_keras_policy("bfloat16")
     try:
@@ -220,7 +221,7 @@ def test_bfloat16_computes_in_bfloat16_with_float32_variables_and_logits():
 
 
 def test_cosine_schedule_warms_up_then_decays_to_zero():
-    from prepbench.train import learning_rate
+    from prepbench.train.fit import learning_rate
 
     schedule = learning_rate(trainer(schedule="cosine", epochs=4, warmup_epochs=1, lr=0.01), steps_per_epoch=10)
     lr = [float(schedule(step)) for step in (0, 5, 10, 25, 40)]
@@ -230,7 +231,7 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
 
 
 def test_sgd_with_nesterov_momentum_and_weight_decay_is_built_as_configured():
-    from prepbench.train import make_optimizer
+    from prepbench.train.fit import make_optimizer
 
     sgd = make_optimizer(trainer(optimizer="sgd", momentum=0.8, nesterov=True, weight_decay=5e-4), 0.05)
     assert type(sgd).__name__ == "SGD" and sgd.nesterov and sgd.momentum == 0.8 and sgd.weight_decay == 5e-4

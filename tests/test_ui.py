@@ -19,7 +19,8 @@ import urllib.request
 import pytest
 from mlflow.tracking import MlflowClient
 
-from prepbench import ROOT, ui
+from prepbench import ROOT
+from prepbench.track import ui
 
 
 def free_port() -> int:

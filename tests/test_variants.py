@@ -4,8 +4,8 @@ import pytest
 
 from prepbench import ROOT
 from prepbench.errors import PrepbenchError
-from prepbench.preprocess import NORMALIZATIONS, build
-from prepbench.variants import names, order_key, variant, variants
+from prepbench.prep.normalizations import NORMALIZATIONS
+from prepbench.variants import build, names, order_key, variant, variants
 
 
 def test_every_prep_file_is_a_variant_in_report_order():
@@ -48,7 +48,7 @@ def test_unknown_names_sort_last_and_are_refused_by_name():
 
 
 def test_a_new_normalization_class_registers_itself():
-    from prepbench.preprocess import Normalization
+    from prepbench.prep.normalizations import Normalization
 
     class Halve(Normalization):
         name = "halve-test"

@@ -14,7 +14,7 @@ from prepbench.bench.measures import MEASURES, Bench
 from prepbench.bench.plans import PLANS, Plan, load_data
 from prepbench.bench.ratios import TARGETS, compute_ratios
 from prepbench.bench.render import write
-from prepbench.provenance import git_commit, hardware, versions
+from prepbench.track.provenance import git_commit, hardware, versions
 
 
 def machine_info() -> dict:
@@ -73,9 +73,9 @@ def run(
     load_start = list(os.getloadavg())
     splits, data_name, data_note = load_data(data, cache_dir)
 
-    from prepbench import train
+    from prepbench.train.fit import configure_tensorflow
 
-    train.configure_tensorflow(threads=threads, deterministic=False)
+    configure_tensorflow(threads=threads, deterministic=False)
     report = context(plan, splits, data_name, data_note, threads, load_start)
     bench = Bench(plan, splits, data_name, sweep=plan.sweep if sweep is None else sweep, log=log)
     for measure in MEASURES:

@@ -24,7 +24,7 @@ from prepbench.bench.plans import (
     preprocessor,
     subset,
 )
-from prepbench.bench.ratios import median, ratio
+from prepbench.bench.ratios import median, ratio, seconds
 
 
 @dataclass
@@ -32,7 +32,7 @@ class Bench:
     """What the measures share: the plan, the data, a log, and what one measure hands to a later one."""
 
     plan: Plan
-    splits: object  # prepbench.data.Splits
+    splits: object  # prepbench.data.splits.Splits
     data_name: str
     sweep: bool = False  # take the sweep-level figures
     log: Callable[[str], None] = print
@@ -41,12 +41,6 @@ class Bench:
 
 
 # ---- timing primitives --------------------------------------------------------------------------
-
-
-def seconds(call):
-    start = time.perf_counter()
-    value = call()
-    return time.perf_counter() - start, value
 
 
 def idg_flow_throughput(idg, x, y, *, images: int, batch_size: int) -> dict:
@@ -62,15 +56,15 @@ def idg_flow_throughput(idg, x, y, *, images: int, batch_size: int) -> dict:
 
 
 def pipeline_throughput(splits, p, *, epochs: int, batch_size: int, cache=None) -> dict:
-    """prepbench's training input (train.make_inputs): setup (static work, once) and then every
+    """prepbench's training input (fit.make_inputs): setup (static work, once) and then every
     batch of `epochs` epochs fully produced. `images_per_second` is the steady rate the training
     loop sees; `with_setup_images_per_second` charges the one-time static work to these epochs.
-    With a `cache` (prepbench.cache.JobCache) that already holds the variant's arrays, the setup is
+    With a `cache` (prepbench.data.cache.JobCache) that already holds the variant's arrays, the setup is
     the batching alone, as for a sweep's later jobs."""
-    from prepbench import train
+    from prepbench.train import fit
 
     setup, inputs = seconds(
-        lambda: train.make_inputs(
+        lambda: fit.make_inputs(
             splits, p, batch_size=batch_size, epochs=epochs, seed=0, augmentation=augmentation_conf(), cache=cache
         )
     )
@@ -93,7 +87,7 @@ def pipeline_throughput(splits, p, *, epochs: int, batch_size: int, cache=None) 
 
 def zca_fits(x_uint8, *, all_images=None) -> dict:
     """IDG's ZCA fit vs prepbench's, on the same images; optionally prepbench's on the whole split."""
-    from prepbench.preprocess import build
+    from prepbench.variants import build
 
     idg = idg_for("zca")
     idg_seconds, _ = seconds(lambda: idg.fit(x_uint8))
@@ -130,7 +124,7 @@ def epoch_timer():
 
 def bench_model(net, splits):
     """The network a measurement trains: nets.build_model from a net config, no batch norm, seed 0."""
-    from prepbench.nets import build_model
+    from prepbench.train.nets import build_model
 
     return build_model(
         depth=net.depth,
@@ -149,8 +143,8 @@ def bare_fit_throughput(splits, net, *, epochs: int, batch_size: int, lr: float 
     import keras
     import tensorflow as tf
 
-    from prepbench.precision import set_keras_policy
-    from prepbench.train import compile_model
+    from prepbench.train.fit import compile_model
+    from prepbench.train.precision import set_keras_policy
 
     keras.utils.set_random_seed(0)
     set_keras_policy("float32")  # whatever an earlier measure left
@@ -167,18 +161,16 @@ def bare_fit_throughput(splits, net, *, epochs: int, batch_size: int, lr: float 
 def harness_throughput(
     splits, net, variant: str, *, epochs: int, batch_size: int, lr: float = 1e-3, precision: str = "float32"
 ) -> dict:
-    """A prepbench job's training: train.make_inputs + train.fit_and_evaluate, its own timing."""
-    from prepbench import train
+    """A prepbench job's training: fit.make_inputs + fit.fit_and_evaluate, its own timing."""
     from prepbench.config import compose
+    from prepbench.train import fit
 
     p = preprocessor(variant)
     fit_seconds, _ = seconds(lambda: p.fit(splits.x_train))
-    inputs = train.make_inputs(
-        splits, p, batch_size=batch_size, epochs=epochs, seed=0, augmentation=augmentation_conf()
-    )
+    inputs = fit.make_inputs(splits, p, batch_size=batch_size, epochs=epochs, seed=0, augmentation=augmentation_conf())
     settings = dict(epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, schedule="constant")
     trainer = compose([f"trainer.{key}={value}" for key, value in settings.items()]).trainer
-    result = train.fit_and_evaluate(inputs, net=net, trainer=trainer, seed=0, batchnorm=p.batchnorm)
+    result = fit.fit_and_evaluate(inputs, net=net, trainer=trainer, seed=0, batchnorm=p.batchnorm)
     return {
         "images": len(splits.y_train) * epochs,
         "images_per_second": result.train_images_per_second,
@@ -242,8 +234,8 @@ def zca_fit_section(b: Bench) -> dict:
 
 
 def pipeline_section(b: Bench) -> dict:
-    """Input pipelines: IDG flow vs train.make_inputs, the same images, the same batch size."""
-    from prepbench.cache import JobCache
+    """Input pipelines: IDG flow vs fit.make_inputs, the same images, the same batch size."""
+    from prepbench.data.cache import JobCache
 
     plan, bs = b.plan, b.plan.batch_size
     pipe = {}
@@ -364,7 +356,7 @@ def precision_section(b: Bench) -> dict:
             "bfloat16_gflops": steady("bfloat16") * flops["training"] / 1e9,
             "float32_gflops": steady("float32") * flops["training"] / 1e9,
         }
-    from prepbench.precision import set_keras_policy
+    from prepbench.train.precision import set_keras_policy
 
     set_keras_policy("float32")  # leave the process as the other measures expect it
     peak = max(peaks, key=lambda p: p["gflops"]) | {"readings_gflops": [p["gflops"] for p in peaks]}
@@ -389,8 +381,9 @@ def sweep_section(b: Bench) -> dict:
 def backends_section(b: Bench) -> dict:
     """The same prepbench job (variant none, float32) on JAX and on TensorFlow: each run a fresh
     process (Keras runs one backend per process; TensorFlow blocked in the JAX ones), alternated,
-    steady training rate (prepbench.backend_speed)."""
-    from prepbench import backend, backend_speed
+    steady training rate (prepbench.bench.backend_speed)."""
+    from prepbench.bench import backend_speed
+    from prepbench.train import backend
 
     if not backend.installed("jax"):
         return {"skipped": "jax is not installed (pip install -e '.[jax]')"}

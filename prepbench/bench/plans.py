@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from prepbench.provenance import SHARED_ZIP, data_name
+from prepbench.track.provenance import SHARED_ZIP, data_name
 
 JPEG_ZIP = SHARED_ZIP
 PIPELINE_VARIANTS = ("std", "zca", "augment")  # augment = the memo's augmentation + featurewise std
@@ -50,7 +50,7 @@ PLANS = {
 def load_data(source: str, cache_dir: str | None = None):
     """(Splits, name, note): the shared CIFAR-10 JPEG copy, or synthetic images when it is absent or asked for."""
     from prepbench.config import compose
-    from prepbench.data import load_splits
+    from prepbench.data.splits import load_splits
 
     if source == "auto":
         source = "folder" if JPEG_ZIP.exists() else "synthetic"
@@ -72,7 +72,7 @@ def load_data(source: str, cache_dir: str | None = None):
 
 def subset(splits, n_train: int, n_eval: int = 256):
     """The first n_train training images (a fair sample: splits are class-mixed), small val/test."""
-    from prepbench.data import Splits
+    from prepbench.data.splits import Splits
 
     def take(x, n):
         return np.resize(x, (n, *x.shape[1:])) if len(x) < n else x[:n]  # repeat if the source is small
@@ -107,7 +107,7 @@ def augmentation_conf():
 
 def preprocessor(variant: str):
     """prepbench's preprocessor for a benchmark variant; `augment` carries featurewise std, like the memo."""
-    from prepbench.preprocess import build
+    from prepbench.variants import build
 
     return build("std", augment=True) if variant == "augment" else build(variant)
 

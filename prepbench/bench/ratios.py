@@ -1,15 +1,24 @@
 """The headline ratios, one row of RATIOS each: how it is computed from the raw figures and the
 target it should reach. A ratio is a number or a dict of numbers (one per variant or net);
-`targets` maps a sub-key (or "*" for every sub-key, "" for a plain number) to its target."""
+`targets` maps a sub-key (or "*" for every sub-key, "" for a plain number) to its target. And the
+arithmetic every measure uses: `seconds` (a call timed), `median`, `ratio`."""
 
 from __future__ import annotations
 
 import math
 import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prepbench.bench.plans import PIPELINE_VARIANTS
+
+
+def seconds(call):
+    """(the seconds `call()` took, its value)."""
+    start = time.perf_counter()
+    value = call()
+    return time.perf_counter() - start, value
 
 
 def median(values) -> float:

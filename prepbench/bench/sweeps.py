@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 
 from prepbench import ROOT
-from prepbench.bench.measures import seconds
-from prepbench.bench.ratios import median, ratio
+from prepbench.bench.ratios import median, ratio, seconds
 
 
 def sweep_figures(workdir: Path, cpu_overrides: list[str], repeats: int = 2) -> dict:
@@ -30,9 +29,9 @@ def sweep_figures(workdir: Path, cpu_overrides: list[str], repeats: int = 2) -> 
 def fixed_cost(cpu_overrides: list[str], repeats: int = 2) -> tuple[dict, int]:
     """(jobs' seconds by "prep/epochs" and the fixed and per-epoch seconds by prep, the cpu study's
     epochs): fixed = 2 x t(1 epoch) - t(2 epochs), medians over `repeats` alternated runs."""
-    from prepbench.cache import JobCache
     from prepbench.config import compose
-    from prepbench.job import run_job
+    from prepbench.data.cache import JobCache
+    from prepbench.study.job import run_job
 
     cache = JobCache()  # the jobs share it as a sweep's jobs do in one process (prepbench.__main__)
 

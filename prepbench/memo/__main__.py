@@ -18,7 +18,7 @@ from prepbench.errors import PrepbenchError
 from prepbench.io import write_text
 from prepbench.memo.inputs import Memo, prepare
 from prepbench.memo.sections import order
-from prepbench.provenance import SHARED_ZIP, git_commit
+from prepbench.track.provenance import SHARED_ZIP, git_commit
 
 POSITIVE = ("train_images", "heldout_images", "bn_images", "bn_epochs", "augment_draws")
 

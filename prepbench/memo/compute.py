@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from prepbench.preprocess import build, fit_cached
+from prepbench.prep.preprocessor import fit_cached
+from prepbench.variants import build
 
 MEMO_SIZE = 128  # the memo shrank its image to 128x128 before ZCA
 EPSILONS = (1e-6, 1e-3, 1e-1)
@@ -168,7 +169,7 @@ YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.4
 def covariance_spectrum(x_train: np.ndarray) -> np.ndarray:
     """Eigenvalues of the training covariance that ZCA whitens (pixels in [0, 1], per-channel centred),
     largest first, in float64."""
-    from prepbench.preprocess import covariance_eigh
+    from prepbench.prep.zca import covariance_eigh
 
     scaled = x_train.astype(np.float64) / 255
     centred = (scaled - scaled.mean(axis=(0, 1, 2))).reshape(len(x_train), -1)
@@ -210,7 +211,7 @@ def augmentation_grid(image: np.ndarray, params, draws: int, seed: int = 0):
     """Section 6: `draws` augmented copies of one uint8 image (float [0, 1] out) and their draws."""
     import tensorflow as tf
 
-    from prepbench.preprocess import augment_batch, draw_augmentation
+    from prepbench.prep.augment_tf import augment_batch, draw_augmentation
 
     batch = tf.constant(np.repeat(image[None].astype(np.float32) / 255, draws, axis=0))
     seed_pair = tf.constant([seed, 0], tf.int32)
@@ -254,8 +255,8 @@ def batchnorm_study(x, y, probe_batch, *, net_cfg, num_classes, epochs, batch_si
     briefly on inputs preprocessed as `none` (x / 255); activation statistics at init and after."""
     import keras
 
-    from prepbench.precision import set_keras_policy
-    from prepbench.train import compile_model
+    from prepbench.train.fit import compile_model
+    from prepbench.train.precision import set_keras_policy
 
     p = build("batchnorm")
     xs, probe = p.transform(x), p.transform(probe_batch)
@@ -281,7 +282,7 @@ def batchnorm_study(x, y, probe_batch, *, net_cfg, num_classes, epochs, batch_si
 def build_model_from(net_cfg, num_classes, input_shape, batchnorm, seed):
     """The net as a `prep=batchnorm` job builds it, batch normalization's momentum included."""
     from prepbench.config import compose
-    from prepbench.nets import build_model
+    from prepbench.train.nets import build_model
 
     momentum = compose(["prep=batchnorm"]).prep.batchnorm_momentum if batchnorm else None
     return build_model(

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from prepbench.errors import PrepbenchError
-from prepbench.provenance import data_name
+from prepbench.track.provenance import data_name
 
 
 @dataclass
@@ -21,7 +21,7 @@ class Memo:
     args: argparse.Namespace
     figs: Path  # where the figures go
     cfg: object  # the composed config: seed, augmentation, cache_dir, net (deep), trainer
-    splits: object  # prepbench.data.Splits
+    splits: object  # prepbench.data.splits.Splits
     label: str  # the data's name
     x_heldout: np.ndarray  # test images never fitted on
     user_image: np.ndarray | None
@@ -89,7 +89,7 @@ def lowest_contrast(x: np.ndarray) -> int:
 
 def prepare(args: argparse.Namespace) -> Memo:
     """Load the data and pick the images; refuse data the memo cannot use."""
-    from prepbench.data import load_splits
+    from prepbench.data.splits import load_splits
 
     args.out.joinpath("figures").mkdir(parents=True, exist_ok=True)
     user_image = load_image(args.image) if args.image is not None else None

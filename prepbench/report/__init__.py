@@ -6,13 +6,15 @@ compared, how big each effect is, how sure we are, and what that says about the 
 
 Parts: `load` (MLflow or runs.csv, the only I/O before writing), `select` (which runs enter, as
 which cell), `analysis` (effects, Holm, verdicts; pure), `commands` (sweeps that fill gaps),
-`figures/` (one module per figure), `doc` (Markdown/HTML), `document` (the sections), `driver`.
-The statistics themselves live in prepbench.stats.
+`figures/` (one module per figure), `document` (the report's sections put together: the question,
+the setup, the caveats, reproducibility), `findings` (results, resolution, verdicts), `wording` (how
+a number or an effect is written), `stats` (the statistics: paired and Welch differences, intervals,
+Holm, seeds needed; no I/O) and `driver`. prepbench.document writes the text as Markdown or HTML.
 """
 
-from prepbench.report.document import data_name
 from prepbench.report.driver import main, write_report
 from prepbench.report.load import default_tracking_uri
 from prepbench.report.select import Spec
+from prepbench.report.wording import data_name
 
 __all__ = ["Spec", "data_name", "default_tracking_uri", "main", "write_report"]

@@ -2,7 +2,7 @@
 
 Every effect is a contrast `plus − minus` between two variants on one moderator level, paired by
 seed (a *benefit*), or the difference of two benefits between moderator levels (an
-*interaction*, Welch unless pairing measurably helps: `prepbench.stats.interaction`). Tests are
+*interaction*, Welch unless pairing measurably helps: `prepbench.report.stats.interaction`). Tests are
 grouped into families, one per table (metric x kind); within a family p-values are Holm-adjusted,
 a verdict names a direction only when the adjusted p is below alpha, and the interval printed
 beside it is the t interval at the level `stats.holm_levels` gives, which excludes 0 exactly then.
@@ -16,8 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from prepbench import stats
-from prepbench.report import claims
+from prepbench.report import claims, stats
 from prepbench.report.commands import commands_for
 from prepbench.report.select import NOT_PLANNED, Selection
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from prepbench import stats, ui
 from prepbench.errors import PrepbenchError
 from prepbench.io import write_text
-from prepbench.report import document, load
+from prepbench.report import document, load, stats, wording
 from prepbench.report.analysis import Analysis, analyse
 from prepbench.report.figures import draw_all
 from prepbench.report.select import Spec, select
+from prepbench.track import ui
 
 USAGE = """The research report of one study: what was compared, how big each effect is, how sure we
 are, and what that says about "preprocessing helps shallow networks more than deep ones".
@@ -127,7 +127,7 @@ def write_report(
         _log(loaded, sel.parents, out)
     print(f"report written to {out / 'report.md'} and {out / 'report.html'}")
     if links:
-        print(document.dashboard_sentence(links, markdown=False))
+        print(wording.dashboard_sentence(links, markdown=False))
     return out
 
 

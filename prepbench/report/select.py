@@ -30,9 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from prepbench import stats, tracking, variants
+from prepbench import variants
 from prepbench.errors import PrepbenchError
-from prepbench.report import claims
+from prepbench.report import claims, stats
+from prepbench.track import tracking
 
 # Not settings that define a context (tracking.NOT_IN_CELL). A FINISHED run counts for its config
 # wherever and however fast it ran, as the sweep's resume counts it, and runs logged before such a
@@ -150,7 +151,7 @@ def superseded_by(jobs: pd.DataFrame, canon: pd.DataFrame, keys: list[str]) -> p
 def option_defaults(group: str, option: str) -> dict:
     """The settings `group=option` has by default in conf/ (canonical), or {} if no such option."""
     from prepbench.config import compose
-    from prepbench.tracking import flatten
+    from prepbench.track.tracking import flatten
 
     try:
         cfg = compose([f"{group}={option}"], checked=False)

@@ -9,7 +9,7 @@ from prepbench.memo.compute import samplewise_demo
 from prepbench.memo.inputs import Memo
 from prepbench.memo.plots import histograms, imshow, save, show_memo_way
 from prepbench.memo.sections import Section
-from prepbench.preprocess import build
+from prepbench.variants import build
 
 TITLE = "2 samplewise"
 FIGURE = "2_samplewise.png"

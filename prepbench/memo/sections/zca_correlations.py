@@ -10,7 +10,7 @@ from prepbench.memo.compute import EPSILONS, correlation_map, fit_zca_on, pixel_
 from prepbench.memo.inputs import Memo
 from prepbench.memo.plots import imshow, save
 from prepbench.memo.sections import Section
-from prepbench.preprocess import build
+from prepbench.variants import build
 
 TITLE = "4 zca correlations"
 FIGURES = ("4_zca_correlations.png", "4_zca_filters.png")

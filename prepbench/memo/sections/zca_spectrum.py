@@ -17,7 +17,8 @@ from prepbench.memo.compute import (
 from prepbench.memo.inputs import Memo
 from prepbench.memo.plots import save
 from prepbench.memo.sections import Section, fmt
-from prepbench.preprocess import build, fit_cached
+from prepbench.prep.preprocessor import fit_cached
+from prepbench.variants import build
 
 TITLE = "5b zca spectrum"
 FIGURES = ("5b_zca_spectrum.png",)

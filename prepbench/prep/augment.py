@@ -1,6 +1,6 @@
 """The memo's augmentation for any Keras backend: parameters drawn in numpy, the warp with keras.ops.
 
-The TensorFlow path (`preprocess.draw_augmentation`, `preprocess.augment_batch`) draws each batch's
+The TensorFlow path (`augment_tf.draw_augmentation`, `augment_tf.augment_batch`) draws each batch's
 rotation, shifts and flips inside tf.data from TensorFlow's stateless RNG, seeded by (seed, batch).
 `draw` below computes the very same numbers in numpy: TensorFlow's stateless RNG on CPU and GPU is
 Philox-4x32-10 with a fixed seed scrambling, reproduced here bit for bit (tests/test_augment.py
@@ -69,7 +69,7 @@ def uniform(seed, count: int, low: float = 0.0, high: float = 1.0) -> np.ndarray
 
 
 def draw(seed, count: int, height: int, width: int, params):
-    """`preprocess.draw_augmentation` in numpy: per image angle (radians), shifts dx, dy (pixels)
+    """`augment_tf.draw_augmentation` in numpy: per image angle (radians), shifts dx, dy (pixels)
     and a flip flag, for a batch of `count` images whose stateless seed is the int32 pair `seed`."""
     seeds = split(seed, 4)
     limit = float(np.deg2rad(params.rotation_degrees))
@@ -81,7 +81,7 @@ def draw(seed, count: int, height: int, width: int, params):
 
 
 def matrices(angle, dx, dy, flip, height: int, width: int) -> np.ndarray:
-    """The (count, 8) projective transforms of `preprocess.augment_batch`, float32: output pixel
+    """The (count, 8) projective transforms of `augment_tf.augment_batch`, float32: output pixel
     (x, y) reads input (a0 x + a1 y + a2, b0 x + b1 y + b2): flip, rotate about the centre, shift."""
     f32 = np.float32
     cx, cy = (f32(width) - f32(1)) / f32(2), (f32(height) - f32(1)) / f32(2)

@@ -1,11 +1,11 @@
-"""Training: batches over preprocessed arrays, Keras `fit`, per-epoch validation, one test.
+"""Training: Keras `fit` over the batches of prepbench.train.batches, per-epoch validation, one test.
 
 Static preprocessing runs once on whole splits (numpy). Augmentation runs per batch, vectorised,
 from stateless seeds (seed, batch): the batches are the same on every run and for every variant,
 whatever the thread timing. The batch order comes from the run's seed alone, so variants compared
 on one seed see the same images in the same order. On TensorFlow the batches come from tf.data
-(prepbench.pipeline_tf); on JAX from numpy with a prefetching thread and augmentation on the device
-(prepbench.pipeline_numpy), with the same images, order and augmentation parameters.
+(prepbench.train.pipeline_tf); on JAX from numpy with a prefetching thread and augmentation on the device
+(prepbench.train.pipeline_numpy), with the same images, order and augmentation parameters.
 """
 
 from __future__ import annotations
@@ -16,18 +16,17 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import keras
-import numpy as np
 
-from prepbench.cache import JobCache
-from prepbench.data import Splits
-from prepbench.nets import build_model
-from prepbench.precision import set_keras_policy
-from prepbench.preprocess import Preprocessor
+from prepbench.data.cache import JobCache
+from prepbench.data.splits import Splits
+from prepbench.prep.preprocessor import Preprocessor
+from prepbench.train.batches import Inputs
+from prepbench.train.nets import build_model
+from prepbench.train.precision import set_keras_policy
 
 log = logging.getLogger(__name__)
 
@@ -36,32 +35,6 @@ EPOCH_METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
 
 class NonFiniteLossError(RuntimeError):
     """Training diverged; the job fails and the sweep goes on."""
-
-
-@dataclass
-class Inputs:
-    """What the network sees: batches already preprocessed, plus their shape."""
-
-    # The paired order's batches: with `start_epoch`, one epoch's (a tf.data.Dataset that fit iterates
-    # once per epoch, after start_epoch(epoch)); without, the whole run's (a generator).
-    train: object
-    val: object  # None with data.val_size=0: no per-epoch validation
-    test: object
-    steps_per_epoch: int
-    num_train: int
-    input_shape: tuple[int, int, int]
-    num_classes: int
-    peek: Callable[[], np.ndarray] | None = None  # the first training batch's images, as numpy
-    start_epoch: Callable[[int], object] | None = None
-
-    def run_batches(self, epochs: int):
-        """Every training batch of an `epochs`-epoch run, in order, as fit sees them."""
-        if self.start_epoch is None:
-            yield from self.train
-            return
-        for epoch in range(epochs):
-            self.start_epoch(epoch)
-            yield from self.train
 
 
 @dataclass
@@ -103,27 +76,6 @@ def configure_tensorflow(*, threads: int, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def batch_order(num_images: int, epochs: int, seed: int) -> np.ndarray:
-    """Each epoch's shuffled image order, from the run's seed only: (epochs, num_images)."""
-    return np.stack([np.random.default_rng([seed, epoch]).permutation(num_images) for epoch in range(epochs)])
-
-
-def prepared_arrays(
-    splits: Splits, p: Preprocessor, cache: JobCache | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Train, val and test as the network sees them. Training images that are augmented per batch
-    are only scaled here: they are normalized after augmentation (IDG's order). With a `cache`, the
-    jobs that share it transform each (data set, variant) once."""
-
-    def prepare() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        x_train = p.scale(splits.x_train) if p.augment else p.transform(splits.x_train)
-        return x_train, p.transform(splits.x_val), p.transform(splits.x_test)
-
-    if cache is None:
-        return prepare()
-    return cache.prepared((p.cache_key(splits.fingerprint), p.augment), prepare)
-
-
 def make_inputs(
     splits: Splits,
     p: Preprocessor,
@@ -135,12 +87,12 @@ def make_inputs(
     cache: JobCache | None = None,
 ) -> Inputs:
     """Preprocess the splits once (or take them from `cache`: prepared_arrays) and batch them:
-    tf.data on TensorFlow (prepbench.pipeline_tf), numpy batches prefetched by a thread on other
-    Keras backends (prepbench.pipeline_numpy)."""
+    tf.data on TensorFlow (prepbench.train.pipeline_tf), numpy batches prefetched by a thread on other
+    Keras backends (prepbench.train.pipeline_numpy)."""
     if keras.backend.backend() == "tensorflow":
-        from prepbench.pipeline_tf import make_inputs as make
+        from prepbench.train.pipeline_tf import make_inputs as make
     else:
-        from prepbench.pipeline_numpy import make_inputs as make
+        from prepbench.train.pipeline_numpy import make_inputs as make
     return make(splits, p, batch_size=batch_size, epochs=epochs, seed=seed, augmentation=augmentation, cache=cache)
 
 
@@ -191,7 +143,7 @@ def fit_and_evaluate(
 ) -> TrainResult:
     """Train (`make_optimizer`), validate every epoch, evaluate on test once. `on_epoch(epoch, metrics)`
     receives each epoch's metrics (epochs counted from 1). `trainer.precision` must be resolved
-    (float32 or bfloat16, see prepbench.precision); the policy is set for every job."""
+    (float32 or bfloat16, see prepbench.train.precision); the policy is set for every job."""
     keras.utils.set_random_seed(seed)
     set_keras_policy(trainer.precision)
     model = build_model(

@@ -11,18 +11,17 @@ import json
 import logging
 import os
 import shlex
-import signal
-import threading
 import time
 import traceback
-from contextlib import contextmanager
 
 from omegaconf import DictConfig, OmegaConf
 
-from prepbench import ROOT, claims
-from prepbench.cache import digest
+from prepbench import ROOT
+from prepbench.data.cache import digest
 from prepbench.errors import PrepbenchError
-from prepbench.provenance import git_commit, versions
+from prepbench.track import claims
+from prepbench.track.provenance import git_commit, versions
+from prepbench.track.retries import retry
 
 PARENT_RUN_ENV = "PREPBENCH_PARENT_RUN_ID"
 SWEEP_SIZE_ENV = "PREPBENCH_SWEEP_JOBS"
@@ -50,7 +49,6 @@ LATE_SETTINGS = {
     "net.input_dropout": "0.0",
 }
 SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
-RETRIES = 8  # SQLite under parallel writers can report "database is locked"; MLflow calls retry
 
 
 def flatten(cfg: DictConfig) -> dict[str, str]:
@@ -179,53 +177,6 @@ def sweep_name(study: str, overrides, started: float | None = None) -> str:
     return " · ".join([study, when, *(_short(k, v, keys) for k, v in named)])
 
 
-# Errors a parallel writer causes and a moment's wait cures: SQLite locked by another process; and
-# two sweeps setting one experiment tag at once (MLflow's SQL store reads, then inserts: the slower
-# insert breaks the table's unique key, and once the row exists the same call updates it).
-TRANSIENT = ("locked", "unique constraint failed: experiment_tags")
-STOPS = (signal.SIGINT, signal.SIGTERM)
-
-
-def retry(call, *args, **kwargs):
-    """Call an MLflow function, retrying briefly when a parallel writer got in the way (TRANSIENT).
-    A Ctrl-C or SIGTERM during the call takes effect when the call returns (_signals_deferred)."""
-    for attempt in range(RETRIES):
-        try:
-            with _signals_deferred():
-                return call(*args, **kwargs)
-        except Exception as err:  # MLflow wraps the driver's error in its own exception types
-            if not any(t in str(err).lower() for t in TRANSIENT) or attempt == RETRIES - 1:
-                raise
-            time.sleep(0.2 * 2**attempt)
-
-
-@contextmanager
-def _signals_deferred():
-    """Hold SIGINT and SIGTERM until the block ends, then deliver the first to the handler in place.
-    A KeyboardInterrupt inside SQLAlchemy leaves its connection mid-transaction, holding SQLite's
-    lock, and the job's own next write (marking its run KILLED) then waited on it without end.
-    A second signal stops at once (a store call can hang: an unreachable server is retried for
-    minutes)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signals reach the main thread only
-        return
-    caught: list[int] = []
-
-    def hold(signum, frame):
-        caught.append(signum)
-        if len(caught) > 1:
-            raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}, twice")
-
-    previous = {sig: signal.signal(sig, hold) for sig in STOPS}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
-        if len(caught) == 1:
-            signal.raise_signal(caught[0])
-
-
 def client_for(tracking_cfg: DictConfig):
     """An MlflowClient for `tracking.uri`, checked to answer within seconds, before any training."""
     import mlflow
@@ -238,7 +189,7 @@ def client_for(tracking_cfg: DictConfig):
     if scheme not in SCHEMES:
         raise PrepbenchError(f"tracking.uri={uri} has unknown scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
     if scheme == "sqlite":
-        from prepbench.store import prepare_sqlite
+        from prepbench.track.store import prepare_sqlite
 
         prepare_sqlite(uri)  # fast refusals, then tables created once under a file lock
     if scheme in ("http", "https"):
@@ -298,7 +249,7 @@ def _artifact_location(tracking_cfg):
     return str(location) if "://" in str(location) else f"file://{location}"
 
 
-# ---- provenance (prepbench.provenance; imported here for the callers that use tracking.*) ------
+# ---- provenance (prepbench.track.provenance; imported here for the callers that use tracking.*) -
 
 
 def command_for(overrides: list[str], multirun: bool = False) -> str:
@@ -313,7 +264,7 @@ def command_for(overrides: list[str], multirun: bool = False) -> str:
 def open_parent_run(client, exp_id: str, study: str, overrides: list[str], lease_seconds: float) -> str:
     """The parent run of this sweep: the one an earlier try of the same command opened, reopened,
     so a resumed sweep keeps all its jobs under one parent; else (none, or the same command is
-    running right now in another sweep) a new one. It is a claim with a lease (prepbench.claims):
+    running right now in another sweep) a new one. It is a claim with a lease (prepbench.track.claims):
     the caller keeps it alive with a claims.Heartbeat."""
     key = digest(study, sorted(overrides))
     tags = {

@@ -12,9 +12,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from prepbench import claims, tracking
 from prepbench.errors import PrepbenchError
-from prepbench.ui import add_runs_view
+from prepbench.track import claims, tracking
+from prepbench.track.retries import retry
+from prepbench.track.ui import add_runs_view
 
 # The parent run's lease, renewed while the sweep lives. Not an attribute of the SweepCallback that
 # starts it: the task function stops it too (end_parent, on Ctrl-C in a job of the basic launcher;
@@ -25,7 +26,7 @@ _HEARTBEAT: claims.Heartbeat | None = None
 
 def sweep_size(config: DictConfig) -> int:
     """How many jobs this multirun will launch (for `job 3/14`), from its overrides."""
-    from prepbench.hydra_private import sweep_batches
+    from prepbench.study.hydra_private import sweep_batches
 
     params = config.hydra.sweeper.get("params") or {}
     arguments = [*(f"{k}={v}" for k, v in params.items()), *config.hydra.overrides.task]
@@ -60,7 +61,7 @@ class SweepCallback(Callback):
         global _HEARTBEAT
         client = tracking.client_for(config.tracking)
         exp_id = tracking.experiment_id(client, config.tracking)
-        add_runs_view(client, exp_id)  # the dashboard's ready runs table (prepbench.ui)
+        add_runs_view(client, exp_id)  # the dashboard's ready runs table (prepbench.track.ui)
         stale = tracking.mark_stale_runs(client, exp_id)
         claims.mark_stale(client, exp_id, role="sweep")
         if stale:
@@ -92,7 +93,7 @@ class SweepCallback(Callback):
         elsewhere = claimed_elsewhere(self.client, self.parent_id)
         status = "FAILED" if failed or bad else "FINISHED"
         stop_heartbeat()
-        tracking.retry(self.client.set_terminated, self.parent_id, status=status)
+        retry(self.client.set_terminated, self.parent_id, status=status)
         took = (
             f" in {duration(time.time() - float(os.environ[SWEEP_STARTED_ENV]))}"
             if SWEEP_STARTED_ENV in os.environ
@@ -124,7 +125,7 @@ def end_parent(cfg: DictConfig, status: str) -> None:
     parent_id = os.environ.get(tracking.PARENT_RUN_ENV)
     stop_heartbeat()
     if parent_id:
-        tracking.retry(tracking.client_for(cfg.tracking).set_terminated, parent_id, status=status)
+        retry(tracking.client_for(cfg.tracking).set_terminated, parent_id, status=status)
 
 
 def parallel_threads() -> int:
@@ -281,7 +282,7 @@ def fetch_data(config: DictConfig) -> None:
         return
     from pathlib import Path
 
-    from prepbench.data import download
+    from prepbench.data.cifar10 import download
 
     download(str(data.url), str(data.md5), Path(str(data.cache_dir)))
 
@@ -294,16 +295,14 @@ def note_elsewhere(cfg: DictConfig) -> None:
     parent_id = os.environ.get(tracking.PARENT_RUN_ENV)
     if parent_id:
         client = tracking.client_for(cfg.tracking)
-        tracking.retry(
-            client.set_tag, parent_id, f"{ELSEWHERE_TAG}{HydraConfig.get().job.num}", "claimed by another sweep"
-        )
+        retry(client.set_tag, parent_id, f"{ELSEWHERE_TAG}{HydraConfig.get().job.num}", "claimed by another sweep")
 
 
 def claimed_elsewhere(client, parent_id: str) -> list[str]:
-    tags = tracking.retry(client.get_run, parent_id).data.tags
+    tags = retry(client.get_run, parent_id).data.tags
     return sorted(k for k in tags if k.startswith(ELSEWHERE_TAG))
 
 
 def clear_elsewhere(client, parent_id: str) -> None:
     for key in claimed_elsewhere(client, parent_id):
-        tracking.retry(client.delete_tag, parent_id, key)
+        retry(client.delete_tag, parent_id, key)

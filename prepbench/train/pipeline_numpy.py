@@ -1,8 +1,8 @@
 """The training input on Keras backends without tf.data (JAX): numpy batches, prepared ahead by a thread.
 
 Batch i of a run (epoch i // steps, step i % steps) holds the same images, in the same order, as on
-the TensorFlow path (`train.batch_order`); an augmented batch gets the transforms the TensorFlow path
-draws for it from the stateless seed (seed, i) (`prepbench.augment` reproduces TensorFlow's RNG in
+the TensorFlow path (`batches.batch_order`); an augmented batch gets the transforms the TensorFlow path
+draws for it from the stateless seed (seed, i) (`prepbench.prep.augment` reproduces TensorFlow's RNG in
 numpy), warped and normalized on the device with keras.ops in one compiled function. A background
 thread gathers, transfers and augments the next few batches while the device trains on the current
 one. Validation and test batches are slices of the preprocessed arrays (`keras.utils.PyDataset`).
@@ -17,11 +17,11 @@ import threading
 import keras
 import numpy as np
 
-from prepbench import augment
-from prepbench.cache import JobCache
-from prepbench.data import Splits
-from prepbench.preprocess import Preprocessor
-from prepbench.train import Inputs, batch_order, prepared_arrays
+from prepbench.data.cache import JobCache
+from prepbench.data.splits import Splits
+from prepbench.prep import augment
+from prepbench.prep.preprocessor import Preprocessor
+from prepbench.train.batches import Inputs, batch_order, prepared_arrays
 
 PREFETCH = 4  # batches ready ahead of the training step
 
@@ -37,7 +37,7 @@ def make_inputs(
     cache: JobCache | None = None,
 ) -> Inputs:
     """Preprocess the splits once (numpy, shared with the TensorFlow path; from `cache` if it holds
-    them: train.prepared_arrays) and batch them."""
+    them: batches.prepared_arrays) and batch them."""
     n = len(splits.y_train)
     x_train, x_val, x_test = prepared_arrays(splits, p, cache)
     y_train = splits.y_train.astype(np.int32)

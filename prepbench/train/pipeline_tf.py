@@ -12,10 +12,11 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from prepbench.cache import JobCache
-from prepbench.data import Splits
-from prepbench.preprocess import Preprocessor, augment_batch
-from prepbench.train import Inputs, batch_order, prepared_arrays
+from prepbench.data.cache import JobCache
+from prepbench.data.splits import Splits
+from prepbench.prep.augment_tf import augment_batch
+from prepbench.prep.preprocessor import Preprocessor
+from prepbench.train.batches import Inputs, batch_order, prepared_arrays
 
 
 def make_inputs(
@@ -28,7 +29,7 @@ def make_inputs(
     augmentation,
     cache: JobCache | None = None,
 ) -> Inputs:
-    """Preprocess the splits once (from `cache` if it holds them: train.prepared_arrays) and wrap
+    """Preprocess the splits once (from `cache` if it holds them: batches.prepared_arrays) and wrap
     them in tf.data pipelines."""
     autotune = tf.data.AUTOTUNE
     n = len(splits.y_train)

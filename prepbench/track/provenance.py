@@ -72,7 +72,7 @@ def hardware() -> str:
     except OSError:
         pass
     gpus = ""
-    from prepbench.backend import current
+    from prepbench.train.backend import current
 
     if current() == "jax":
         import jax

@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass
 from functools import cache
 
+from prepbench.track import retries
+
 log = logging.getLogger(__name__)
 
 OWNER_TAG = "prepbench.owner"
@@ -34,17 +36,11 @@ LEASE_TAG = "prepbench.lease_until"
 REASON_TAG = "prepbench.failure_reason"
 
 
-def _retry(call, *args, **kwargs):
-    from prepbench.tracking import retry
-
-    return retry(call, *args, **kwargs)
-
-
 def _set_tags(client, run_id: str, tags: dict[str, str]) -> None:
     """Several tags in one write."""
     from mlflow.entities import RunTag
 
-    _retry(client.log_batch, run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+    retries.retry(client.log_batch, run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
 
 # ---- who holds a claim ---------------------------------------------------------------------------
@@ -149,7 +145,7 @@ def _search(
         flt += f" and tags.`prepbench.config_hash` = '{config_hash}'"
     if sweep_key:
         flt += f" and tags.`prepbench.sweep_key` = '{sweep_key}'"
-    return _retry(client.search_runs, [exp_id], filter_string=flt, max_results=1000)
+    return retries.retry(client.search_runs, [exp_id], filter_string=flt, max_results=1000)
 
 
 def live_claims(client, exp_id: str, config_hash: str) -> list:
@@ -166,13 +162,13 @@ def mark_stale(client, exp_id: str, *, role: str = "job", config_hash: str | Non
         verdict = state(run)
         if verdict.live:
             continue
-        _retry(
+        retries.retry(
             client.set_tag,
             run.info.run_id,
             REASON_TAG,
             f"interrupted: found RUNNING by a later sweep, but {verdict.why}",
         )
-        _retry(client.set_terminated, run.info.run_id, status="KILLED")
+        retries.retry(client.set_terminated, run.info.run_id, status="KILLED")
         marked.append((run, verdict.why))
     return marked
 
@@ -203,7 +199,7 @@ def take_turn(client, run_id: str, rivals, *, wait_seconds: float):
     writes stalled) is taken to be later than this claim."""
     numbers = [n for r in rivals() if r.info.run_id != run_id and (n := _number(r)) is not None]
     number = 1 + max(numbers, default=0)
-    _retry(client.set_tag, run_id, NUMBER_TAG, str(number))
+    retries.retry(client.set_tag, run_id, NUMBER_TAG, str(number))
     deadline = time.monotonic() + wait_seconds
     while True:
         others = [r for r in rivals() if r.info.run_id != run_id]
@@ -247,9 +243,9 @@ def contest(client, exp_id: str, run_id: str, config_hash: str, *, lease_seconds
 
 def withdraw(client, run_id: str, lost: Lost) -> None:
     """Give up a claim that lost: say why, end it KILLED and delete it (hidden from searches)."""
-    _retry(client.set_tag, run_id, REASON_TAG, f"claim withdrawn: {lost.message()}")
-    _retry(client.set_terminated, run_id, status="KILLED")
-    _retry(client.delete_run, run_id)
+    retries.retry(client.set_tag, run_id, REASON_TAG, f"claim withdrawn: {lost.message()}")
+    retries.retry(client.set_terminated, run_id, status="KILLED")
+    retries.retry(client.delete_run, run_id)
 
 
 class Heartbeat:
@@ -304,7 +300,7 @@ def settle_parent(client, exp_id: str, new_id: str, sweep_key: str, *, lease_sec
     number, ahead = take_turn(client, new_id, rivals, wait_seconds=lease_seconds)
     if ahead is not None:
         return new_id  # another sweep of the same command is running: this one keeps its own parent
-    earlier = _retry(
+    earlier = retries.retry(
         client.search_runs,
         [exp_id],
         filter_string=f"tags.`prepbench.role` = 'sweep' and tags.`prepbench.sweep_key` = '{sweep_key}'",
@@ -316,6 +312,6 @@ def settle_parent(client, exp_id: str, new_id: str, sweep_key: str, *, lease_sec
         return new_id
     old = free[0].info.run_id
     _set_tags(client, old, {**claim_tags(lease_seconds), NUMBER_TAG: str(number)})
-    _retry(client.update_run, old, status="RUNNING")
-    _retry(client.delete_run, new_id)
+    retries.retry(client.update_run, old, status="RUNNING")
+    retries.retry(client.delete_run, new_id)
     return old

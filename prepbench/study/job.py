@@ -1,7 +1,7 @@
 """One job: data -> preprocessing -> network -> training -> MLflow child run.
 
 Bad input (PrepbenchError) is raised before a run exists, so it never leaves a run behind. The run
-is the job's claim on its config hash (prepbench.claims): a job that finds a live claim, or loses
+is the job's claim on its config hash (prepbench.track.claims): a job that finds a live claim, or loses
 the race for it, skips and says so; a heartbeat keeps the claim's lease while it trains. Once the
 run exists it ends FINISHED only after the test evaluation is logged; anything else that goes
 wrong ends it FAILED (or KILLED on Ctrl-C) with the reason as a tag.
@@ -14,13 +14,15 @@ import warnings
 
 from omegaconf import DictConfig, OmegaConf
 
-from prepbench import backend, claims, precision, tracking
-from prepbench.cache import JobCache
 from prepbench.config import check_image_size, validate
 from prepbench.console import quiet_native_stderr, quiet_retracing_warning
-from prepbench.data import Splits, load_splits
-from prepbench.preprocess import Preprocessor, RankDeficientWarning, fit_cached, from_config, zca_rank_deficient
-from prepbench.provenance import hardware
+from prepbench.data.cache import JobCache
+from prepbench.data.splits import Splits, load_splits
+from prepbench.prep.preprocessor import Preprocessor, fit_cached, from_config
+from prepbench.prep.zca import RankDeficientWarning, zca_rank_deficient
+from prepbench.track import claims, tracking
+from prepbench.track.provenance import hardware
+from prepbench.train import backend, precision
 
 
 def run_job(cfg: DictConfig, overrides: list[str], position: str = "", cache: JobCache | None = None) -> str:
@@ -47,10 +49,10 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "", cache: Jo
 
     splits, preprocessor, prep_fit_seconds, tags = _prepare(cfg, f"{position}{label}", cache)
     with quiet_native_stderr():  # TensorFlow's C++ start-up lines
-        from prepbench import train  # Keras and its backend: imported only once a job really trains
+        from prepbench.train import fit  # Keras and its backend: imported only once a job really trains
 
         if cfg.trainer.backend == "tensorflow":
-            train.configure_tensorflow(threads=cfg.trainer.threads, deterministic=cfg.trainer.deterministic)
+            fit.configure_tensorflow(threads=cfg.trainer.threads, deterministic=cfg.trainer.deterministic)
         tags["hardware"] = hardware()  # lists the GPUs: CUDA starts here
         device = backend.device()
     quiet_retracing_warning()
@@ -70,7 +72,7 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "", cache: Jo
             claims.withdraw(client, run.run_id, lost)
             print(f"{position}{label}: {lost.message()}", flush=True)
             return "skipped" if lost.finished else "claimed"
-        return _train(run, cfg, splits, preprocessor, prep_fit_seconds, train, position, label, tags, device, cache)
+        return _train(run, cfg, splits, preprocessor, prep_fit_seconds, fit, position, label, tags, device, cache)
     finally:
         heartbeat.stop()
 
@@ -121,13 +123,13 @@ def _prepare(cfg: DictConfig, label: str, cache: JobCache | None) -> tuple[Split
     return splits, preprocessor, prep_fit_seconds, tags
 
 
-def _train(run, cfg, splits, preprocessor, prep_fit_seconds, train, position, label, tags, device, cache) -> str:
+def _train(run, cfg, splits, preprocessor, prep_fit_seconds, fit, position, label, tags, device, cache) -> str:
     """The claimed job's training, logged to its run; the run ends FINISHED, FAILED or KILLED."""
     try:
         run.log_config(cfg)
         run.log_params(device=device)
         run.set_tags(data_fingerprint=splits.fingerprint, **tags)
-        inputs = train.make_inputs(
+        inputs = fit.make_inputs(
             splits,
             preprocessor,
             batch_size=cfg.trainer.batch_size,
@@ -137,7 +139,7 @@ def _train(run, cfg, splits, preprocessor, prep_fit_seconds, train, position, la
             cache=cache,
         )
         run.log_image(training_images_montage(inputs), "training_images.png")
-        result = train.fit_and_evaluate(
+        result = fit.fit_and_evaluate(
             inputs,
             net=cfg.net,
             trainer=cfg.trainer,

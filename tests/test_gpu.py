@@ -1,14 +1,16 @@
-"""scripts/gpu_study.py's plan: the converged study's design fixed, only its whole seeds sized."""
+"""prepbench.gpu (scripts/gpu_study.py): the converged study's design fixed, only its whole seeds sized; the
+archives a call brings back and resumes from."""
 
 import argparse
-import importlib.util
 import os
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from prepbench import ROOT
+from prepbench.gpu import __main__ as cli
+from prepbench.gpu import plan as gpu_plan
+from prepbench.gpu import results
 
 # The H200's figures (results/memo-gpu/README.md); evaluation speeds assumed 3 times training's.
 MEASURED = {
@@ -20,16 +22,8 @@ PREPS = ["none", "raw", "minmax", "samplewise", "std", "zca", "zca_reg", "augmen
 
 
 @pytest.fixture(scope="module")
-def gpu_study():
-    spec = importlib.util.spec_from_file_location("gpu_study", ROOT / "scripts" / "gpu_study.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def grids(gpu_study):
-    return gpu_study.study_grid("converged"), gpu_study.study_grid("converged-scarce")
+def grids():
+    return gpu_plan.study_grid("converged"), gpu_plan.study_grid("converged-scarce")
 
 
 def _args(**changes):
@@ -49,9 +43,9 @@ def test_the_grid_is_read_from_the_experiments_sweep(grids):
     assert scarce["settings"]["tracking.experiment"] == grid["settings"]["tracking.experiment"] == "converged"
 
 
-def test_converged_sizes_whole_seeds_only_and_fills_what_is_left_with_the_scarcity_ladder(gpu_study, grids):
+def test_converged_sizes_whole_seeds_only_and_fills_what_is_left_with_the_scarcity_ladder(grids):
     grid, scarce = grids
-    plan = gpu_study.seeds_plan(_args(), MEASURED, 455, COUNTS, grid, scarce)
+    plan = gpu_plan.seeds_plan(_args(), MEASURED, 455, COUNTS, grid, scarce)
     assert plan["epochs"] == 30
     deep = plan["job_seconds_estimate"]["deep"]  # 12 + 30 x (10000/23537 + 5000/70500 + 0.1) + 10000/70500
     assert deep == pytest.approx(12 + 30 * (10000 / 23537 + 5000 / 70500 + 0.1) + 10000 / 70500, abs=0.1)
@@ -63,20 +57,20 @@ def test_converged_sizes_whole_seeds_only_and_fills_what_is_left_with_the_scarci
     assert plan["predicted_worker_seconds"] <= capacity
 
     # At least one seed however short the window; at most 10, then the ladder for every seed.
-    assert gpu_study.seeds_plan(_args(), MEASURED, 10, COUNTS, grid, scarce)["seeds"] == 1
-    big = gpu_study.seeds_plan(_args(), MEASURED, 100000, COUNTS, grid, scarce)
+    assert gpu_plan.seeds_plan(_args(), MEASURED, 10, COUNTS, grid, scarce)["seeds"] == 1
+    big = gpu_plan.seeds_plan(_args(), MEASURED, 100000, COUNTS, grid, scarce)
     assert (big["seeds"], big["scarce"]["seeds"], big["seed_list"][-1]) == (10, 10, 9)
     # More workers or a faster GPU: more seeds, never more epochs or images.
-    more = gpu_study.seeds_plan(_args(workers=8), MEASURED, 455, COUNTS, grid, scarce)
+    more = gpu_plan.seeds_plan(_args(workers=8), MEASURED, 455, COUNTS, grid, scarce)
     assert more["seeds"] >= plan["seeds"] and more["epochs"] == 30
 
 
-def test_jobs_queue_whole_seeds_deep_first_then_the_ladder_with_the_experiments_own_sizes(gpu_study, grids):
+def test_jobs_queue_whole_seeds_deep_first_then_the_ladder_with_the_experiments_own_sizes(grids):
     grid, scarce = grids
-    plan = gpu_study.seeds_plan(_args(), MEASURED, 455, COUNTS, grid, scarce)
+    plan = gpu_plan.seeds_plan(_args(), MEASURED, 455, COUNTS, grid, scarce)
     plan.update(experiment="converged", preps=grid["preps"], nets=grid["nets"], sizes={}, extra=[])
     plan["scarce"].update(seeds=2, seed_list=[0, 1])
-    jobs = gpu_study.job_list(plan)
+    jobs = gpu_plan.job_list(plan)
     main = [j for j in jobs if j["experiment"] == "converged"]
     ladder = jobs[len(main) :]
     assert len(main) == 4 * 9 * 2 and len(ladder) == 2 * 2 * 2
@@ -84,29 +78,29 @@ def test_jobs_queue_whole_seeds_deep_first_then_the_ladder_with_the_experiments_
     assert [j["net"] for j in main[:18]] == ["deep"] * 9 + ["shallow"] * 9
     assert {(j["experiment"], j["prep"], j["kind"]) for j in ladder} >= {("converged-scarce", "augment", "deep scarce")}
     assert {j["seed"] for j in ladder} == {0, 1}
-    overrides = gpu_study.overrides_for(_args(), plan, main[0])
+    overrides = gpu_plan.overrides_for(_args(), plan, main[0])
     assert overrides[:4] == ["experiment=converged", "prep=none", "net=deep", "seed=0"]
     sizes = ("data.train_size", "data.val_size", "data.test_size", "trainer.epochs", "trainer.schedule")
     assert not [o for o in overrides if o.startswith(sizes)]  # the experiment's own design
-    assert gpu_study.overrides_for(_args(), plan, ladder[0])[0] == "experiment=converged-scarce"
+    assert gpu_plan.overrides_for(_args(), plan, ladder[0])[0] == "experiment=converged-scarce"
 
 
-def test_a_resumed_store_gets_the_seeds_after_its_whole_ones_and_never_more_than_ten(gpu_study, grids):
+def test_a_resumed_store_gets_the_seeds_after_its_whole_ones_and_never_more_than_ten(grids):
     grid, scarce = grids
     done = {"grid": 5, "scarce": 5}
-    plan = gpu_study.seeds_plan(_args(), MEASURED, 455, COUNTS, grid, scarce, done)
-    fresh = gpu_study.seeds_plan(_args(), MEASURED, 455, COUNTS, grid, scarce)
+    plan = gpu_plan.seeds_plan(_args(), MEASURED, 455, COUNTS, grid, scarce, done)
+    fresh = gpu_plan.seeds_plan(_args(), MEASURED, 455, COUNTS, grid, scarce)
     assert plan["seeds"] == fresh["seeds"] == 4  # the same room buys the same number of new seeds
     assert (plan["seeds_done"], plan["seed_list"]) == ([0, 1, 2, 3, 4], [5, 6, 7, 8])
-    big = gpu_study.seeds_plan(_args(), MEASURED, 100000, COUNTS, grid, scarce, done)
+    big = gpu_plan.seeds_plan(_args(), MEASURED, 100000, COUNTS, grid, scarce, done)
     assert big["seed_list"] == [5, 6, 7, 8, 9] and big["scarce"]["seed_list"] == [5, 6, 7, 8, 9]
-    full = gpu_study.seeds_plan(_args(), MEASURED, 100000, COUNTS, grid, scarce, {"grid": 10, "scarce": 10})
+    full = gpu_plan.seeds_plan(_args(), MEASURED, 100000, COUNTS, grid, scarce, {"grid": 10, "scarce": 10})
     assert full["seed_list"] == [] and full["scarce"]["seed_list"] == []
     big.update(experiment="converged", preps=grid["preps"], nets=grid["nets"], sizes={}, extra=[])
-    assert {j["seed"] for j in gpu_study.job_list(big)} == {5, 6, 7, 8, 9}  # the finished seeds are not queued
+    assert {j["seed"] for j in gpu_plan.job_list(big)} == {5, 6, 7, 8, 9}  # the finished seeds are not queued
 
 
-def test_whole_seeds_are_counted_in_order_for_the_grid_and_the_ladder_apart(gpu_study, grids):
+def test_whole_seeds_are_counted_in_order_for_the_grid_and_the_ladder_apart(grids):
     grid, scarce = grids
 
     def jobs(preps, seeds, train, status="FINISHED"):
@@ -119,43 +113,43 @@ def test_whole_seeds_are_counted_in_order_for_the_grid_and_the_ladder_apart(gpu_
 
     finished = jobs(grid["preps"], [0, 1, 2, 4], "10000") + jobs(scarce["preps"], [0, 1], "2500")
     finished += jobs(["none"], [3], "10000") + jobs(grid["preps"][1:], [3], "10000", status="KILLED")
-    assert gpu_study.finished_seeds(finished, grid, scarce, COUNTS, 10) == {"grid": 3, "scarce": 2}
+    assert gpu_plan.finished_seeds(finished, grid, scarce, COUNTS, 10) == {"grid": 3, "scarce": 2}
     finished += jobs(grid["preps"][1:], [3], "10000")
-    assert gpu_study.finished_seeds(finished, grid, scarce, COUNTS, 10) == {"grid": 5, "scarce": 2}
+    assert gpu_plan.finished_seeds(finished, grid, scarce, COUNTS, 10) == {"grid": 5, "scarce": 2}
 
 
-def test_resume_unpacks_a_previous_calls_archive_as_the_store(gpu_study, tmp_path):
+def test_resume_unpacks_a_previous_calls_archive_as_the_store(tmp_path):
     first, out = tmp_path / "first" / "converged-gpu", tmp_path / "out"
     (first / "mlartifacts" / "run").mkdir(parents=True)
     (first / "mlflow.db").write_bytes(b"db")
     (first / "gpu.json").write_text('{"wall_seconds": 288.0}')
     out.mkdir()
-    (whole,) = gpu_study.archive(first, out, "converged-gpu")
+    (whole,) = results.archive(first, out, "converged-gpu")
     store = tmp_path / "second" / "converged-gpu"
     store.parent.mkdir()
-    assert gpu_study.resume(whole, store, "converged-gpu") == [{"wall_seconds": 288.0}]
+    assert results.resume(whole, store, "converged-gpu") == [{"wall_seconds": 288.0}]
     assert (store / "mlflow.db").read_bytes() == b"db" and (store / "mlartifacts" / "run").is_dir()
     assert sorted(p.name for p in store.parent.iterdir()) == ["converged-gpu"]  # no unpacking folder left
     (store / "gpu.json").write_text('{"wall_seconds": 300.0, "earlier_calls": [{"wall_seconds": 288.0}]}')
-    (again,) = gpu_study.archive(store, out, "converged-gpu")
+    (again,) = results.archive(store, out, "converged-gpu")
     third = tmp_path / "third" / "converged-gpu"
     third.parent.mkdir()
-    assert gpu_study.resume(again, third, "converged-gpu") == [{"wall_seconds": 288.0}, {"wall_seconds": 300.0}]
+    assert results.resume(again, third, "converged-gpu") == [{"wall_seconds": 288.0}, {"wall_seconds": 300.0}]
 
 
-def test_resume_is_refused_for_memo_or_a_missing_archive(gpu_study, tmp_path, capsys):
+def test_resume_is_refused_for_memo_or_a_missing_archive(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        gpu_study.parse_args(["--experiment", "converged", "--resume", str(tmp_path / "none.tar.gz")])
+        cli.parse_args(["--experiment", "converged", "--resume", str(tmp_path / "none.tar.gz")])
     assert "none.tar.gz: expected the archive of a previous call" in capsys.readouterr().err
     (tmp_path / "a.tar.gz").write_bytes(b"")
     with pytest.raises(SystemExit):
-        gpu_study.parse_args(["--experiment", "memo", "--resume", str(tmp_path / "a.tar.gz")])
+        cli.parse_args(["--experiment", "memo", "--resume", str(tmp_path / "a.tar.gz")])
 
 
-def test_memo_overrides_are_unchanged(gpu_study):
+def test_memo_overrides_are_unchanged():
     plan = {"sizes": {"val_size": 5000, "epochs": 10}, "extra": []}
     job = {"experiment": "memo", "prep": "zca", "net": "deep", "seed": 2, "kind": "deep"}
-    overrides = gpu_study.overrides_for(_args(), plan, job)
+    overrides = gpu_plan.overrides_for(_args(), plan, job)
     assert overrides[:7] == [
         "experiment=memo",
         "prep=zca",
@@ -168,21 +162,19 @@ def test_memo_overrides_are_unchanged(gpu_study):
     assert {"data.val_size=5000", "trainer.epochs=10"} <= set(overrides)
 
 
-def test_memo_plan_is_unchanged_it_reproduces_the_h200_call(gpu_study):
+def test_memo_plan_is_unchanged_it_reproduces_the_h200_call():
     """results/memo-gpu: 231 s left after the probe gave 3 seeds x 10 epochs on 22,000 images."""
-    grid = gpu_study.study_grid("memo")
+    grid = gpu_plan.study_grid("memo")
     assert grid["nets"] == ["deep", "shallow"] and len(grid["preps"]) == 8
     args = _args(max_seeds=5, max_epochs=30, val_seconds=0.4)
-    plan = gpu_study.make_plan(args, MEASURED, 231, 22000, grid)
+    plan = gpu_plan.make_plan(args, MEASURED, 231, 22000, grid)
     assert (plan["seeds"], plan["epochs"]) == (3, 10)
     plan.update(experiment="memo", preps=grid["preps"], nets=grid["nets"])
-    jobs = gpu_study.job_list(plan)
+    jobs = gpu_plan.job_list(plan)
     assert len(jobs) == 48 and (jobs[0]["net"], jobs[-1]["seed"]) == ("deep", 2)
 
 
-def test_an_archive_too_big_to_come_back_leaves_the_artifacts_apart_in_parts_that_resume_finds(
-    gpu_study, tmp_path, monkeypatch
-):
+def test_an_archive_too_big_to_come_back_leaves_the_artifacts_apart_in_parts_that_resume_finds(tmp_path, monkeypatch):
     store, out = tmp_path / "store", tmp_path / "out"
     for run in ("a", "b", "c"):  # random bytes: like a PNG, they do not shrink in the gzip
         (store / "mlartifacts" / "1" / run).mkdir(parents=True)
@@ -190,9 +182,9 @@ def test_an_archive_too_big_to_come_back_leaves_the_artifacts_apart_in_parts_tha
     (store / "mlflow.db").write_bytes(b"db")
     (store / "gpu.json").write_text("{}")
     out.mkdir()
-    assert [p.name for p in gpu_study.archive(store, out, "converged-gpu")] == ["converged-gpu.tar.gz"]
-    monkeypatch.setattr(gpu_study, "TAR_LIMIT", 110_000)  # two runs' artifacts fit in a part, not three
-    whole, *parts = gpu_study.archive(store, out, "converged-gpu")
+    assert [p.name for p in results.archive(store, out, "converged-gpu")] == ["converged-gpu.tar.gz"]
+    monkeypatch.setattr(results, "TAR_LIMIT", 110_000)  # two runs' artifacts fit in a part, not three
+    whole, *parts = results.archive(store, out, "converged-gpu")
     assert [p.name for p in parts] == ["converged-gpu-artifacts-1.tar.gz", "converged-gpu-artifacts-2.tar.gz"]
     with tarfile.open(whole) as tar:
         assert "converged-gpu/mlflow.db" in tar.getnames()
@@ -204,5 +196,5 @@ def test_an_archive_too_big_to_come_back_leaves_the_artifacts_apart_in_parts_tha
     assert runs == [["a", "b"], ["c"]]
     back = tmp_path / "back" / "converged-gpu"
     back.parent.mkdir()
-    gpu_study.resume(whole, back, "converged-gpu")
+    results.resume(whole, back, "converged-gpu")
     assert sorted(p.name for p in (back / "mlartifacts" / "1").iterdir()) == ["a", "b", "c"]
