@@ -5,8 +5,9 @@ import subprocess
 import mlflow
 import pytest
 
-from prepbench import ROOT, verify
+from prepbench import ROOT
 from prepbench.errors import PrepbenchError
+from prepbench.study import verify
 from tests._proc import TINY, prepbench
 
 
