@@ -20,6 +20,10 @@ def test_every_prep_file_is_a_variant_in_report_order():
         "featurewise",
         "zca",
         "zca_reg",
+        "zca_shrunk",
+        "zca_shrunk_all",
+        "zca_shrunk_gcn",
+        "zca_shrunk_pca",
         "augment",
         "batchnorm",
     ]

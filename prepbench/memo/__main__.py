@@ -17,10 +17,36 @@ from prepbench.document import Document
 from prepbench.errors import PrepbenchError
 from prepbench.io import write_text
 from prepbench.memo.inputs import Memo, prepare
-from prepbench.memo.sections import order
 from prepbench.track.provenance import SHARED_ZIP, git_commit
 
 POSITIVE = ("train_images", "heldout_images", "bn_images", "bn_epochs", "augment_draws")
+
+
+def order():
+    """The section modules in the memo's order."""
+    from prepbench.memo.sections import (
+        augmentation,
+        batchnorm,
+        keras3,
+        minmax,
+        samplewise,
+        zca_correlations,
+        zca_epsilon,
+        zca_single,
+        zca_spectrum,
+    )
+
+    return (
+        minmax,
+        samplewise,
+        zca_single,
+        zca_correlations,
+        zca_epsilon,
+        zca_spectrum,
+        augmentation,
+        batchnorm,
+        keras3,
+    )
 
 
 def parse_args(argv):

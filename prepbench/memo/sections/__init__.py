@@ -1,5 +1,6 @@
-"""The memo's sections, one module each, in the memo's order. Each has TITLE (for the timings)
-and `section(memo) -> Section`: its markdown, the figures it wrote and the numbers it measured."""
+"""The memo's sections, one module each (their order is the driver's, prepbench.memo.__main__).
+Each has TITLE (for the timings) and `section(memo) -> Section`: its markdown, the figures it wrote
+and the numbers it measured. This package's own module holds only what they share."""
 
 from __future__ import annotations
 
@@ -18,30 +19,3 @@ class Section:
 
 def fmt(v: float) -> str:
     return f"{v:.4g}"
-
-
-def order():
-    """The section modules in the memo's order."""
-    from prepbench.memo.sections import (
-        augmentation,
-        batchnorm,
-        keras3,
-        minmax,
-        samplewise,
-        zca_correlations,
-        zca_epsilon,
-        zca_single,
-        zca_spectrum,
-    )
-
-    return (
-        minmax,
-        samplewise,
-        zca_single,
-        zca_correlations,
-        zca_epsilon,
-        zca_spectrum,
-        augmentation,
-        batchnorm,
-        keras3,
-    )
