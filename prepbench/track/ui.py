@@ -89,7 +89,7 @@ def group_keys(runs_params: list[dict]) -> list[str]:
     study with `zca` and `zca_reg`, which both log prep `zca`; `data.train_size` where a scarcity
     ladder shares the experiment), not seeds nor settings that change no result (as the report's
     contexts: tracking.NOT_IN_CELL)."""
-    from prepbench.tracking import LATE_SETTINGS, NOT_IN_CELL
+    from prepbench.track.tracking import LATE_SETTINGS, NOT_IN_CELL
 
     keys = sorted({k for params in runs_params for k in params})
     out = []
@@ -109,7 +109,7 @@ def add_runs_view(client, experiment_id: str) -> None:
     """Store the view in the experiment (it also appears under Views in the UI), grouped by what
     tells its job runs' cells apart (group_keys); an experiment that already has this very view is
     left as it is."""
-    from prepbench.tracking import retry
+    from prepbench.track.retries import retry
 
     jobs = retry(client.search_runs, [experiment_id], FINISHED_JOBS, max_results=50_000)
     state = json.dumps(runs_view_state(group_keys([r.data.params for r in jobs])), sort_keys=True)
@@ -146,7 +146,7 @@ def compare_url(experiment_id: str, run_ids, base_url: str = DEFAULT_BASE_URL) -
 def dashboard_urls(client, experiment: str, base_url: str = DEFAULT_BASE_URL) -> dict[str, str] | None:
     """{"runs": runs table URL, "compare": comparison of the FINISHED jobs} of an experiment by name,
     or None when the store has no such experiment."""
-    from prepbench.tracking import retry
+    from prepbench.track.retries import retry
 
     found = retry(client.get_experiment_by_name, experiment)
     if found is None:
