@@ -36,3 +36,30 @@ def test_data_names_say_which_cifar10():
     assert provenance.data_name("folder", "/x/flowers") == "the image folder /x/flowers"
     assert provenance.data_name("folder") == "an image folder"
     assert provenance.data_name("synthetic") == "synthetic images"
+
+
+def test_a_study_store_changing_under_results_leaves_the_commit_clean(monkeypatch, tmp_path):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "mlflow.db").write_text("store")
+    (tmp_path / "train.py").write_text("code")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    monkeypatch.setattr(provenance, "ROOT", tmp_path)
+    provenance.git_commit.cache_clear()
+    try:
+        (tmp_path / "results" / "mlflow.db").write_text("store, grown")
+        (tmp_path / "notes.txt").write_text("untracked")
+        assert not provenance.git_commit().endswith("-dirty")
+        assert provenance.uncommitted_files() == []
+        provenance.git_commit.cache_clear()
+        (tmp_path / "train.py").write_text("code, changed")
+        assert provenance.git_commit().endswith("-dirty")
+        assert provenance.uncommitted_files() == ["train.py"]
+    finally:
+        provenance.git_commit.cache_clear()

@@ -34,16 +34,27 @@ LIBRARIES = (
 )
 
 
+# Studies keep their MLflow stores under results/ and commit them as they grow: a store changing
+# under a running study is not a change to the code that trains it.
+RESULTS_DIR = "results"
+
+
 @cache
 def git_commit(short: bool = False, paths: tuple[str, ...] = ()) -> str:
-    """The checked-out commit, with "-dirty" when tracked files (under `paths`, or anywhere) have
-    uncommitted changes; "unknown" outside a git checkout."""
+    """The checked-out commit, with "-dirty" when tracked files (under `paths`, or anywhere outside
+    results/) have uncommitted changes; "unknown" outside a git checkout."""
     try:
         commit = _git("rev-parse", *(["--short"] if short else []), "HEAD")
-        dirty = _git("status", "--porcelain", "--untracked-files=no", *(["--", *paths] if paths else []))
+        dirty = uncommitted_files(paths)
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("-dirty" if dirty else "")
+
+
+def uncommitted_files(paths: tuple[str, ...] = ()) -> list[str]:
+    """Tracked files with uncommitted changes, under `paths` or anywhere outside results/."""
+    spec = list(paths) or [".", f":(exclude){RESULTS_DIR}"]
+    return _git("diff", "HEAD", "--name-only", "--", *spec).splitlines()
 
 
 def _git(*args: str) -> str:
