@@ -39,6 +39,7 @@ _name = (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty name")
 RULES = {
     "seed": (_int(0, SEED_MAX), f"an integer from 0 to 2**32-1 = {SEED_MAX}"),
     "rerun": _bool,
+    "allow_dirty": _bool,
     "trainer.epochs": (_int(1), "an integer >= 1"),
     "trainer.batch_size": (_int(1), "an integer >= 1"),
     "trainer.lr": (_positive, "a positive finite number"),

@@ -32,3 +32,27 @@ def cifar_jpeg(cache_dir):
 @pytest.fixture
 def images():
     return np.random.default_rng(0).integers(0, 256, size=(64, 8, 8, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def code_repo(tmp_path, monkeypatch) -> Path:
+    """A small git checkout standing in for prepbench's own (provenance reads ROOT): committed code,
+    a study's store under results/ and the default store git ignores."""
+    import subprocess
+
+    from prepbench.track import provenance
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "results" / "study").mkdir(parents=True)
+    (tmp_path / "results" / "study" / "mlflow.db").write_text("store")
+    (tmp_path / ".gitignore").write_text("/results/mlflow.db\n")
+    (tmp_path / "train.py").write_text("code")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    monkeypatch.setattr(provenance, "ROOT", tmp_path)
+    provenance.git_commit.cache_clear()
+    yield tmp_path
+    provenance.git_commit.cache_clear()

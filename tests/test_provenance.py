@@ -38,28 +38,25 @@ def test_data_names_say_which_cifar10():
     assert provenance.data_name("synthetic") == "synthetic images"
 
 
-def test_a_study_store_changing_under_results_leaves_the_commit_clean(monkeypatch, tmp_path):
-    import subprocess
-
-    def git(*args):
-        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
-
-    git("init", "-q")
-    (tmp_path / "results").mkdir()
-    (tmp_path / "results" / "mlflow.db").write_text("store")
-    (tmp_path / "train.py").write_text("code")
-    git("add", ".")
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
-    monkeypatch.setattr(provenance, "ROOT", tmp_path)
+def test_a_study_store_changing_under_results_leaves_the_commit_clean(code_repo):
+    (code_repo / "results" / "study" / "mlflow.db").write_text("store, grown")
+    (code_repo / "notes.txt").write_text("untracked")
+    assert not provenance.git_commit().endswith("-dirty")
+    assert provenance.uncommitted_files() == [] and provenance.uncommitted_diff() == ""
     provenance.git_commit.cache_clear()
-    try:
-        (tmp_path / "results" / "mlflow.db").write_text("store, grown")
-        (tmp_path / "notes.txt").write_text("untracked")
-        assert not provenance.git_commit().endswith("-dirty")
-        assert provenance.uncommitted_files() == []
-        provenance.git_commit.cache_clear()
-        (tmp_path / "train.py").write_text("code, changed")
-        assert provenance.git_commit().endswith("-dirty")
-        assert provenance.uncommitted_files() == ["train.py"]
-    finally:
-        provenance.git_commit.cache_clear()
+    (code_repo / "train.py").write_text("code, changed")
+    assert provenance.git_commit().endswith("-dirty")
+    assert provenance.uncommitted_files() == ["train.py"]
+    assert "+code, changed" in provenance.uncommitted_diff()
+
+
+def test_a_study_store_is_a_local_store_under_results_that_git_keeps(code_repo, monkeypatch):
+    monkeypatch.chdir(code_repo)
+    code_repo = code_repo.resolve()
+    study = code_repo / "results" / "study" / "mlflow.db"
+    assert provenance.study_store(f"sqlite:///{study}") == study
+    assert provenance.study_store("sqlite:///results/study/mlflow.db") == code_repo / "results/study/mlflow.db"
+    assert provenance.study_store(f"file://{code_repo}/results/other/mlruns") == code_repo / "results/other/mlruns"
+    assert provenance.study_store(f"sqlite:///{code_repo}/results/mlflow.db") is None  # ignored: the default store
+    assert provenance.study_store(f"sqlite:///{code_repo}/elsewhere.db") is None
+    assert provenance.study_store("http://localhost:5000") is None

@@ -152,3 +152,37 @@ def test_settings_added_later_stay_out_of_the_hash_at_the_value_older_runs_ran_w
         assert tracking.config_hash(cfg) == tracking.config_hash(without)
     cfg = compose(["prep=zca", "prep.zca_shrinkage=0.1"])
     assert tracking.config_hash(cfg) != tracking.config_hash(compose(["prep=zca"]))
+
+
+def test_a_study_store_takes_runs_of_committed_code_only(code_repo):
+    study = cfg(tracking=dict(uri=f"sqlite:///{code_repo}/results/study/mlflow.db"))
+    tracking.check_committed_code(study)  # clean
+    (code_repo / "train.py").write_text("code, changed")
+    with pytest.raises(
+        PrepbenchError, match=r"results/study/mlflow\.db .*uncommitted changes \(train\.py\).*allow_dirty=true"
+    ):
+        tracking.check_committed_code(study)
+    tracking.check_committed_code(OmegaConf.merge(study, dict(allow_dirty=True)))
+    tracking.check_committed_code(
+        cfg(tracking=dict(uri=f"sqlite:///{code_repo}/results/mlflow.db"))
+    )  # the default store
+
+
+def test_a_run_of_uncommitted_code_keeps_the_diff(code_repo, tmp_path_factory):
+    from mlflow.tracking import MlflowClient
+
+    store = tmp_path_factory.mktemp("store")
+    client = MlflowClient(f"sqlite:///{store}/mlflow.db")
+    exp_id = client.create_experiment("e", artifact_location=f"file://{store}/artifacts")
+    clean = client.create_run(exp_id).info.run_id
+    tracking.log_dirty_diff(client, clean)
+    (code_repo / "train.py").write_text("code, changed")
+    from prepbench.track import provenance
+
+    provenance.git_commit.cache_clear()
+    dirty = client.create_run(exp_id).info.run_id
+    tracking.log_dirty_diff(client, dirty)
+    assert "prepbench.dirty" not in client.get_run(clean).data.tags
+    assert client.get_run(dirty).data.tags["prepbench.dirty"] == "true"
+    diff = client.download_artifacts(dirty, tracking.DIRTY_DIFF, str(tmp_path_factory.mktemp("a")))
+    assert "+code, changed" in open(diff).read()

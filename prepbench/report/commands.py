@@ -12,7 +12,7 @@ import pandas as pd
 from prepbench.report.select import Selection, group_of
 
 # Items that never carry over to a command for other cells.
-_DROP = ("seed=", "rerun=", "hydra.", "hydra/", "+hydra", "-m", "--multirun")
+_DROP = ("seed=", "rerun=", "allow_dirty=", "hydra.", "hydra/", "+hydra", "-m", "--multirun")
 _RECONSTRUCT = (
     "data.path",
     "data.train_size",

@@ -30,6 +30,7 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "", cache: Jo
     sweep is training it) or "failed". `cache`: what the jobs run by this process share (the data
     set, the preprocessed splits); None decodes and transforms for this job alone."""
     validate(cfg)
+    tracking.check_committed_code(cfg)
     # The precision this machine really trains in is part of the job's identity (its config hash).
     cfg.trainer.precision = precision.resolve(cfg.trainer.precision, backend=cfg.trainer.backend)
     # Keras picks its backend when first imported: set it (or refuse) before anything imports Keras.

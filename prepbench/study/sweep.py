@@ -54,6 +54,7 @@ class SweepCallback(Callback):
         from prepbench.config import validate
 
         validate(config)
+        tracking.check_committed_code(config)
         check_launcher(config)
         fetch_data(config)
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlparse
 
 from prepbench import ROOT
 
@@ -55,6 +56,40 @@ def uncommitted_files(paths: tuple[str, ...] = ()) -> list[str]:
     """Tracked files with uncommitted changes, under `paths` or anywhere outside results/."""
     spec = list(paths) or [".", f":(exclude){RESULTS_DIR}"]
     return _git("diff", "HEAD", "--name-only", "--", *spec).splitlines()
+
+
+def uncommitted_diff() -> str:
+    """The uncommitted changes to tracked files outside results/, as a patch (what a -dirty run ran)."""
+    try:
+        return _git("diff", "HEAD", "--", ".", f":(exclude){RESULTS_DIR}")
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def study_store(tracking_uri: str) -> Path | None:
+    """The store's path when it is a study's own store: a local store under results/ that git does
+    not ignore (committed with its study, so its runs are published); else None (results/mlflow.db,
+    the default store, is ignored; a store elsewhere or on a server is nobody's publication)."""
+    scheme, _, rest = tracking_uri.partition(":")
+    if scheme == "sqlite" and rest.startswith("///"):
+        path = Path(rest[3:])  # sqlite:///relative/path, sqlite:////absolute/path
+    elif scheme == "file":
+        path = Path(urlparse(tracking_uri).path)
+    else:
+        return None
+    path = path.resolve()
+    try:
+        inside = path.relative_to((ROOT / RESULTS_DIR).resolve())
+    except ValueError:
+        return None
+    probe = f"{RESULTS_DIR}/{inside}" + ("/meta.yaml" if scheme == "file" else "")  # a file store is a folder
+    try:
+        subprocess.run(["git", "check-ignore", "-q", probe], cwd=ROOT, check=True, capture_output=True)
+    except subprocess.CalledProcessError as err:
+        return path if err.returncode == 1 else None  # 1: not ignored; 128: not a git checkout
+    except OSError:
+        return None
+    return None
 
 
 def _git(*args: str) -> str:

@@ -20,14 +20,22 @@ from prepbench import ROOT
 from prepbench.data.cache import digest
 from prepbench.errors import PrepbenchError
 from prepbench.track import claims
-from prepbench.track.provenance import git_commit, versions
+from prepbench.track.provenance import git_commit, study_store, uncommitted_diff, uncommitted_files, versions
 from prepbench.track.retries import retry
 
 PARENT_RUN_ENV = "PREPBENCH_PARENT_RUN_ID"
 SWEEP_SIZE_ENV = "PREPBENCH_SWEEP_JOBS"
 # Keys that do not change what a job computes: left out of its identity (the config hash).
 # steps_per_execution changes how fast, not what: the same history to the bit (tests/test_train.py).
-NOT_IN_HASH = ("tracking", "rerun", "cache_dir", "study", "trainer.threads", "trainer.steps_per_execution")
+NOT_IN_HASH = (
+    "tracking",
+    "rerun",
+    "allow_dirty",
+    "cache_dir",
+    "study",
+    "trainer.threads",
+    "trainer.steps_per_execution",
+)
 # Params that do not tell one cell of a study (variant x level x seed) from another, besides the
 # seed: what is not in a job's identity, and `device` (where a job ran, logged beside the config).
 # The report's contexts and the dashboard's groups both leave them out.
@@ -258,6 +266,33 @@ def command_for(overrides: list[str], multirun: bool = False) -> str:
     return " ".join(["python -m prepbench", *(["-m"] if multirun else []), *map(shlex.quote, overrides)])
 
 
+# ---- clean code behind a study's runs ----------------------------------------------------------
+
+DIRTY_DIFF = "code.diff"  # the artifact that holds what a -dirty run ran
+
+
+def check_committed_code(cfg: DictConfig) -> None:
+    """A study's own store publishes its runs: refuse code that no commit holds, before any run
+    exists (allow_dirty=true trains anyway, and each run keeps the diff)."""
+    uri = str(cfg.tracking.uri)
+    if cfg.get("allow_dirty") or study_store(uri) is None:
+        return
+    files = uncommitted_files()
+    if files:
+        shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        raise PrepbenchError(
+            f"tracking.uri={uri} is a study's own store under results/ and the code has uncommitted changes "
+            f"({shown}); expected committed code: commit, run from a worktree at a commit, or pass allow_dirty=true"
+        )
+
+
+def log_dirty_diff(client, run_id: str) -> None:
+    """A run of uncommitted code: tagged, with the uncommitted changes as an artifact."""
+    if git_commit().endswith("-dirty"):
+        retry(client.set_tag, run_id, "prepbench.dirty", "true")
+        retry(client.log_text, run_id, uncommitted_diff(), DIRTY_DIFF)
+
+
 # ---- the sweep's parent run ------------------------------------------------------------------
 
 
@@ -276,6 +311,7 @@ def open_parent_run(client, exp_id: str, study: str, overrides: list[str], lease
         **claims.claim_tags(lease_seconds),
     }
     new_id = retry(client.create_run, exp_id, run_name=sweep_name(study, overrides), tags=tags).info.run_id
+    log_dirty_diff(client, new_id)
     return claims.settle_parent(client, exp_id, new_id, key, lease_seconds=lease_seconds)
 
 
@@ -347,6 +383,7 @@ class JobRun:
         tags.update(extra_tags or {})
         self.client = client
         self.run_id = retry(client.create_run, exp_id, run_name=run_name(cfg, overrides), tags=tags).info.run_id
+        log_dirty_diff(client, self.run_id)
 
     def log_config(self, cfg: DictConfig) -> None:
         from mlflow.entities import Param
