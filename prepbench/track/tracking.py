@@ -22,6 +22,7 @@ from prepbench.errors import PrepbenchError
 from prepbench.track import claims
 from prepbench.track.provenance import git_commit, study_store, uncommitted_diff, uncommitted_files, versions
 from prepbench.track.retries import retry
+from prepbench.train.version import CODE_VERSION
 
 PARENT_RUN_ENV = "PREPBENCH_PARENT_RUN_ID"
 SWEEP_SIZE_ENV = "PREPBENCH_SWEEP_JOBS"
@@ -81,6 +82,8 @@ def config_hash(cfg: DictConfig) -> str:
         for k, v in flatten(cfg).items()
         if not any(k == x or k.startswith(x + ".") for x in NOT_IN_HASH) and LATE_SETTINGS.get(k) != v
     }
+    if CODE_VERSION > 1:  # version 1 is the code every stored run ran: their identities stay as they were
+        items["code_version"] = str(CODE_VERSION)
     return digest(sorted(items.items()))
 
 
@@ -373,6 +376,7 @@ class JobRun:
         tags = {
             "prepbench.role": "job",
             "prepbench.config_hash": config_hash(cfg),
+            "prepbench.code_version": str(CODE_VERSION),
             "prepbench.git_commit": git_commit(),
             "prepbench.versions": json.dumps(versions()),
             "prepbench.overrides": json.dumps(overrides),
