@@ -99,6 +99,13 @@ def test_report_files_order_and_artifact(full, store):
     assert "report/report.md" in arts and "report/effects.csv" in arts
 
 
+def test_the_store_tags_what_the_report_left_out_as_superseded(full, store):
+    runs = pd.read_csv(full[0] / "runs.csv")
+    old, new = runs.loc[runs["superseded"], ["run_id", "superseded_by"]].iloc[0]
+    assert store[1].get_run(old).data.tags["prepbench.superseded_by"] == new
+    assert "prepbench.superseded_by" not in store[1].get_run(new).data.tags
+
+
 def test_runs_csv_marks_superseded_runs_and_recomputes_the_same_effects(full, tmp_path):
     out, _ = full
     runs = pd.read_csv(out / "runs.csv")
@@ -237,7 +244,8 @@ def test_report_links_the_dashboard_views_of_its_store(full, store):
         [store[1].get_experiment_by_name("full").experiment_id],
         "tags.`prepbench.role` = 'job' and attributes.status = 'FINISHED'",
     )
-    assert sorted(shown) == sorted(r.info.run_id for r in finished) and len(shown) > 0
+    current = [r.info.run_id for r in finished if "prepbench.superseded_by" not in r.data.tags]
+    assert sorted(shown) == sorted(current) and len(current) == len(finished) - 1  # not the superseded run
     assert f'<a href="{runs_url.replace("&", "&amp;")}">runs table</a>' in (out / "report.html").read_text()
 
 

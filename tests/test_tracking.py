@@ -186,3 +186,44 @@ def test_a_run_of_uncommitted_code_keeps_the_diff(code_repo, tmp_path_factory):
     assert client.get_run(dirty).data.tags["prepbench.dirty"] == "true"
     diff = client.download_artifacts(dirty, tracking.DIRTY_DIFF, str(tmp_path_factory.mktemp("a")))
     assert "+code, changed" in open(diff).read()
+
+
+def _client(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    return client, client.create_experiment("e", artifact_location=f"file://{tmp_path}/artifacts")
+
+
+def test_a_newer_finished_run_of_a_config_supersedes_the_older_in_every_view(tmp_path):
+    from prepbench.track.ui import CURRENT_JOBS
+
+    client, exp = _client(tmp_path)
+
+    def job(config_hash, status="FINISHED"):
+        run_id = client.create_run(
+            exp, tags={"prepbench.role": "job", "prepbench.config_hash": config_hash}
+        ).info.run_id
+        client.set_terminated(run_id, status=status)
+        return run_id
+
+    first, other, second, failed = job("a"), job("b"), job("a"), job("a", status="FAILED")
+    assert tracking.mark_superseded(client, exp) == 1
+    assert client.get_run(first).data.tags[tracking.SUPERSEDED_TAG] == second
+    assert {r.info.run_id for r in client.search_runs([exp], CURRENT_JOBS)} == {other, second}
+    third = job("a")
+    assert tracking.mark_superseded(client, exp, config_hash="a") == 2  # both older runs now name the newest
+    assert {r.info.run_id for r in client.search_runs([exp], CURRENT_JOBS)} == {other, third}
+    assert tracking.mark_superseded(client, exp) == 0 and failed
+
+
+def test_a_rerun_sweep_is_its_own_parent_and_a_resumed_one_reopens_its_parent(tmp_path):
+    client, exp = _client(tmp_path)
+    first = tracking.open_parent_run(client, exp, "s", ["prep=none"], lease_seconds=30)
+    client.set_terminated(first, status="KILLED")
+    assert tracking.open_parent_run(client, exp, "s", ["prep=none"], lease_seconds=30) == first  # resumed
+    client.set_terminated(first, status="FINISHED")
+    rerun = tracking.open_parent_run(client, exp, "s", ["prep=none"], lease_seconds=30, rerun=True)
+    client.set_terminated(rerun, status="FINISHED")
+    again = tracking.open_parent_run(client, exp, "s", ["prep=none"], lease_seconds=30, rerun=True)
+    assert len({first, rerun, again}) == 3

@@ -62,7 +62,9 @@ def test_the_view_shows_the_jobs_columns_grouped_by_prep_and_net():
         "metrics.`val_accuracy`",
     ]
     assert [k["groupByData"] for k in state["groupBy"]["groupByKeys"]] == ["prep", "net"]
-    assert state["searchFilter"] == "tags.`prepbench.role` = 'job' and attributes.status = 'FINISHED'"
+    assert state["searchFilter"] == (
+        "tags.`prepbench.role` = 'job' and attributes.status = 'FINISHED' and tags.`prepbench.superseded_by` IS NULL"
+    )
 
 
 def test_the_view_groups_by_what_tells_cells_apart_besides_prep_and_net():

@@ -18,7 +18,7 @@ from prepbench.report import document, load, stats, wording
 from prepbench.report.analysis import Analysis, analyse
 from prepbench.report.figures import draw_all
 from prepbench.report.select import Spec, select
-from prepbench.track import ui
+from prepbench.track import tracking, ui
 
 USAGE = """The research report of one study: what was compared, how big each effect is, how sure we
 are, and what that says about "preprocessing helps shallow networks more than deep ones".
@@ -103,6 +103,14 @@ def write_report(
         raise PrepbenchError(
             f"experiment {experiment!r} {err}" if str(err).startswith(("has no", "no job")) else str(err)
         ) from None
+    if loaded.client is not None and log_artifact:  # the dashboard's view leaves out what the report does
+        runs = sel.runs.set_index("run_id")
+        tag = f"tags.{tracking.SUPERSEDED_TAG}"
+        tracking.tag_superseded(
+            loaded.client,
+            runs["superseded_by"].dropna().to_dict(),
+            runs[tag].where(runs[tag].notna(), None).to_dict() if tag in runs else {},
+        )
     curves = load.load_curves(loaded.client, sel.cells.loc[sel.cells["status"] == "FINISHED", "run_id"])
     a = analyse(sel, curves, experiment, loaded.seeds_plan, loaded.seeds_stops)
     out = Path(out)

@@ -67,9 +67,12 @@ class SweepCallback(Callback):
         claims.mark_stale(client, exp_id, role="sweep")
         if stale:
             print(f"marked {stale} run(s) left RUNNING by an interrupted sweep as KILLED", flush=True)
+        tracking.mark_superseded(client, exp_id)  # stores written before runs were tagged so
         overrides = list(config.hydra.overrides.task)
         lease = float(config.tracking.lease_seconds)
-        self.parent_id = tracking.open_parent_run(client, exp_id, str(config.study), overrides, lease)
+        self.parent_id = tracking.open_parent_run(
+            client, exp_id, str(config.study), overrides, lease, rerun=bool(config.rerun)
+        )
         _HEARTBEAT = claims.Heartbeat(client, self.parent_id, lease).start()
         tracking.clear_bad_input(client, self.parent_id)
         clear_elsewhere(client, self.parent_id)

@@ -299,12 +299,15 @@ def log_dirty_diff(client, run_id: str) -> None:
 # ---- the sweep's parent run ------------------------------------------------------------------
 
 
-def open_parent_run(client, exp_id: str, study: str, overrides: list[str], lease_seconds: float) -> str:
+def open_parent_run(
+    client, exp_id: str, study: str, overrides: list[str], lease_seconds: float, rerun: bool = False
+) -> str:
     """The parent run of this sweep: the one an earlier try of the same command opened, reopened,
-    so a resumed sweep keeps all its jobs under one parent; else (none, or the same command is
-    running right now in another sweep) a new one. It is a claim with a lease (prepbench.track.claims):
-    the caller keeps it alive with a claims.Heartbeat."""
-    key = digest(study, sorted(overrides))
+    so a resumed sweep keeps all its jobs under one parent; else (none, the same command is running
+    right now in another sweep, or a sweep with rerun=true, which trains everything anew) a new one.
+    It is a claim with a lease (prepbench.track.claims): the caller keeps it alive with a
+    claims.Heartbeat."""
+    key = digest(study, sorted(overrides), *([time.time(), os.getpid()] if rerun else []))
     tags = {
         "prepbench.role": "sweep",
         "prepbench.sweep_key": key,
@@ -373,9 +376,10 @@ class JobRun:
         parent_id: str | None,
         extra_tags: dict[str, str] | None = None,
     ):
+        self.exp_id, self.config_hash = exp_id, config_hash(cfg)
         tags = {
             "prepbench.role": "job",
-            "prepbench.config_hash": config_hash(cfg),
+            "prepbench.config_hash": self.config_hash,
             "prepbench.code_version": str(CODE_VERSION),
             "prepbench.git_commit": git_commit(),
             "prepbench.versions": json.dumps(versions()),
@@ -419,6 +423,7 @@ class JobRun:
 
     def finish(self) -> None:
         retry(self.client.set_terminated, self.run_id, status="FINISHED")
+        mark_superseded(self.client, self.exp_id, self.config_hash)
 
     def fail(self, err: BaseException, status: str = "FAILED") -> None:
         """End the run as not finished, with the reason as a tag and the traceback as an artifact."""
@@ -440,3 +445,38 @@ def finished_run(client, exp_id: str, cfg: DictConfig):
         max_results=1,
     )
     return found[0] if found else None
+
+
+# ---- superseded runs: a newer FINISHED run of the same config replaces an older one ---------------
+
+SUPERSEDED_TAG = "prepbench.superseded_by"  # the dashboard's view leaves these out (ui.CURRENT_JOBS)
+
+
+def mark_superseded(client, exp_id: str, config_hash: str | None = None) -> int:
+    """Tag every FINISHED job run that a newer FINISHED run of its config hash replaced (rerun=true,
+    or a run trained again by hand) with that run's id, so that views filter it out as the report
+    does; of one config hash, or of the whole experiment. Returns how many it tagged."""
+    where = "tags.`prepbench.role` = 'job' and attributes.status = 'FINISHED'"
+    if config_hash is not None:
+        where += f" and tags.`prepbench.config_hash` = '{config_hash}'"
+    runs = retry(client.search_runs, [exp_id], where, max_results=50_000, order_by=["attributes.start_time DESC"])
+    newest: dict[str, str] = {}
+    replaced = {}
+    for run in runs:  # newest first
+        key = run.data.tags.get("prepbench.config_hash")
+        if key is None:
+            continue
+        if key in newest:
+            replaced[run.info.run_id] = newest[key]
+        else:
+            newest[key] = run.info.run_id
+    return tag_superseded(client, replaced, {r.info.run_id: r.data.tags.get(SUPERSEDED_TAG) for r in runs})
+
+
+def tag_superseded(client, replaced: dict[str, str], tagged_now: dict[str, str | None]) -> int:
+    """Set SUPERSEDED_TAG on the runs of `replaced` (run id -> its replacement) whose tag
+    (`tagged_now`, run id -> its value or None) says otherwise; returns how many it set."""
+    changed = [run_id for run_id, by in replaced.items() if tagged_now.get(run_id) != by]
+    for run_id in changed:
+        retry(client.set_tag, run_id, SUPERSEDED_TAG, replaced[run_id])
+    return len(changed)

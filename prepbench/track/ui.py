@@ -61,6 +61,8 @@ WIDTHS = {
 
 
 FINISHED_JOBS = "tags.`prepbench.role` = 'job' and attributes.status = 'FINISHED'"
+# What views show: the finished jobs that no newer run of their config replaced (the report's cells).
+CURRENT_JOBS = FINISHED_JOBS + " and tags.`prepbench.superseded_by` IS NULL"
 
 
 def runs_view_state(extra_groups=()) -> dict:
@@ -69,8 +71,9 @@ def runs_view_state(extra_groups=()) -> dict:
     columns a comparison needs."""
     groups = ["prep", "net", *extra_groups]
     return {
-        # finished jobs only: a killed job's last validation accuracy would enter its group's mean
-        "searchFilter": FINISHED_JOBS,
+        # finished jobs only (a killed job's last validation accuracy would enter its group's mean),
+        # and no run a newer one replaced (the group's mean would count a cell twice)
+        "searchFilter": CURRENT_JOBS,
         "orderByKey": "params.`prep`",
         "orderByAsc": True,
         "selectedColumns": COLUMNS,
@@ -154,7 +157,7 @@ def dashboard_urls(client, experiment: str, base_url: str = DEFAULT_BASE_URL) ->
     jobs = retry(
         client.search_runs,
         [found.experiment_id],
-        filter_string="tags.`prepbench.role` = 'job' and attributes.status = 'FINISHED'",
+        filter_string=CURRENT_JOBS,
         max_results=1000,
         order_by=["params.prep ASC", "params.net ASC", "params.seed ASC"],
     )
