@@ -83,11 +83,16 @@ def test_report_files_order_and_artifact(full, store):
         "Bouthillier",
         "Holm",
         "seeds for ±2 pp",
-        "**What this study can rule out:**",
+        "**What this study can rule out** (family-wise",
         "**FAILED**",
         "OOM in epoch 2",
         "prep=minmax net=deep seed=2",
         "1 run(s) superseded",
+        f"{len(PREPS) * 2 * 6 - 1} cells analysed",  # one cell FAILED; the superseded run is not a cell
+        f"out of {len(PREPS) * 2 * 6 + 1} job runs",
+        "Their code: 1 commit(s), 0 of",
+        "training-code version 1",
+        "0 of 6 interactions on the other side",
     ):
         assert word in md, word
     assert "( seeds)" not in md and "(seeds)" not in md

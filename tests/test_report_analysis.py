@@ -54,21 +54,23 @@ def test_verdict_words_follow_both_signs(full):
     )
 
 
-def test_interactions_are_welch_unless_pairing_helps(full):
+def test_interactions_are_welch_with_the_paired_p_as_a_sensitivity_column(full):
     # the planted noise is +NOISE on shallow and -NOISE on deep: correlation -1, so Welch
     r = pick(full, "interaction", "zca", "shallow - deep")
     assert r["test"] == "Welch" and r["corr"] == pytest.approx(-1.0)
     sd = np.std(NOISE, ddof=1)
     assert r["se"] == pytest.approx(np.sqrt(2 * sd**2 / 6))
     assert r["df"] == pytest.approx(10.0)  # equal variances and sizes: 2(n-1)
-    # positively correlated benefits (pairing removes the shared noise): paired t
+    assert r["p_paired"] > r["p"]  # anticorrelated: the per-seed differences add the two noises up
+    # positively correlated benefits (pairing removes the shared noise): still Welch
     rows = grid(["none", "zca"])
     for row in rows:
         if row["params.prep"] == "zca" and row["params.net"] == "deep":
             row["metrics.test_accuracy"] += 2 * NOISE[int(row["params.seed"])]  # deep now +NOISE as shallow
     a = analysis.analyse(select(frame(rows), Spec()), {}, "s")
-    paired = pick(a, "interaction", "zca", "shallow - deep")
-    assert paired["test"] == "paired t" and paired["corr"] == pytest.approx(1.0) and paired["n"] == 6
+    welch = pick(a, "interaction", "zca", "shallow - deep")
+    assert welch["test"] == "Welch" and welch["corr"] == pytest.approx(1.0) and welch["n"] == 12
+    assert welch["p_paired"] < welch["p"]
 
 
 def test_holm_within_each_table_and_intervals_agree_with_it(full):
@@ -116,3 +118,15 @@ def test_resolution_columns(full):
 def test_pairs_are_neighbours_then_extremes():
     assert analysis.pairs_for(["a", "b"]) == (("a", "b"),)
     assert analysis.pairs_for(["a", "b", "c"]) == (("a", "b"), ("b", "c"), ("a", "c"))
+
+
+def test_a_seeds_plan_made_for_another_moderator_is_not_this_reports_resolution():
+    from prepbench.report.analysis import plan_applies
+
+    assert plan_applies({}, Spec()) and plan_applies({"moderator": "net"}, Spec())
+    assert not plan_applies({}, Spec(moderator="data.train_size"))
+    assert not plan_applies({"treatment": "prep", "baseline": "std", "moderator": "net"}, Spec())
+    a = analysis.analyse(
+        select(frame(grid(["none", "zca"])), Spec(moderator="net.depth")), {}, "s", {"halfwidth": 2}, {"zca": {}}
+    )
+    assert a.seeds_plan == {} and a.seeds_stops == {}

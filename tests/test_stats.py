@@ -98,15 +98,23 @@ def test_welch_degrees_of_freedom_and_p_match_the_textbook():
     assert stats.welch_df(2.0, 3, 2.0, 3) == pytest.approx(4.0)
 
 
-def test_interaction_is_welch_unless_the_benefits_are_correlated():
+def test_interaction_is_welch_whatever_the_correlation_with_the_paired_test_beside_it():
     seeds = range(6)
     noise = np.array([0.004, -0.003, 0.002, -0.004, 0.003, -0.002])
     a = pd.Series(0.05 + noise, index=seeds)
     independent = stats.interaction(a, pd.Series(0.01 - noise, index=seeds))
     assert independent.test == "Welch" and independent.corr == pytest.approx(-1) and independent.df == pytest.approx(10)
-    shared = stats.interaction(a, pd.Series(0.01 + noise + [0, 1e-4, 0, 0, 0, 0], index=seeds))
-    assert shared.test == "paired t" and shared.corr > 0.99 and shared.corr_p < 0.05 and shared.df == 5
-    assert shared.mean == pytest.approx(0.04 - 1e-4 / 6) and shared.halfwidth() < independent.halfwidth()
+    b = pd.Series(0.01 + noise + [0, 1e-4, 0, 0, 0, 0], index=seeds)
+    shared = stats.interaction(a, b)
+    assert (
+        shared.test == "Welch"
+        and shared.corr > 0.99
+        and shared.corr_p < 0.05
+        and shared.df == pytest.approx(10, abs=1e-3)
+    )
+    paired = stats.paired_interaction(a, b)  # the sensitivity check: pairing removes the shared noise
+    assert paired.test == "paired t" and paired.df == 5 and paired.mean == pytest.approx(0.04 - 1e-4 / 6)
+    assert paired.halfwidth() < shared.halfwidth() and paired.p <= shared.p
     r, p, n = stats.correlation(pd.Series([1.0, 2.0, 3.0, 4.0]), pd.Series([1.0, 3.0, 2.0, 4.0]))
     assert r == pytest.approx(st.pearsonr([1, 2, 3, 4], [1, 3, 2, 4])[0])
     assert p == pytest.approx(st.pearsonr([1, 2, 3, 4], [1, 3, 2, 4], alternative="greater").pvalue) and n == 4

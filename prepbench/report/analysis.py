@@ -2,7 +2,8 @@
 
 Every effect is a contrast `plus − minus` between two variants on one moderator level, paired by
 seed (a *benefit*), or the difference of two benefits between moderator levels (an
-*interaction*, Welch unless pairing measurably helps: `prepbench.report.stats.interaction`). Tests are
+*interaction*, Welch's test fixed in advance, the paired test beside it as a sensitivity check:
+`prepbench.report.stats.interaction`). Tests are
 grouped into families, one per table (metric x kind); within a family p-values are Holm-adjusted,
 a verdict names a direction only when the adjusted p is below alpha, and the interval printed
 beside it is the t interval at the level `stats.holm_levels` gives, which excludes 0 exactly then.
@@ -203,28 +204,21 @@ def interactions(cells, metric: Metric, contrasts: dict, pairs, level: float) ->
             da = stats.paired_differences(series(cells, metric.column, plus, a), series(cells, metric.column, minus, a))
             db = stats.paired_differences(series(cells, metric.column, plus, b), series(cells, metric.column, minus, b))
             c = stats.interaction(da, db)
-            if c.test == "Welch":
-                perm = stats.two_sample_permutation_test(da, db)
-            else:
-                common = da.index.intersection(db.index)
-                perm = stats.sign_flip_test(da.loc[common] - db.loc[common])
+            perm = stats.two_sample_permutation_test(da, db)
             seeds = sorted(set(da.index) | set(db.index))
-            out.append(
-                (
-                    _effect(
-                        metric,
-                        "interaction",
-                        v,
-                        f"{a} - {b}",
-                        f"({contrast_text(plus, minus)}) on {a} minus on {b}",
-                        c,
-                        perm,
-                        seeds,
-                        level,
-                    ),
-                    c,
-                )
+            row = _effect(
+                metric,
+                "interaction",
+                v,
+                f"{a} - {b}",
+                f"({contrast_text(plus, minus)}) on {a} minus on {b}",
+                c,
+                perm,
+                seeds,
+                level,
             )
+            row["p_paired"] = stats.paired_interaction(da, db).p  # the sensitivity check
+            out.append((row, c))
     return out
 
 
@@ -301,6 +295,7 @@ EFFECT_COLUMNS = [
     "corr",
     "corr_p",
     "corr_n",
+    "p_paired",
     "prob_beats",
     "prob_beats_low",
     "prob_beats_high",
@@ -430,6 +425,13 @@ def missing(sel: Selection, experiment: str) -> tuple:
     )
 
 
+def plan_applies(plan: dict, spec) -> bool:
+    """Whether the seeds command's plan was made for this analysis: the same treatment, baseline and
+    moderator (plans recorded before these were tagged were made for the defaults)."""
+    made_for = (plan.get("treatment", "prep"), plan.get("baseline", "none"), plan.get("moderator", "net"))
+    return made_for == (spec.treatment, spec.baseline, spec.moderator)
+
+
 def analyse(
     sel: Selection, curves: dict, experiment: str, seeds_plan: dict | None = None, seeds_stops: dict | None = None
 ) -> Analysis:
@@ -441,6 +443,8 @@ def analyse(
     contrasts = contrasts_for(sel)
     pairs = pairs_for(sel.moderators)
     gaps, base_cmds, todo_cmds = missing(sel, experiment)
+    if not plan_applies(seeds_plan or {}, sel.spec):  # another analysis's seeds: not this one's resolution
+        seeds_plan, seeds_stops = {}, {}
     return Analysis(
         selection=sel,
         experiment=experiment,

@@ -211,7 +211,7 @@ def resolution(d: Doc, a: Analysis) -> None:
             f"±{100 * r['halfwidth']:.2f}" if fin(r["halfwidth"]) else "–",
             seeds_text(r["seeds_for_2pp"]),
             seeds_text(r["seeds_for_1pp"]),
-            stop_text(a, r["variant"]),
+            *([stop_text(a, r["variant"])] if a.seeds_plan else []),
         )
         for r in head.to_dict("records")
     ]
@@ -224,7 +224,7 @@ def resolution(d: Doc, a: Analysis) -> None:
             "half-width (pp)",
             "seeds for ±2 pp",
             "seeds for ±1 pp",
-            "seeds rule",
+            *(["seeds rule"] if a.seeds_plan else []),
         ],
         rows,
     )
@@ -240,16 +240,19 @@ def resolution(d: Doc, a: Analysis) -> None:
 
 
 def rule_out(head: pd.DataFrame) -> str:
-    """One line: which effect sizes the intervals rule out and which they cannot."""
-    ok = head[head["ci_low"].notna()]
+    """One line: which effect sizes the intervals rule out and which they cannot. A claim about the
+    whole table, so it uses the intervals at the table's family-wise level (Holm), not the
+    per-comparison ones of the resolution table."""
+    ok = head[head["ci_low_holm"].notna()]
     if ok.empty:
         return "Nothing can be ruled out yet: no effect has an interval."
-    bound = ok.assign(b=np.maximum(ok["ci_low"].abs(), ok["ci_high"].abs()))
+    bound = ok.assign(b=np.maximum(ok["ci_low_holm"].abs(), ok["ci_high_holm"].abs()))
     within = lambda h: [f"`{r.variant}`" for r in bound.itertuples() if r.b < h]  # noqa: E731
     widest = bound.sort_values("b").iloc[-1]
     two, one = within(0.02), within(0.01)
     return (
-        f"**What this study can rule out:** effects of ±2 pp or more for {', '.join(two) or 'no variant'}, "
+        "**What this study can rule out** (family-wise, at the intervals its verdicts use): effects of "
+        f"±2 pp or more for {', '.join(two) or 'no variant'}, "
         f"of ±1 pp or more for {', '.join(one) or 'no variant'}; for the others, only effects beyond their "
         f"interval (the widest reaches {100 * widest.b:.1f} pp, `{widest.variant}`). Effects of the 1–2 pp "
         "the literature reports "

@@ -9,10 +9,10 @@ Two kinds of effect, and the test each gets:
 * An **interaction** compares two benefits measured on different moderator levels (shallow vs deep
   networks, two data sizes, ...). Runs on different levels share no weights, so pairing the two
   benefits by seed number buys nothing unless they are correlated across seeds. `interaction`
-  therefore uses Welch's two-sample t test, unless the Pearson correlation of the two benefits over
-  their common seeds is positive at one-sided p < PAIRING_ALPHA, in which case pairing measurably
-  reduces the variance and the paired t test on the per-seed differences is used. Either way the
-  correlation and the test used are returned.
+  therefore uses Welch's two-sample t test, fixed in advance (a test chosen after looking at the
+  correlation would make its p-value depend on that look); the Pearson correlation of the two
+  benefits over their common seeds and the paired t test on them (`paired_interaction`) are a
+  sensitivity check beside it.
 
 Multiplicity: `holm` adjusts a table's p-values (family-wise error control); `holm_levels` gives
 each test the confidence level whose t interval agrees with the Holm decision (see there).
@@ -30,9 +30,6 @@ from scipy import stats as _st
 
 LEVEL = 0.95
 """Default confidence level of every interval, and 1 - alpha of every verdict."""
-
-PAIRING_ALPHA = 0.05
-"""An interaction is paired by seed only if the benefits' correlation is positive at this level."""
 
 BOOTSTRAP_MIN_N = 20
 """Below this many seeds the percentile bootstrap undercovers badly (`mean_interval`)."""
@@ -250,19 +247,18 @@ def correlation(a: pd.Series, b: pd.Series) -> tuple[float, float, int]:
     return r, float(_st.t.sf(t, n - 2)), n
 
 
-def interaction(benefit_a: pd.Series, benefit_b: pd.Series, pairing_alpha: float = PAIRING_ALPHA) -> Comparison:
-    """benefit on level a minus benefit on level b (Series indexed by seed).
-
-    Welch on all seeds of each, unless the two benefits are positively correlated across their
-    common seeds at one-sided p < `pairing_alpha`; then the paired t test on the common seeds.
-    The returned Comparison carries the correlation either way."""
+def interaction(benefit_a: pd.Series, benefit_b: pd.Series) -> Comparison:
+    """benefit on level a minus benefit on level b (Series indexed by seed): Welch's test on all
+    seeds of each, with the benefits' correlation across their common seeds."""
     r, rp, rn = correlation(benefit_a, benefit_b)
-    if np.isfinite(rp) and r > 0 and rp < pairing_alpha:
-        common = benefit_a.dropna().index.intersection(benefit_b.dropna().index)
-        c = paired(benefit_a.loc[common] - benefit_b.loc[common])
-    else:
-        c = welch(benefit_a, benefit_b)
+    c = welch(benefit_a, benefit_b)
     return Comparison(c.test, c.n, c.n_a, c.n_b, c.mean, c.sd, c.sd_a, c.sd_b, c.se, c.df, c.p, r, rp, rn)
+
+
+def paired_interaction(benefit_a: pd.Series, benefit_b: pd.Series) -> Comparison:
+    """The sensitivity check of `interaction`: the paired t test on the seeds both benefits have."""
+    common = benefit_a.dropna().index.intersection(benefit_b.dropna().index)
+    return paired(benefit_a.loc[common] - benefit_b.loc[common])
 
 
 # ------------------------------------------------------------------------- permutation tests

@@ -52,8 +52,11 @@ def effect_words(r) -> str:
 
 
 def test_text(r) -> str:
+    """The test an effect's p comes from; an interaction adds its sensitivity check."""
     corr = f", r = {r['corr']:+.2f} over {int(r['corr_n'])} seeds" if fin(r["corr"]) else ""
-    return f"{r['test']} (df {r['df']:.1f}{corr})" if fin(r["df"]) else f"{r['test']}{corr}"
+    text = f"{r['test']} (df {r['df']:.1f}{corr})" if fin(r["df"]) else f"{r['test']}{corr}"
+    paired = r.get("p_paired", math.nan)
+    return text + (f"; paired p {pval(paired)}" if fin(paired) else "")
 
 
 def data_name(source: str, path: str) -> str:

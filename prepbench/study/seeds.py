@@ -190,6 +190,9 @@ def record(loaded, experiment: str, plan: Plan, decisions: list[Decision], comma
 
     exp_id = loaded.client.get_experiment_by_name(experiment).experiment_id
     plan_tag = {
+        "treatment": plan.treatment,
+        "baseline": plan.baseline,
+        "moderator": plan.moderator,
         "halfwidth": plan.halfwidth,
         "min_seeds": plan.min_seeds,
         "max_seeds": plan.max_seeds,
