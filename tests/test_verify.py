@@ -33,6 +33,7 @@ def test_unrecoverable_commits_are_named_with_the_reason():
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     assert verify.why_not_recoverable(head) == ""
     assert "uncommitted changes" in verify.why_not_recoverable(head + "-dirty")
+    assert verify.why_not_recoverable(head + "-dirty", dirty_at_base=True) == ""
     assert verify.why_not_recoverable("0" * 40) == "commit 000000000000 is not in this clone"
     assert verify.why_not_recoverable("unknown") == "no commit recorded"
 
@@ -52,6 +53,14 @@ def test_a_deterministic_run_retrained_at_its_commit_comes_out_identical(tmp_pat
     assert code == 0, text
     assert f"| {run.info.run_name} (`{run.info.run_id[:8]}`) | `{head[:12]}` |" in text
     assert "| identical | deterministic: must be identical |" in text
+    # a -dirty run is refused, or retrained at its base commit with --dirty-at-base
+    client.set_tag(run.info.run_id, "prepbench.git_commit", head + "-dirty")
+    assert verify.main(["--experiment", "adhoc", "--tracking-uri", uri, "--out", str(out)]) == 0
+    assert "| refused | recorded commit" in out.read_text()
+    assert verify.main(["--experiment", "adhoc", "--tracking-uri", uri, "--dirty-at-base", "--out", str(out)]) == 0
+    assert (
+        "| identical | deterministic: must be identical; a -dirty run, retrained at its base commit" in out.read_text()
+    )
 
 
 def test_bad_input_is_one_line(tmp_path, capsys):

@@ -1,6 +1,7 @@
 """Verification by retraining: do a study's published runs come out again from the code they record?
 
-    python -m prepbench.verify --experiment converged [--runs 3] [--run ID ...] [--pick-seed 0] [--out FILE]
+    python -m prepbench.verify --experiment converged [--runs 3] [--run ID ...] [--pick-seed 0]
+        [--dirty-at-base] [--out FILE]
 
 For each chosen FINISHED job run of the study (K at random, without replacement, by `--pick-seed`;
 or the runs named by `--run`), it reads what the store recorded (the job's overrides, its git
@@ -8,7 +9,9 @@ commit, its data fingerprint) and trains the job again into a scratch store:
 
 - at the recorded commit, from a git worktree of it (`cache_dir/verify/<commit>`), so that the code
   is the code that ran; a commit recorded `-dirty`, or one this clone does not have, cannot be
-  recovered: the run is refused with that reason and the next one drawn instead;
+  recovered: the run is refused with that reason and the next one drawn instead (with
+  `--dirty-at-base`, a `-dirty` run is retrained at its base commit instead: if it comes out the
+  same, the uncommitted changes did not change its result, whatever they were);
 - twice when the run was not deterministic (`trainer.deterministic=false`): the two retrainings of
   the same seed measure how far nondeterminism alone moves test accuracy, and the run verifies when
   its recorded accuracy lies within the retrainings' range widened by the largest such spread seen
@@ -53,6 +56,15 @@ class Outcome:
     fingerprint_ok: bool | None = None
 
     @property
+    def code(self) -> str:
+        """The commit the retraining checks out: the recorded one, or a -dirty one's base."""
+        return self.commit.removesuffix("-dirty")
+
+    @property
+    def at_base(self) -> bool:
+        return self.commit.endswith("-dirty")
+
+    @property
     def spread(self) -> float:
         return max(self.retrained) - min(self.retrained) if len(self.retrained) > 1 else 0.0
 
@@ -75,10 +87,13 @@ def job_runs(client, experiment: str) -> list:
     return [r for r in newest.values() if "test_accuracy" in r.data.metrics]
 
 
-def why_not_recoverable(commit: str) -> str:
-    """ "" when `commit` can be checked out here, else the reason it cannot."""
+def why_not_recoverable(commit: str, dirty_at_base: bool = False) -> str:
+    """ "" when `commit` can be checked out here (a -dirty one's base, with `dirty_at_base`), else
+    the reason it cannot."""
     if not commit or commit == "unknown":
         return "no commit recorded"
+    if dirty_at_base:
+        commit = commit.removesuffix("-dirty")
     if commit.endswith("-dirty"):
         return f"recorded commit {commit[:12]}… had uncommitted changes: the code that ran is not recoverable"
     found = subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=ROOT, capture_output=True)
@@ -102,7 +117,7 @@ def checkout(commit: str, cache_dir: Path) -> Path:
     return path
 
 
-def retrain(run, code: Path, store: Path, attempt: int) -> tuple[float, str]:
+def retrain(run, code: Path, store: Path, attempt: int, commit: str) -> tuple[float, str]:
     """Train the run's job again with the code at `code`; returns (test accuracy, data fingerprint).
 
     It runs in `code` (Python puts the working folder first on its path, so the commit's package
@@ -137,7 +152,7 @@ def retrain(run, code: Path, store: Path, attempt: int) -> tuple[float, str]:
     if not again:
         raise PrepbenchError(f"retraining run {run.info.run_id} left no FINISHED run")
     ran = again[0].data.tags.get("prepbench.git_commit", "")
-    if ran != run.data.tags.get("prepbench.git_commit"):  # the check that the commit's code really ran
+    if ran != commit:  # the check that the commit's code really ran
         raise PrepbenchError(f"retraining run {run.info.run_id} ran commit {ran or 'unknown'}, not the recorded one")
     return again[0].data.metrics["test_accuracy"], again[0].data.tags.get("prepbench.data_fingerprint", "")
 
@@ -151,7 +166,14 @@ def absolute_path(override: str) -> str:
 
 
 def verify(
-    client, experiment: str, *, count: int, run_ids: list[str], pick_seed: int, cache_dir: Path
+    client,
+    experiment: str,
+    *,
+    count: int,
+    run_ids: list[str],
+    pick_seed: int,
+    cache_dir: Path,
+    dirty_at_base: bool = False,
 ) -> list[Outcome]:
     """Retrain `count` runs drawn at random (or the runs `run_ids`), refusing unrecoverable ones."""
     runs = job_runs(client, experiment)
@@ -179,16 +201,20 @@ def verify(
                 deterministic=params.get("trainer.deterministic") == "True",
             )
             outcomes.append(outcome)
-            outcome.refused = why_not_recoverable(outcome.commit)
+            outcome.refused = why_not_recoverable(outcome.commit, dirty_at_base)
             if outcome.refused:
                 print(f"{outcome.name}: refused: {outcome.refused}", flush=True)
                 continue
-            code = checkout(outcome.commit, cache_dir)
-            print(f"{outcome.name} (run {run.info.run_id[:8]}, commit {outcome.commit[:8]}): retraining", flush=True)
+            code = checkout(outcome.code, cache_dir)
+            where = "the base of " if outcome.at_base else ""
+            print(
+                f"{outcome.name} (run {run.info.run_id[:8]}, {where}commit {outcome.commit[:8]}): retraining",
+                flush=True,
+            )
             for attempt in range(1 if outcome.deterministic else 2):
                 store = Path(scratch) / f"{run.info.run_id}-{attempt}" / "mlflow.db"
                 store.parent.mkdir(parents=True)
-                accuracy, fingerprint = retrain(run, code, store, attempt)
+                accuracy, fingerprint = retrain(run, code, store, attempt, outcome.code)
                 outcome.retrained.append(accuracy)
                 outcome.fingerprint_ok = fingerprint == tags.get("prepbench.data_fingerprint")
     return outcomes
@@ -214,7 +240,10 @@ def document(outcomes: list[Outcome], experiment: str, command: str) -> Document
     tol = tolerance(outcomes)
     doc = Document()
     doc.h(1, f"Verification of `{experiment}` by retraining")
-    doc.p(f"Produced by `{command}` at commit {current_commit()}. Each retraining ran at the run's recorded commit.")
+    doc.p(
+        f"Produced by `{command}` at commit {current_commit()}. Each retraining ran at the run's recorded "
+        "commit (a `-dirty` one's base, where the note says so)."
+    )
     doc.table(
         ["run", "commit", "recorded test %", "retrained test %", "verdict", "note"],
         [
@@ -224,7 +253,7 @@ def document(outcomes: list[Outcome], experiment: str, command: str) -> Document
                 f"{100 * o.recorded:.2f}" if o.recorded is not None else "—",
                 ", ".join(f"{100 * a:.2f}" for a in o.retrained) or "—",
                 verdict(o, tol),
-                o.refused or ("deterministic: must be identical" if o.deterministic else "two same-seed retrainings"),
+                note(o),
             ]
             for o in outcomes
         ],
@@ -236,6 +265,15 @@ def document(outcomes: list[Outcome], experiment: str, command: str) -> Document
         "retrainings' range widened by it. A deterministic run verifies only when identical."
     )
     return doc
+
+
+def note(o: Outcome) -> str:
+    if o.refused:
+        return o.refused
+    text = "deterministic: must be identical" if o.deterministic else "two same-seed retrainings"
+    if o.at_base:
+        text += "; a -dirty run, retrained at its base commit: the same result says its uncommitted changes did not change it"
+    return text
 
 
 def current_commit() -> str:
@@ -251,6 +289,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=3, help="how many runs to retrain (default 3)")
     p.add_argument("--run", action="append", default=[], metavar="ID", help="retrain this run (repeatable)")
     p.add_argument("--pick-seed", type=int, default=0, help="seed of the random choice of runs (default 0)")
+    p.add_argument(
+        "--dirty-at-base",
+        action="store_true",
+        help="retrain a run recorded -dirty at its base commit instead of refusing it",
+    )
     p.add_argument("--out", type=Path, help="also write the table to this Markdown file")
     return p
 
@@ -273,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
             run_ids=args.run,
             pick_seed=args.pick_seed,
             cache_dir=cache_dir,
+            dirty_at_base=args.dirty_at_base,
         )
     except PrepbenchError as err:
         print(f"error: {err}", file=sys.stderr)
