@@ -14,6 +14,7 @@ allowed (`one_line`, for Hydra's errors too).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 
@@ -33,7 +34,18 @@ def validate(cfg: DictConfig) -> None:
         if value != "<absent>":
             check(key, value)
     warmup, epochs = OmegaConf.select(cfg, "trainer.warmup_epochs"), OmegaConf.select(cfg, "trainer.epochs")
-    if OmegaConf.select(cfg, "trainer.schedule") == "cosine" and warmup is not None and warmup >= epochs:
+    steps, warmup_steps = OmegaConf.select(cfg, "trainer.steps"), OmegaConf.select(cfg, "trainer.warmup_steps")
+    if warmup_steps is not None and warmup_steps >= (steps if steps is not None else math.inf):
+        raise PrepbenchError(
+            f"trainer.warmup_steps={warmup_steps} is out of range; expected fewer than trainer.steps={steps}"
+        )
+    if (
+        OmegaConf.select(cfg, "trainer.schedule") == "cosine"
+        and warmup is not None
+        and warmup >= epochs
+        and steps is None
+        and warmup_steps is None
+    ):
         raise PrepbenchError(
             f"trainer.warmup_epochs={warmup} is out of range; expected fewer than trainer.epochs={epochs}"
         )

@@ -21,6 +21,8 @@ def test_the_digest_sees_code_and_not_comments_docstrings_or_formatting(tmp_path
     for name in ("data", "prep"):
         shutil.copytree(version.PACKAGE / name, package / name)
     shutil.copy(version.PACKAGE / "variants.py", package / "variants.py")
+    (package / "study").mkdir()
+    shutil.copy(version.PACKAGE / "study" / "job.py", package / "study" / "job.py")
     monkeypatch.setattr(version, "PACKAGE", package)
     before = version.training_code_digest()
     assert before == version.CODE_DIGEST

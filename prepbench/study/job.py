@@ -22,7 +22,7 @@ from prepbench.prep.preprocessor import Preprocessor, fit_cached, from_config
 from prepbench.prep.zca import RankDeficientWarning, zca_rank_deficient
 from prepbench.track import claims, tracking
 from prepbench.track.provenance import hardware
-from prepbench.train import backend, precision
+from prepbench.train import backend, budget, precision
 
 
 def run_job(cfg: DictConfig, overrides: list[str], position: str = "", cache: JobCache | None = None) -> str:
@@ -49,6 +49,7 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "", cache: Jo
     print(f"{position}{label}", *tracking.other_settings(overrides, net_shape=True), sep=" · ", flush=True)
 
     splits, preprocessor, prep_fit_seconds, tags = _prepare(cfg, f"{position}{label}", cache)
+    trainer = trained_as(cfg.trainer, len(splits.x_train))  # a bad budget is refused before the run exists
     with quiet_native_stderr():  # TensorFlow's C++ start-up lines
         from prepbench.train import fit  # Keras and its backend: imported only once a job really trains
 
@@ -73,7 +74,9 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "", cache: Jo
             claims.withdraw(client, run.run_id, lost)
             print(f"{position}{label}: {lost.message()}", flush=True)
             return "skipped" if lost.finished else "claimed"
-        return _train(run, cfg, splits, preprocessor, prep_fit_seconds, fit, position, label, tags, device, cache)
+        return _train(
+            run, cfg, trainer, splits, preprocessor, prep_fit_seconds, fit, position, label, tags, device, cache
+        )
     finally:
         heartbeat.stop()
 
@@ -124,17 +127,18 @@ def _prepare(cfg: DictConfig, label: str, cache: JobCache | None) -> tuple[Split
     return splits, preprocessor, prep_fit_seconds, tags
 
 
-def _train(run, cfg, splits, preprocessor, prep_fit_seconds, fit, position, label, tags, device, cache) -> str:
+def _train(run, cfg, trainer, splits, preprocessor, prep_fit_seconds, fit, position, label, tags, device, cache) -> str:
     """The claimed job's training, logged to its run; the run ends FINISHED, FAILED or KILLED."""
     try:
         run.log_config(cfg)
         run.log_params(device=device)
         run.set_tags(data_fingerprint=splits.fingerprint, **tags)
+        run.set_tags(epochs=str(trainer.epochs), steps=str(trainer.steps))
         inputs = fit.make_inputs(
             splits,
             preprocessor,
-            batch_size=cfg.trainer.batch_size,
-            epochs=cfg.trainer.epochs,
+            batch_size=trainer.batch_size,
+            epochs=trainer.epochs,
             seed=cfg.seed,
             augmentation=cfg.augmentation,
             cache=cache,
@@ -143,7 +147,7 @@ def _train(run, cfg, splits, preprocessor, prep_fit_seconds, fit, position, labe
         result = fit.fit_and_evaluate(
             inputs,
             net=cfg.net,
-            trainer=cfg.trainer,
+            trainer=trainer,
             seed=cfg.seed,
             batchnorm=preprocessor.batchnorm,
             batchnorm_momentum=cfg.prep.get("batchnorm_momentum"),
@@ -168,6 +172,13 @@ def _train(run, cfg, splits, preprocessor, prep_fit_seconds, fit, position, labe
     run.finish()
     print(f"{position}{label}: test_accuracy {result.test_accuracy:.4f} ({result.fit_seconds:.0f} s)", flush=True)
     return "finished"
+
+
+def trained_as(trainer: DictConfig, num_train: int) -> DictConfig:
+    """The trainer settings as this run trains: its epochs (from `trainer.steps` where set, for
+    these images) and its warm-up in steps. The config as given is what the run logs and hashes."""
+    b = budget.resolve(trainer, num_train)
+    return OmegaConf.merge(trainer, {"epochs": b.epochs, "steps": b.steps, "warmup_steps": b.warmup_steps})
 
 
 def training_images_montage(inputs, count: int = 32, columns: int = 8):

@@ -54,6 +54,8 @@ LATE_SETTINGS = {
     "trainer.momentum": "0.9",
     "trainer.nesterov": "False",
     "trainer.weight_decay": "0.0",
+    "trainer.steps": "null",
+    "trainer.warmup_steps": "null",
     "net.dropout": "0.0",
     "net.input_dropout": "0.0",
 }

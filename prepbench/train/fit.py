@@ -98,11 +98,14 @@ def make_inputs(
 
 def learning_rate(trainer, steps_per_epoch: int):
     """`trainer.lr` as the optimizer's learning rate: constant, or a cosine decay to 0 over the whole run
-    after `trainer.warmup_epochs` of linear warm-up from 0 (a plateau in fewer epochs than constant)."""
+    after a linear warm-up from 0 (a plateau in fewer epochs than constant): `trainer.warmup_steps`
+    steps where set, else `trainer.warmup_epochs` epochs. `trainer.epochs` is the run's (with
+    `trainer.steps`, as prepbench.train.budget resolved it)."""
     if trainer.schedule == "constant":
         return trainer.lr
     total = trainer.epochs * steps_per_epoch
-    warmup = trainer.warmup_epochs * steps_per_epoch
+    warmup = trainer.get("warmup_steps")
+    warmup = int(warmup) if warmup is not None else trainer.warmup_epochs * steps_per_epoch
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0 if warmup else trainer.lr,
         decay_steps=total - warmup,
