@@ -130,3 +130,32 @@ def test_a_seeds_plan_made_for_another_moderator_is_not_this_reports_resolution(
         select(frame(grid(["none", "zca"])), Spec(moderator="net.depth")), {}, "s", {"halfwidth": 2}, {"zca": {}}
     )
     assert a.seeds_plan == {} and a.seeds_stops == {}
+
+
+def test_a_benefit_that_falls_with_depth_is_a_detected_trend_and_a_flat_one_is_not():
+    from tests._report_runs import job
+
+    rng = np.random.default_rng(0)
+    rows, k = [], 0
+    for depth in (1, 2, 4, 8):
+        for seed in range(5):
+            base = 0.5 + 0.01 * seed
+            falling = 0.06 - 0.015 * np.log2(depth) + 0.002 * rng.standard_normal()  # H's shape
+            flat = 0.01 + 0.002 * rng.standard_normal()
+            for prep, acc in (("none", base), ("std", base + falling), ("minmax", base + flat)):
+                rows.append(job(prep, "deep", seed, depth=depth, acc=acc, start=k, overrides=(f"net.depth={depth}",)))
+                k += 1
+    a = analysis.analyse(select(frame(rows), Spec(moderator="net.depth")), {}, "ladder")
+    assert analysis.doses(a.selection.moderators) == {"depth=1": 0, "depth=2": 1, "depth=4": 2, "depth=8": 3}
+    std, minmax = pick(a, "trend", "std", "per doubling"), pick(a, "trend", "minmax", "per doubling")
+    assert std["mean"] == pytest.approx(-0.015, abs=0.002) and std["n"] == 5 and std["family_size"] == 2
+    assert std["verdict"] == "benefit falls with the dose" and minmax["verdict"] == "no trend detectable"
+    assert analysis.doses(["shallow", "deep", "x"]) is None and analysis.doses(["depth=1", "depth=2"]) is None
+    from prepbench.report import document
+    from prepbench.report.figures import trend
+
+    fig, name, caption = trend.draw(a)
+    assert name == "trend" and "per doubling" in caption
+    md = document.build(a, "runs", [], "python -m prepbench.report").markdown()
+    assert "### Dose-response: the benefit per doubling of `net.depth` (tests H)" in md
+    assert "**falls with depth: supports H**" in md and "**no trend detectable at this resolution**" in md

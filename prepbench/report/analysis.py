@@ -231,6 +231,74 @@ def adjust(family: list, alpha: float) -> None:
         row.update(p_holm=ph, family_size=int(np.isfinite(p).sum()), level_holm=lv, ci_low_holm=low, ci_high_holm=high)
 
 
+def doses(moderators) -> dict[str, float] | None:
+    """level -> log2 of its number, when the moderator is a dose (`depth=4`, `train_size=2500`, `8`)
+    with at least three positive levels: the levels of a dose-response. None otherwise."""
+    out = {}
+    for m in moderators:
+        try:
+            value = float(str(m).rsplit("=", 1)[-1])
+        except ValueError:
+            return None
+        if value <= 0:
+            return None
+        out[m] = float(np.log2(value))
+    return out if len(out) >= 3 else None
+
+
+def trends(cells, metric: Metric, contrasts: dict, moderators, level: float) -> list:
+    """(row, Comparison) per variant: the slope of its paired benefit on log2 of the moderator's
+    dose, per seed, tested over seeds (stats.trend, fixed in advance); none without doses."""
+    x = doses(moderators)
+    if x is None:
+        return []
+    out = []
+    for v, (plus, minus) in contrasts.items():
+        per_level = {
+            x[m]: stats.paired_differences(
+                series(cells, metric.column, plus, m), series(cells, metric.column, minus, m)
+            )
+            for m in moderators
+        }
+        table = pd.DataFrame(per_level)  # seeds x log2 dose
+        c = stats.trend(table)
+        slopes = [np.polyfit(*_finite(table.columns, row), 1)[0] for _, row in table.iterrows() if _enough(row)]
+        row = _effect(
+            metric,
+            "trend",
+            v,
+            TREND_LEVEL,
+            f"({contrast_text(plus, minus)}) per doubling of the moderator",
+            c,
+            stats.sign_flip_test(slopes),
+            table.index,
+            level,
+        )
+        out.append((row, c))
+    return out
+
+
+TREND_LEVEL = "per doubling"
+
+
+def _finite(x, row):
+    y = row.to_numpy(dtype=float)
+    ok = np.isfinite(y)
+    return np.asarray(x, dtype=float)[ok], y[ok]
+
+
+def _enough(row) -> bool:
+    return int(np.isfinite(row.to_numpy(dtype=float)).sum()) >= 2
+
+
+def trend_verdict(mean: float, p_holm: float, alpha: float) -> str:
+    if not np.isfinite(p_holm):
+        return TOO_FEW
+    if p_holm < alpha:
+        return "benefit rises with the dose" if mean > 0 else "benefit falls with the dose"
+    return "no trend detectable"
+
+
 def benefit_verdict(mean: float, p_holm: float, alpha: float) -> str:
     if not np.isfinite(p_holm):
         return TOO_FEW
@@ -316,8 +384,11 @@ def effects(cells, metrics, contrasts: dict, moderators, pairs, level: float) ->
     for metric in metrics:
         ben = benefits(cells, metric, contrasts, moderators, level)
         inter = interactions(cells, metric, contrasts, pairs, level)
-        for family in (ben, inter):
+        trend = trends(cells, metric, contrasts, moderators, level)
+        for family in (ben, inter, trend):
             adjust(family, alpha)
+        for row, _ in trend:
+            row["verdict"], row["favours"] = trend_verdict(row["mean"], row["p_holm"], alpha), ""
         verdict_of = {}
         for row, _ in ben:
             row["verdict"] = benefit_verdict(row["mean"], row["p_holm"], alpha)
@@ -336,7 +407,7 @@ def effects(cells, metrics, contrasts: dict, moderators, pairs, level: float) ->
             )
             significant = np.isfinite(row["p_holm"]) and row["p_holm"] < alpha
             row["favours"] = (a if row["mean"] > 0 else b) if significant else ""
-        rows += [row for row, _ in ben + inter]
+        rows += [row for row, _ in ben + inter + trend]
     return pd.DataFrame(rows).reindex(columns=EFFECT_COLUMNS)
 
 

@@ -58,6 +58,7 @@ def results(d: Doc, a: Analysis, figures: list) -> None:
         ],
     )
     benefit_table(d, a, TEST, "Benefit over the baseline, paired by seed (final test accuracy)")
+    dose_response(d, a)
     validation(d, a)
     for path, caption in figures:
         d.img(path, caption)
@@ -107,6 +108,66 @@ def headline(d: Doc, a: Analysis) -> None:
         ],
         rows,
     )
+
+
+def dose_response(d: Doc, a: Analysis) -> None:
+    """The trend of each variant's benefit over the moderator's doses (depth, data size), when it
+    has at least three: the slope per doubling, its test and what it says of H."""
+    trend = a.table(TEST, "trend")
+    if trend.empty:
+        return
+    moderator = a.selection.spec.moderator
+    on_depth = a.claims_apply and a.depth_moderator
+    d.h(3, f"Dose-response: the benefit per doubling of `{moderator}`" + (" (tests H)" if on_depth else ""))
+    d.p(
+        f"Each seed's benefit at each level of `{moderator}` is regressed on log2 of the level; the slope "
+        "(pp per doubling) is one observation per seed, and its mean is tested with the one-sample t test "
+        "over seeds (fixed before the runs), Holm across variants. "
+        + (
+            "H predicts a negative slope: the benefit falls as the network deepens."
+            if on_depth
+            else "A negative slope: the benefit falls as the level grows."
+        )
+    )
+    rows = [
+        (
+            f"`{r['variant']}`",
+            contrast_of(a, r["variant"]),
+            int(r["n"]),
+            holm_effect(r),
+            f"±{100 * r['halfwidth']:.2f}" if fin(r["halfwidth"]) else "–",
+            pval(r["p"]),
+            pval(r["p_holm"]),
+            pval(r["p_perm"]),
+            f"**{trend_words(r['verdict'], on_depth)}**",
+        )
+        for r in trend.to_dict("records")
+    ]
+    d.table(
+        [
+            "variant",
+            "contrast",
+            "seeds",
+            "slope, pp per doubling",
+            "half-width",
+            "p",
+            "p (Holm)",
+            "p (perm.)",
+            "verdict",
+        ],
+        rows,
+    )
+
+
+def trend_words(verdict: str, on_depth: bool) -> str:
+    """A trend's verdict; on depth, what it says of H."""
+    if not on_depth:
+        return verdict
+    return {
+        "benefit falls with the dose": "falls with depth: supports H",
+        "benefit rises with the dose": "rises with depth: contradicts H",
+        "no trend detectable": "no trend detectable at this resolution",
+    }.get(verdict, verdict)
 
 
 def benefit_table(d: Doc, a: Analysis, metric: str, title: str) -> None:

@@ -16,11 +16,11 @@ def draw_all(a: Analysis, figdir: Path) -> list[tuple[str, str]]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from prepbench.report.figures import accuracy, benefit, curves, interaction
+    from prepbench.report.figures import accuracy, benefit, curves, interaction, trend
 
     figdir.mkdir(parents=True, exist_ok=True)
     out = []
-    for module in (accuracy, benefit, interaction, curves):
+    for module in (accuracy, benefit, interaction, trend, curves):
         drawn = module.draw(a)
         if drawn is None:
             continue
