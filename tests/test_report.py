@@ -311,3 +311,15 @@ def test_the_setup_names_every_size_of_a_data_size_moderator():
     spec = Spec(moderator="data.train_size", where=(("net", ("deep",)),))
     text = document.build(analysis.analyse(select(frame(rows), spec), {}, "s"), "a test", [], "cmd").markdown()
     assert "train_size 250 and 1000 (the moderator), val_size" in text
+
+
+def test_a_verification_beside_the_report_is_cited_with_its_verdicts(full, tmp_path):
+    from prepbench.study import verify
+
+    outcomes = [
+        verify.Outcome("a" * 32, "none · deep · seed 0", "abc", 0.6, [0.6, 0.6]),
+        verify.Outcome("b" * 32, "zca · deep · seed 1", "abc-dirty", 0.5, [], refused="recorded commit abc-dirty…"),
+    ]
+    (tmp_path / "verify.md").write_text(verify.document(outcomes, "full", "python -m prepbench.verify").markdown())
+    assert main(["--runs-csv", str(full[0] / "runs.csv"), "--out", str(tmp_path)]) == 0
+    assert "- [verify.md](verify.md): 1 within tolerance, 1 refused" in (tmp_path / "report.md").read_text()

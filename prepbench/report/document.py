@@ -18,8 +18,11 @@ from prepbench.report.select import NOT_PLANNED
 from prepbench.report.wording import dashboard_sentence, data_name, fin, pair_sentence
 
 
-def build(a: Analysis, source: str, figures: list, command: str, links: dict | None = None) -> Doc:
-    """The whole report; `links`: the dashboard's command and URLs (prepbench.track.ui.report_links)."""
+def build(
+    a: Analysis, source: str, figures: list, command: str, links: dict | None = None, verification: list[str] = ()
+) -> Doc:
+    """The whole report; `links`: the dashboard's command and URLs (prepbench.track.ui.report_links);
+    `verification`: one line per verification-by-retraining table beside the report."""
     d = Doc()
     d.h(1, f"prepbench report: {a.experiment}")
     pct_ = f"{a.level * 100:g}%"
@@ -43,7 +46,7 @@ def build(a: Analysis, source: str, figures: list, command: str, links: dict | N
     d.h(2, "6. Caveats")
     d.ul(caveats(a))
     d.h(2, "7. Reproducibility")
-    reproducibility(d, a, command)
+    reproducibility(d, a, command, verification)
     return d
 
 
@@ -320,10 +323,16 @@ def code_provenance(a: Analysis) -> str:
     )
 
 
-def reproducibility(d: Doc, a: Analysis, command: str) -> None:
+def reproducibility(d: Doc, a: Analysis, command: str, verification: list[str] = ()) -> None:
     sel = a.selection
     d.p("Regenerate this report with:")
     d.code(command)
+    if verification:
+        d.p(
+            "Verified by retraining (`python -m prepbench.verify`: runs drawn at random, trained again at "
+            "their recorded commit, test accuracy compared):"
+        )
+        d.ul(list(verification))
     if len(sel.parents):
         cmd = sel.parents.get("tags.prepbench.command", pd.Series(index=sel.parents.index, dtype=object))
         d.p("Sweep parent run(s):")

@@ -66,6 +66,27 @@ def _log(loaded: load.Loaded, parents: pd.DataFrame, out: Path) -> None:
         print(f"warning: could not log the report to run {newest['run_id']}: {err}", file=sys.stderr)
 
 
+VERIFY_FILES = ("verify.md", "verify-dirty.md")  # what `python -m prepbench.verify --out` wrote beside the report
+
+
+def verification_summary(out: Path) -> list[str]:
+    """One line per verification table beside the report: its file and the count of each verdict
+    (the fifth column of the table prepbench.study.verify writes)."""
+    lines = []
+    for name in VERIFY_FILES:
+        path = out / name
+        if not path.is_file():
+            continue
+        rows = [line.split(" | ") for line in path.read_text().splitlines() if line.startswith("| ") and "`" in line]
+        counts: dict[str, int] = {}
+        for row in rows:
+            if len(row) >= 6:
+                counts[row[4].strip()] = counts.get(row[4].strip(), 0) + 1
+        if counts:
+            lines.append(f"[{name}]({name}): " + ", ".join(f"{n} {verdict}" for verdict, n in counts.items()))
+    return lines
+
+
 def check_out_dir(out: Path) -> None:
     """--out must be, or be creatable as, a writable directory: said before the store is read."""
     existing = next(p for p in (out, *out.parents) if p.exists() or p == Path(p.anchor or "."))
@@ -128,6 +149,7 @@ def write_report(
         figures,
         command or f"python -m prepbench.report --experiment {experiment} --out {out}",
         links,
+        verification=verification_summary(out),
     )
     write_text(out / "report.md", doc.markdown())
     write_text(out / "report.html", doc.html(out, f"prepbench report: {experiment}"))
