@@ -40,6 +40,11 @@ RULES = {
     "seed": (_int(0, SEED_MAX), f"an integer from 0 to 2**32-1 = {SEED_MAX}"),
     "rerun": _bool,
     "allow_dirty": _bool,
+    # an empty PREPBENCH_CACHE would put the caches in whatever folder the command runs from
+    "cache_dir": (
+        lambda v: isinstance(v, str) and v.strip() != "",
+        "a directory (PREPBENCH_CACHE, when set, not empty)",
+    ),
     "trainer.epochs": (_int(1), "an integer >= 1"),
     "trainer.steps": (_optional_int(1), "an integer >= 1, or null (train trainer.epochs)"),
     "trainer.warmup_steps": (_optional_int(0), "an integer >= 0 fewer than the run's steps, or null"),

@@ -187,6 +187,15 @@ def test_each_rule_is_checked_alone():
         (["seed=4294967296"], "seed=4294967296 is out of range; expected an integer from 0 to 2**32-1 = 4294967295"),
         (["tracking.experiment="], "tracking.experiment='' is invalid; expected a non-empty name"),
         (["study="], "tracking.experiment='' is invalid; expected a non-empty name"),
+        (["cache_dir="], "cache_dir='' is invalid; expected a directory (PREPBENCH_CACHE, when set, not empty)"),
+        (
+            ["trainer.steps=0"],
+            "trainer.steps=0 is out of range; expected an integer >= 1, or null (train trainer.epochs)",
+        ),
+        (
+            ["trainer.steps=100", "trainer.warmup_steps=100"],
+            "trainer.warmup_steps=100 is out of range; expected fewer than trainer.steps=100",
+        ),
         (
             ["tracking.lease_seconds=0"],
             "tracking.lease_seconds=0 is out of range; expected a positive number of seconds",
