@@ -78,7 +78,8 @@ def hypothesis(d: Doc, a: Analysis) -> None:
 def _param(a: Analysis, key: str) -> str:
     """A setting of the analysed runs; where they differ in it (the moderator `data.train_size`),
     every value, in order, not one run's."""
-    used = a.selection.runs[a.selection.runs["left_out"] == ""].sort_values("start_time")
+    runs = a.selection.runs
+    used = runs[runs["left_out"].eq("") & runs["status"].eq("FINISHED")]  # the cells analysed.sort_values("start_time")
     col = f"params.{key}"
     v = used[col].dropna() if col in used else pd.Series(dtype=object)
     values = list(dict.fromkeys(map(str, v)))
@@ -286,9 +287,15 @@ def _run_caveats(a: Analysis) -> list[str]:
             f"{len(bad)} planned cells did not finish or are missing (see Coverage); effects use only "
             "seeds whose runs finished, so n differs between rows."
         )
-    used = a.selection.runs[a.selection.runs["left_out"] == ""]
+    runs = a.selection.runs
+    used = runs[runs["left_out"].eq("") & runs["status"].eq("FINISHED")]  # the cells analysed
+    commits = used.get("tags.prepbench.git_commit", pd.Series(dtype=object)).dropna()
+    if commits.str.removesuffix("-dirty").nunique() > 1:
+        out.append(
+            f"The analysed runs come from {commits.str.removesuffix('-dirty').nunique()} git commits; "
+            f"{int(commits.str.endswith('-dirty').sum())} of the {len(commits)} ran uncommitted changes besides (`-dirty`)."
+        )
     for key, what in (
-        ("tags.prepbench.git_commit", "git commits"),
         ("tags.prepbench.hardware", "hardware"),
         ("tags.prepbench.versions", "library versions"),
     ):
