@@ -158,4 +158,5 @@ def test_a_benefit_that_falls_with_depth_is_a_detected_trend_and_a_flat_one_is_n
     assert name == "trend" and "per doubling" in caption
     md = document.build(a, "runs", [], "python -m prepbench.report").markdown()
     assert "### Dose-response: the benefit per doubling of `net.depth` (tests H)" in md
-    assert "**falls with depth: supports H**" in md and "**no trend detectable at this resolution**" in md
+    assert "**falls with depth (supports H)**" in md and "**no trend detectable at this resolution**" in md
+    assert "(Holm):** `minmax`: no trend detectable at this resolution; `std`: falls with depth (supports H)." in md

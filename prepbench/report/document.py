@@ -13,7 +13,7 @@ from prepbench import __version__
 from prepbench.document import Document as Doc
 from prepbench.report import claims
 from prepbench.report.analysis import TEST, Analysis
-from prepbench.report.findings import resolution, results, verdicts
+from prepbench.report.findings import resolution, results, trend_sentence, verdicts
 from prepbench.report.select import NOT_PLANNED
 from prepbench.report.wording import dashboard_sentence, data_name, fin, pair_sentence
 
@@ -70,6 +70,8 @@ def hypothesis(d: Doc, a: Analysis) -> None:
             "on one level minus its benefit on another (neighbouring levels, and the extremes)."
         )
     brief = [pair_sentence(a, x, y) for x, y in a.pairs]
+    if (dose := trend_sentence(a)) is not None:
+        brief.append(dose)
     if brief:
         d.p("**In brief** (final test accuracy; details, intervals and caveats below):")
         d.ul(brief)
@@ -78,8 +80,7 @@ def hypothesis(d: Doc, a: Analysis) -> None:
 def _param(a: Analysis, key: str) -> str:
     """A setting of the analysed runs; where they differ in it (the moderator `data.train_size`),
     every value, in order, not one run's."""
-    runs = a.selection.runs
-    used = runs[runs["left_out"].eq("") & runs["status"].eq("FINISHED")]  # the cells analysed.sort_values("start_time")
+    used = a.selection.runs[a.selection.runs["left_out"] == ""].sort_values("start_time")
     col = f"params.{key}"
     v = used[col].dropna() if col in used else pd.Series(dtype=object)
     values = list(dict.fromkeys(map(str, v)))

@@ -159,13 +159,31 @@ def dose_response(d: Doc, a: Analysis) -> None:
     )
 
 
+def trend_sentence(a: Analysis) -> str | None:
+    """The dose-response in one line for the brief: which variants' benefit falls, rises or shows
+    no trend (None when the moderator is not a dose)."""
+    trend = a.table(TEST, "trend")
+    if trend.empty:
+        return None
+    on_depth = a.claims_apply and a.depth_moderator
+    groups: dict[str, list[str]] = {}
+    for r in trend.to_dict("records"):
+        groups.setdefault(trend_words(r["verdict"], on_depth), []).append(f"`{r['variant']}`")
+    parts = [f"{', '.join(variants)}: {words}" for words, variants in groups.items()]
+    return (
+        f"**Dose-response over `{a.selection.spec.moderator}`, at family-wise {a.alpha:g} (Holm):** "
+        + "; ".join(parts)
+        + "."
+    )
+
+
 def trend_words(verdict: str, on_depth: bool) -> str:
     """A trend's verdict; on depth, what it says of H."""
     if not on_depth:
         return verdict
     return {
-        "benefit falls with the dose": "falls with depth: supports H",
-        "benefit rises with the dose": "rises with depth: contradicts H",
+        "benefit falls with the dose": "falls with depth (supports H)",
+        "benefit rises with the dose": "rises with depth (contradicts H)",
         "no trend detectable": "no trend detectable at this resolution",
     }.get(verdict, verdict)
 
