@@ -50,3 +50,7 @@ def test_a_job_measured_in_steps_trains_the_epochs_they_make_and_says_so(tmp_pat
     assert run.data.tags["prepbench.epochs"] == "2" and run.data.tags["prepbench.steps"] == "8"  # 9/4 -> 2 epochs
     assert run.data.params["trainer.steps"] == "9" and run.data.params["trainer.epochs"] == "1"  # as given
     assert len(client.get_metric_history(run.info.run_id, "val_accuracy")) == 2
+    with pytest.raises(
+        PrepbenchError, match=r"trainer.warmup_epochs=1 \(20 steps\) is out of range; expected fewer than the 20"
+    ):
+        budget.resolve(trainer(steps=10), 2_500)  # 10 steps round to 1 epoch of 20 steps, all of it warm-up

@@ -32,11 +32,16 @@ def resolve(trainer, num_train: int) -> Budget:
     per_epoch = math.ceil(num_train / trainer.batch_size)
     steps = trainer.get("steps")
     epochs = max(1, math.floor(steps / per_epoch + 0.5)) if steps is not None else int(trainer.epochs)
-    warmup = trainer.get("warmup_steps")
-    warmup = int(warmup) if warmup is not None else int(trainer.get("warmup_epochs", 0)) * per_epoch
+    given = trainer.get("warmup_steps")
+    warmup = int(given) if given is not None else int(trainer.get("warmup_epochs", 0)) * per_epoch
     if trainer.get("schedule") == "cosine" and warmup >= epochs * per_epoch:
+        setting = (
+            f"trainer.warmup_steps={given}"
+            if given is not None
+            else f"trainer.warmup_epochs={trainer.warmup_epochs} ({warmup} steps)"
+        )
         raise PrepbenchError(
-            f"trainer.warmup_steps={warmup} is out of range; expected fewer than the {epochs * per_epoch} steps "
+            f"{setting} is out of range; expected fewer than the {epochs * per_epoch} steps "
             f"of {epochs} epochs of {num_train} images"
         )
     return Budget(epochs=epochs, steps_per_epoch=per_epoch, warmup_steps=warmup)
