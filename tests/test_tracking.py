@@ -107,6 +107,13 @@ def test_a_ladder_logged_into_another_studys_experiment_is_named_by_its_own_sett
     # a size the command line sets is named once, where the command line puts it
     smaller = [*ladder[:4], "data.train_size=1000"]
     assert tracking.run_name(compose(smaller, checked=False), smaller) == "augment · deep · seed 3 · train_size 1000"
+    # an experiment file whose settings interpolate others (net.name: depth${net.depth}); equal steps
+    depth = ["experiment=converged-depth", "prep=std", "net.depth=3", "seed=0"]
+    assert tracking.run_name(compose(depth, checked=False), depth) == "std · depth 3, width 32 · seed 0"
+    steps = ["experiment=converged-scarce-steps", "prep=none", "net=deep", "seed=0", "data.train_size=1250"]
+    assert tracking.run_name(compose(steps, checked=False), steps) == (
+        "none · deep · seed 0 · steps 2370 · warmup_steps 79 · train_size 1250"
+    )
 
 
 def test_sweep_names_give_the_study_the_time_and_the_command_line_in_short():

@@ -62,8 +62,9 @@ LATE_SETTINGS = {
 SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
 
 
-def flatten(cfg: DictConfig) -> dict[str, str]:
-    """The resolved config as dotted keys, for MLflow params and the config hash."""
+def flatten(cfg: DictConfig, resolve: bool = True) -> dict[str, str]:
+    """The resolved config as dotted keys, for MLflow params and the config hash (unresolved, for a
+    config file alone, whose interpolations may point at settings of others: `depth${net.depth}`)."""
     out: dict[str, str] = {}
 
     def walk(node, prefix):
@@ -73,7 +74,7 @@ def flatten(cfg: DictConfig) -> dict[str, str]:
         else:
             out[prefix[:-1]] = "null" if node is None else str(node)
 
-    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    walk(OmegaConf.to_container(cfg, resolve=resolve), "")
     return out
 
 
@@ -168,7 +169,11 @@ def borrowed_settings(cfg: DictConfig, overrides=()) -> list[str]:
     own = OmegaConf.to_container(OmegaConf.load(path))
     own = {k: v for k, v in own.items() if k not in ("defaults", "hydra", "tracking", "study")}
     on_command_line = {key for key, _ in _named_overrides(overrides)}
-    keys = [k for k in flatten(OmegaConf.create(own)) if k not in on_command_line]
+    keys = [
+        k
+        for k in flatten(OmegaConf.create(own), resolve=False)
+        if k not in on_command_line and k not in ("prep.name", "net.name")  # the name's label says it
+    ]
     return [_short(k, str(OmegaConf.select(cfg, k)), keys) for k in keys]
 
 
