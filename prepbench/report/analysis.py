@@ -262,7 +262,6 @@ def trends(cells, metric: Metric, contrasts: dict, moderators, level: float) -> 
         }
         table = pd.DataFrame(per_level)  # seeds x log2 dose
         c = stats.trend(table)
-        slopes = [np.polyfit(*_finite(table.columns, row), 1)[0] for _, row in table.iterrows() if _enough(row)]
         row = _effect(
             metric,
             "trend",
@@ -270,7 +269,7 @@ def trends(cells, metric: Metric, contrasts: dict, moderators, level: float) -> 
             TREND_LEVEL,
             f"({contrast_text(plus, minus)}) per doubling of the moderator",
             c,
-            stats.sign_flip_test(slopes),
+            stats.sign_flip_test(stats.seed_slopes(table)),
             table.index,
             level,
         )
@@ -279,16 +278,6 @@ def trends(cells, metric: Metric, contrasts: dict, moderators, level: float) -> 
 
 
 TREND_LEVEL = "per doubling"
-
-
-def _finite(x, row):
-    y = row.to_numpy(dtype=float)
-    ok = np.isfinite(y)
-    return np.asarray(x, dtype=float)[ok], y[ok]
-
-
-def _enough(row) -> bool:
-    return int(np.isfinite(row.to_numpy(dtype=float)).sum()) >= 2
 
 
 def trend_verdict(mean: float, p_holm: float, alpha: float) -> str:

@@ -187,6 +187,12 @@ def trend(benefits: pd.DataFrame) -> Comparison:
     values the seed's paired benefit at that dose. Each seed's least-squares slope of benefit on x
     (over the doses it has, at least two) is one observation, seeds the unit; the slopes' mean is
     the trend per unit of x, tested with the one-sample t test (`paired` on the slopes)."""
+    return dataclasses.replace(paired(seed_slopes(benefits)), test="per-seed slope t")
+
+
+def seed_slopes(benefits: pd.DataFrame) -> list[float]:
+    """Each seed's least-squares slope of benefit on dose (`trend`'s rows and columns), over the
+    doses it has, where it has at least two."""
     x = np.asarray(benefits.columns, dtype=float)
     slopes = []
     for _, row in benefits.iterrows():
@@ -194,7 +200,7 @@ def trend(benefits: pd.DataFrame) -> Comparison:
         ok = np.isfinite(y)
         if ok.sum() >= 2 and np.ptp(x[ok]) > 0:
             slopes.append(float(np.polyfit(x[ok], y[ok], 1)[0]))
-    return dataclasses.replace(paired(slopes), test="per-seed slope t")
+    return slopes
 
 
 def welch_df(var_a: float, n_a: int, var_b: float, n_b: int) -> float:
