@@ -48,6 +48,7 @@ RULES = {
     "trainer.epochs": (_int(1), "an integer >= 1"),
     "trainer.steps": (_optional_int(1), "an integer >= 1, or null (train trainer.epochs)"),
     "trainer.warmup_steps": (_optional_int(0), "an integer >= 0 fewer than the run's steps, or null"),
+    "trainer.validation_every_steps": (_optional_int(1), "an integer >= 1, or null (every epoch)"),
     "trainer.batch_size": (_int(1), "an integer >= 1"),
     "trainer.lr": (_positive, "a positive finite number"),
     "trainer.optimizer": (lambda v: v in ("adam", "sgd"), "adam or sgd"),

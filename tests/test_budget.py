@@ -42,6 +42,15 @@ def test_the_schedule_warms_up_over_the_steps_given():
     assert float(schedule(100)) == pytest.approx(0.0, abs=1e-9)
 
 
+def test_validation_every_so_many_steps_rounds_to_whole_epochs_and_keeps_the_last():
+    assert budget.validation_epochs(trainer(), 4, 79) == [1, 2, 3, 4]  # null: every epoch
+    # the equal-steps ladder validating every 79 steps: about 30 times at every size
+    assert len(budget.validation_epochs(trainer(validation_every_steps=79), 237, 10)) == 30  # every 8 epochs + last
+    assert budget.validation_epochs(trainer(validation_every_steps=79), 30, 79) == list(range(1, 31))
+    assert budget.validation_epochs(trainer(validation_every_steps=20), 7, 10) == [2, 4, 6, 7]
+    assert budget.validation_epochs(trainer(validation_every_steps=1), 3, 10) == [1, 2, 3]  # at least one epoch
+
+
 def test_a_job_measured_in_steps_trains_the_epochs_they_make_and_says_so(tmp_path):
     done = prepbench(*TINY, "data.train_size=200", "trainer.batch_size=50", "trainer.steps=9", store=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -110,6 +110,28 @@ def test_steps_per_execution_changes_the_speed_not_the_result(splits):
     assert results[0].test_accuracy == results[1].test_accuracy
 
 
+def test_validating_every_few_steps_changes_the_validation_curve_not_the_training(splits):
+    """10 steps an epoch, validation every 20 steps: after epochs 2 and 4 and the last, 5, with the
+    values an every-epoch run has there, and the same training and test to the bit."""
+    kwargs = dict(batch_size=32, epochs=5, seed=0, augmentation=AUGMENTATION)
+    runs = {}
+    for every in (None, 20):
+        seen = []
+        runs[every] = fit_and_evaluate(
+            make_inputs(splits, build("none"), **kwargs),
+            net=NET,
+            trainer=trainer(epochs=5, validation_every_steps=every),
+            seed=0,
+            batchnorm=False,
+            on_epoch=lambda epoch, metrics, seen=seen: "val_accuracy" in metrics and seen.append(epoch),
+        )
+        runs[every].validated = seen
+    assert runs[None].validated == [1, 2, 3, 4, 5] and runs[20].validated == [2, 4, 5]
+    assert runs[20].history["train_loss"] == runs[None].history["train_loss"]
+    assert runs[20].history["val_accuracy"] == [runs[None].history["val_accuracy"][e - 1] for e in (2, 4, 5)]
+    assert runs[20].test_accuracy == runs[None].test_accuracy
+
+
 def test_a_diverging_run_stops_with_a_non_finite_loss_error(splits):
     inputs = make_inputs(splits, build("raw"), batch_size=32, epochs=2, seed=0, augmentation=AUGMENTATION)
     with pytest.raises(NonFiniteLossError, match="non-finite training loss"):

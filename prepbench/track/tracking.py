@@ -36,6 +36,7 @@ NOT_IN_HASH = (
     "study",
     "trainer.threads",
     "trainer.steps_per_execution",
+    "trainer.validation_every_steps",
 )
 # Params that do not tell one cell of a study (variant x level x seed) from another, besides the
 # seed: what is not in a job's identity, and `device` (where a job ran, logged beside the config).

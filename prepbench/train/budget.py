@@ -45,3 +45,12 @@ def resolve(trainer, num_train: int) -> Budget:
             f"of {epochs} epochs of {num_train} images"
         )
     return Budget(epochs=epochs, steps_per_epoch=per_epoch, warmup_steps=warmup)
+
+
+def validation_epochs(trainer, epochs: int, steps_per_epoch: int) -> list[int]:
+    """The epochs (from 1) after which the run validates: every epoch, or with
+    `trainer.validation_every_steps` every that many steps rounded to whole epochs (at least one),
+    and always the last epoch, whose validation accuracy is the run's final one."""
+    every_steps = trainer.get("validation_every_steps")
+    every = 1 if every_steps is None else max(1, math.floor(every_steps / steps_per_epoch + 0.5))
+    return [e for e in range(1, epochs + 1) if e % every == 0 or e == epochs]

@@ -1,4 +1,4 @@
-"""Training: Keras `fit` over the batches of prepbench.train.batches, per-epoch validation, one test.
+"""Training: Keras `fit` over the batches of prepbench.train.batches, validation by epoch, one test.
 
 Static preprocessing runs once on whole splits (numpy). Augmentation runs per batch, vectorised,
 from stateless seeds (seed, batch): the batches are the same on every run and for every variant,
@@ -24,6 +24,7 @@ import keras
 from prepbench.data.cache import JobCache
 from prepbench.data.splits import Splits
 from prepbench.prep.preprocessor import Preprocessor
+from prepbench.train import budget
 from prepbench.train.batches import Inputs
 from prepbench.train.nets import build_model
 from prepbench.train.precision import set_keras_policy
@@ -144,8 +145,9 @@ def compile_model(model, *, lr, steps_per_execution: int = 1, optimizer=None) ->
 def fit_and_evaluate(
     inputs: Inputs, *, net, trainer, seed: int, batchnorm: bool, batchnorm_momentum: float | None = None, on_epoch=None
 ) -> TrainResult:
-    """Train (`make_optimizer`), validate every epoch, evaluate on test once. `on_epoch(epoch, metrics)`
-    receives each epoch's metrics (epochs counted from 1). `trainer.precision` must be resolved
+    """Train (`make_optimizer`), validate after the epochs of `budget.validation_epochs`, evaluate on
+    test once. `on_epoch(epoch, metrics)` receives each epoch's metrics (epochs counted from 1; the
+    validation metrics only after a validated epoch). `trainer.precision` must be resolved
     (float32 or bfloat16, see prepbench.train.precision); the policy is set for every job."""
     keras.utils.set_random_seed(seed)
     set_keras_policy(trainer.precision)
@@ -182,6 +184,7 @@ def fit_and_evaluate(
             epochs=trainer.epochs,
             steps_per_epoch=None if inputs.start_epoch else inputs.steps_per_epoch,
             validation_data=inputs.val,
+            validation_freq=budget.validation_epochs(trainer, trainer.epochs, inputs.steps_per_epoch),
             callbacks=callbacks,
             shuffle=False,  # the pipeline already has the paired order
             verbose=1 if sys.stdout.isatty() else 0,
