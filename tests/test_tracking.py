@@ -142,6 +142,27 @@ def test_experiments_are_tagged_as_model_training_once(tmp_path):
     assert client.get_experiment(other).tags["mlflow.experimentKind"] == "genai_development"
 
 
+def test_a_store_moved_to_another_folder_writes_new_artifacts_beside_itself(tmp_path):
+    """A committed store opened from a clone: its experiment still names the folder it was created
+    in; the next job's run writes its artifacts beside the store it is in now."""
+    here = tmp_path / "clone" / "results"
+    cfg = OmegaConf.create(
+        dict(uri=f"sqlite:///{here}/mlflow.db", experiment="e", artifact_location=str(here / "mlartifacts" / "e"))
+    )
+    here.mkdir(parents=True)
+    client = tracking.client_for(cfg)
+    created_elsewhere = client.create_experiment("e", artifact_location=(tmp_path / "origin" / "mlartifacts" / "e").as_uri())
+    assert tracking.experiment_id(client, cfg) == created_elsewhere
+    run = client.create_run(created_elsewhere)
+    client.log_text(run.info.run_id, "x", "note.txt")
+    assert (here / "mlartifacts" / "e" / run.info.run_id / "artifacts" / "note.txt").read_text() == "x"
+    assert not (tmp_path / "origin").exists()
+    # a store already in place, or one whose artifacts live on a server, is left as it is
+    remote = client.create_experiment("remote", artifact_location="s3://bucket/e")
+    tracking.experiment_id(client, OmegaConf.merge(cfg, dict(experiment="remote")))
+    assert client.get_experiment(remote).artifact_location == "s3://bucket/e"
+
+
 def test_settings_added_later_stay_out_of_the_hash_at_the_value_older_runs_ran_with():
     from prepbench.config import compose
 

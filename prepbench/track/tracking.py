@@ -13,6 +13,7 @@ import os
 import shlex
 import time
 import traceback
+from contextlib import closing
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -234,6 +235,7 @@ def experiment_id(client, tracking_cfg: DictConfig) -> str:
     found = retry(client.get_experiment_by_name, name)
     if found is not None:
         mark_training_experiment(client, found)
+        follow_moved_store(tracking_cfg, found)
         return found.experiment_id
     try:
         return retry(
@@ -257,6 +259,27 @@ def mark_training_experiment(client, experiment) -> None:
     that already has a kind keeps it)."""
     if EXPERIMENT_KIND_TAG not in (experiment.tags or {}):
         retry(client.set_experiment_tag, experiment.experiment_id, EXPERIMENT_KIND_TAG, TRAINING_KIND)
+
+
+def follow_moved_store(tracking_cfg: DictConfig, experiment) -> None:
+    """Point a local store's experiment at the artifact location configured now. MLflow keeps the
+    absolute location an experiment was created with, so a committed store resumed from a clone or
+    a worktree would write its new runs' artifacts into the folder it was created in, outside the
+    store (or fail where that folder cannot be made). MLflow has no API to move it: the experiment's
+    row is updated in the SQLite file. Runs keep their own paths (prepbench.ui serves those moved)."""
+    wanted = _artifact_location(tracking_cfg)
+    uri = str(tracking_cfg.uri)
+    if wanted is None or not uri.startswith("sqlite:///") or experiment.artifact_location == wanted:
+        return
+    if not str(experiment.artifact_location).startswith(("file://", "/")):  # a remote location stays
+        return
+    import sqlite3
+
+    with closing(sqlite3.connect(uri.removeprefix("sqlite:///"), timeout=30)) as con, con:
+        con.execute(
+            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
+            (wanted, int(experiment.experiment_id)),
+        )
 
 
 def _artifact_location(tracking_cfg):
