@@ -63,3 +63,20 @@ def test_a_job_measured_in_steps_trains_the_epochs_they_make_and_says_so(tmp_pat
         PrepbenchError, match=r"trainer.warmup_epochs=1 \(20 steps\) is out of range; expected fewer than the 20"
     ):
         budget.resolve(trainer(steps=10), 2_500)  # 10 steps round to 1 epoch of 20 steps, all of it warm-up
+
+
+def test_a_job_validating_every_so_many_steps_logs_validation_at_those_epochs_only(tmp_path):
+    done = prepbench(
+        *TINY,
+        "data.train_size=200",
+        "trainer.batch_size=50",
+        "trainer.epochs=5",
+        "trainer.validation_every_steps=8",
+        store=tmp_path,
+    )  # 4 steps an epoch: validation after epochs 2, 4 and the last, 5
+    assert done.returncode == 0, done.stderr
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    run = client.search_runs([client.get_experiment_by_name("adhoc").experiment_id])[0]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")] == [2, 4, 5]
+    assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 5
+    assert run.data.metrics["val_accuracy"] == client.get_metric_history(run.info.run_id, "val_accuracy")[-1].value

@@ -151,7 +151,9 @@ def test_a_store_moved_to_another_folder_writes_new_artifacts_beside_itself(tmp_
     )
     here.mkdir(parents=True)
     client = tracking.client_for(cfg)
-    created_elsewhere = client.create_experiment("e", artifact_location=(tmp_path / "origin" / "mlartifacts" / "e").as_uri())
+    created_elsewhere = client.create_experiment(
+        "e", artifact_location=(tmp_path / "origin" / "mlartifacts" / "e").as_uri()
+    )
     assert tracking.experiment_id(client, cfg) == created_elsewhere
     run = client.create_run(created_elsewhere)
     client.log_text(run.info.run_id, "x", "note.txt")
