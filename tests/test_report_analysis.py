@@ -160,3 +160,38 @@ def test_a_benefit_that_falls_with_depth_is_a_detected_trend_and_a_flat_one_is_n
     assert "### Dose-response: the benefit per doubling of `net.depth` (tests H)" in md
     assert "**falls with depth (supports H)**" in md and "**no trend detectable at this resolution**" in md
     assert "(Holm):** `minmax`: no trend detectable at this resolution; `std`: falls with depth (supports H)." in md
+
+
+def test_a_ladder_at_fixed_steps_reads_each_run_at_its_own_last_epoch():
+    """trainer.steps: 1,000 images train 8 epochs and 2,000 train 4, the same steps; no epoch is
+    common to them, so the final validation accuracy is each run's own last and there is no
+    early-epoch benefit (not a mid-training value of the longer runs labelled "the last")."""
+    from prepbench.report import document
+    from tests._report_runs import job
+
+    rows, k = [], 0
+    for size, epochs in ((1000, 8), (2000, 4)):
+        for seed in range(4):
+            for prep in ("none", "augment"):
+                r = job(
+                    prep,
+                    "deep",
+                    seed,
+                    epochs=30,
+                    start=k,
+                    params={"data.train_size": size, "trainer.steps": 64},
+                    overrides=(f"data.train_size={size}", "trainer.steps=64"),
+                )
+                r["tags.prepbench.epochs"] = str(epochs)
+                r["curve"] = [r["metrics.test_accuracy"] - 0.02 * (epochs - e) for e in range(1, epochs + 1)]
+                r["metrics.val_accuracy"] = r["curve"][-1]
+                rows.append(r)
+                k += 1
+    a = analysis.analyse(select(frame(rows), Spec(moderator="data.train_size")), curves(rows), "ladder")
+    assert a.epochs is None and a.early is None
+    assert [m.name for m in a.metrics] == ["test_accuracy", "val_accuracy@last"]
+    finals = dict(zip(a.cells["run_id"], a.cells["val_final"]))
+    assert all(finals[r["run_id"]] == pytest.approx(r["curve"][-1]) for r in rows)
+    md = document.build(a, "runs", [], "python -m prepbench.report").markdown()
+    assert "training: 64 optimizer steps (the epochs differ with the training images)" in md
+    assert "val. @ the last epoch" in md and "epoch None" not in md and "@ epoch 30" not in md

@@ -68,6 +68,16 @@ class Analysis:
         return claims.applies(self.selection.spec.treatment, self.selection.spec.baseline)
 
     @property
+    def final_label(self) -> str:
+        """Where the final validation accuracy is read: "epoch 30", or each run's own last epoch
+        where the runs trained different numbers of epochs (a ladder at fixed `trainer.steps`)."""
+        return f"epoch {self.epochs}" if self.epochs else "the last epoch"
+
+    @property
+    def early_label(self) -> str:
+        return f"epoch {self.early}" if self.early else "an early epoch"
+
+    @property
     def depth_moderator(self) -> bool:
         return self.selection.spec.moderator in claims.DEPTH_MODERATORS
 
@@ -438,10 +448,16 @@ def summarise(sel: Selection, cells: pd.DataFrame, early: int | None, level: flo
 
 
 def _epochs(sel: Selection, curves: dict) -> int | None:
+    """The epochs the analysed runs trained (the tag prepbench.epochs; before it, the param), or
+    None where they differ: a ladder at fixed `trainer.steps` trains fewer images more epochs, so
+    there is no common epoch to read every run at."""
     used = sel.runs[sel.runs["run_id"].isin(sel.cells["run_id"].dropna())]
-    ep = pd.to_numeric(used.get("params.trainer.epochs", pd.Series(dtype=object)), errors="coerce").dropna()
+    empty = pd.Series(dtype=object, index=used.index)
+    trained = pd.to_numeric(used.get("tags.prepbench.epochs", empty), errors="coerce")
+    given = pd.to_numeric(used.get("params.trainer.epochs", empty), errors="coerce")
+    ep = trained.fillna(given).dropna()
     if len(ep):
-        return int(ep.max())
+        return int(ep.iloc[0]) if ep.nunique() == 1 else None
     steps = [int(s.index.max()) for s in curves.values() if len(s)]
     return max(steps) if steps else None
 
@@ -459,14 +475,14 @@ def with_validation(cells: pd.DataFrame, curves: dict, early: int | None, epochs
 
 def metrics_for(cells: pd.DataFrame, early: int | None, epochs: int | None) -> tuple:
     """Test accuracy (the headline), then validation accuracy at the early and the last epoch,
-    each only when measured (a runs.csv has no curves; a 1-epoch run has no early epoch)."""
+    each only when measured (a runs.csv has no curves; a 1-epoch run has no early epoch; runs that
+    trained different epochs have no common early epoch, and each is read at its own last)."""
     out = [Metric(TEST, "test_accuracy", "final test accuracy")]
     if early and epochs and early < epochs and cells["val_early"].notna().any():
         out.append(Metric(f"val_accuracy@epoch{early}", "val_early", f"validation accuracy at epoch {early}"))
-    if epochs and cells["val_final"].notna().any():
-        out.append(
-            Metric(f"val_accuracy@epoch{epochs}", "val_final", f"validation accuracy at epoch {epochs} (the last)")
-        )
+    if cells["val_final"].notna().any():
+        name, label = (f"epoch{epochs}", f"epoch {epochs} (the last)") if epochs else ("last", "each run's last epoch")
+        out.append(Metric(f"val_accuracy@{name}", "val_final", f"validation accuracy at {label}"))
     return tuple(out)
 
 

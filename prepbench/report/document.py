@@ -77,6 +77,15 @@ def hypothesis(d: Doc, a: Analysis) -> None:
         d.ul(brief)
 
 
+def _length(a: Analysis) -> str:
+    """How long the runs trained: their epochs, or at fixed `trainer.steps` the steps (the epochs
+    then differ with the data size)."""
+    steps = _param(a, "trainer.steps")
+    if a.epochs:
+        return f"{a.epochs} epochs" + (f" ({steps} steps asked for)" if steps not in ("–", "None") else "")
+    return f"{steps} optimizer steps (the epochs differ with the training images)"
+
+
 def _param(a: Analysis, key: str) -> str:
     """A setting of the analysed runs; where they differ in it (the moderator `data.train_size`),
     every value, in order, not one run's."""
@@ -121,8 +130,8 @@ def setup(d: Doc, a: Analysis) -> None:
             f"data: {data_name(_param(a, 'data.source'), _param(a, 'data.path'))} (source `{_param(a, 'data.source')}`, "
             f"path `{_param(a, 'data.path')}`), train_size {_param(a, 'data.train_size')}, val_size "
             f"{_param(a, 'data.val_size')}, test_size {_param(a, 'data.test_size')}, split_seed {_param(a, 'data.split_seed')}",
-            f"training: {a.epochs} epochs, batch {_param(a, 'trainer.batch_size')}, lr {_param(a, 'trainer.lr')}; "
-            f"early epoch: {a.early}",
+            f"training: {_length(a)}, batch {_param(a, 'trainer.batch_size')}, lr {_param(a, 'trainer.lr')}; "
+            f"early epoch: {a.early or '– (the runs trained different epochs)'}",
             f"cells: {int((sel.cells['status'] == 'FINISHED').sum())} of {len(planned)} planned "
             f"(variant × {spec.moderator} × seed) finished",
         ]
@@ -187,7 +196,7 @@ def method(d: Doc, a: Analysis) -> None:
         "probability that the variant beats the baseline on a seed where they differ (Bouthillier et al., "
         "MLSys 2021): tied seeds are left out, as in the sign test, and the Clopper–Pearson interval is for "
         "wins out of untied seeds. Test accuracy is the headline; the early benefit (validation accuracy "
-        f"at epoch {a.early}, a quarter of training) is compared with the benefit on the same validation "
+        f"at {a.early_label}, a quarter of training) is compared with the benefit on the same validation "
         'split at the last epoch, to tell "deep nets overcome it" from "deep nets get there anyway, but '
         f'later". Accuracy intervals ({pct_} t) are clipped to [0, 100]%.'
     )

@@ -36,8 +36,8 @@ def results(d: Doc, a: Analysis, figures: list) -> None:
             "mean",
             "sd (pp)",
             f"{pct_} CI",
-            f"val. @ epoch {a.early}",
-            f"val. @ epoch {a.epochs}",
+            f"val. @ {a.early_label}",
+            f"val. @ {a.final_label}",
             "failed",
             "missing",
         ],
@@ -310,8 +310,9 @@ def resolution(d: Doc, a: Analysis) -> None:
     d.p(rule_out(head))
     if a.seeds_plan:
         plan = a.seeds_plan
+        commands = plan.get("commands") or [plan.get("command", "python -m prepbench.seeds")]
         d.p(
-            f"Seeds were added by `{plan.get('command', 'python -m prepbench.seeds')}`: from "
+            f"Seeds were added by {' and then '.join(f'`{c}`' for c in commands)}: from "
             f"{plan.get('min_seeds')} seeds, {plan.get('step')} more per round to every variant whose headline "
             f"half-width exceeded ±{plan.get('halfwidth')} pp, up to {plan.get('max_seeds')}; the column "
             "*seeds rule* says which rule stopped each."
@@ -347,7 +348,7 @@ def deeper_reading(a: Analysis, variant: str, deeper: str) -> str:
     """On the validation split: the benefit on the deeper level early and at the end."""
     val = [m for m in a.metrics if m.name != TEST]
     if len(val) < 2:
-        return "not measured (no learning curves)"
+        return "not measured (the runs trained different epochs)" if val else "not measured (no learning curves)"
     early, final = (a.row(m.name, "benefit", variant, deeper) for m in val[:2])
     if final is None or final["verdict"] == TOO_FEW:
         return f"not enough seeds on `{deeper}`"
@@ -355,10 +356,10 @@ def deeper_reading(a: Analysis, variant: str, deeper: str) -> str:
     if fv in ("helps", "hurts"):
         return f"{'still helps' if fv == 'helps' else 'hurts'} `{deeper}` at the end"
     if ev == "helps":
-        return f"`{deeper}` gets there anyway, but later: a benefit at epoch {a.early}, none detectable at the end"
+        return f"`{deeper}` gets there anyway, but later: a benefit at {a.early_label}, none detectable at the end"
     if ev == "hurts":
-        return f"`{deeper}` catches up: worse at epoch {a.early}, no detectable difference at the end"
-    return f"no detectable effect on `{deeper}` at epoch {a.early} or at the end"
+        return f"`{deeper}` catches up: worse at {a.early_label}, no detectable difference at the end"
+    return f"no detectable effect on `{deeper}` at {a.early_label} or at the end"
 
 
 def verdicts(d: Doc, a: Analysis) -> None:
@@ -381,8 +382,8 @@ def verdicts(d: Doc, a: Analysis) -> None:
             [
                 "variant",
                 "interaction, final test",
-                f"interaction, val. epoch {a.early}",
-                f"reading for `{y}` (validation, epoch {a.early} vs {a.epochs})",
+                f"interaction, val. {a.early_label}",
+                f"reading for `{y}` (validation, {a.early_label} vs {a.final_label})",
             ],
             rows,
         )
@@ -410,7 +411,7 @@ def claims_section(d: Doc, a: Analysis) -> None:
                     )
                 )
     d.table(
-        ["claim", "contrast", a.selection.spec.moderator, "benefit, final test", f"benefit, val. epoch {a.early}"], rows
+        ["claim", "contrast", a.selection.spec.moderator, "benefit, final test", f"benefit, val. {a.early_label}"], rows
     )
     notes = []
     for m in a.selection.moderators:

@@ -41,8 +41,12 @@ def draw(a: Analysis):
         fig,
         "curves",
         (
-            "Validation accuracy per epoch, mean over seeds with a ±1 SD band; the dotted "
-            f"line marks the early epoch ({a.early}) at which the early benefit is measured "
-            f"({style.pct(a.level)} intervals elsewhere)."
+            "Validation accuracy per epoch, mean over seeds with a ±1 SD band"
+            + (
+                f"; the dotted line marks the early epoch ({a.early}) at which the early benefit is measured "
+                f"({style.pct(a.level)} intervals elsewhere)."
+                if a.early
+                else "."
+            )
         ),
     )
