@@ -257,3 +257,13 @@ def test_grid_where_skips_settings_resolved_when_a_job_starts():
         "trainer.epochs": "30",
     }
     assert grid_where(settings, runs, Plan((), 2.0, None, 10, 1, 0.95)) == (("data.train_size", ("10000",)),)
+
+
+def test_another_command_with_the_same_rule_is_named_beside_the_first(seeded):
+    """Studies sharing an experiment (a grid, rows added to it later) run the rule from their own
+    experiment files: the report names every command; a new rule replaces the plan."""
+    store, fake, _ = seeded
+    assert run(plan(store, max_seeds=8), runner=fake, command="python -m prepbench.seeds other") == 0
+    assert _stops(fake)[1]["commands"] == ["python -m prepbench.seeds", "python -m prepbench.seeds other"]
+    assert run(plan(store, max_seeds=9), runner=fake, command="python -m prepbench.seeds other") == 0
+    assert _stops(fake)[1]["commands"] == ["python -m prepbench.seeds other"]

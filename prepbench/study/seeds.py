@@ -188,7 +188,8 @@ def record(loaded, experiment: str, plan: Plan, decisions: list[Decision], comma
     """The plan and each variant's stopping rule, as experiment tags the report reads."""
     from prepbench.report.load import SEEDS_PLAN_TAG, SEEDS_STOPS_TAG
 
-    exp_id = loaded.client.get_experiment_by_name(experiment).experiment_id
+    exp = loaded.client.get_experiment_by_name(experiment)
+    exp_id = exp.experiment_id
     plan_tag = {
         "treatment": plan.treatment,
         "baseline": plan.baseline,
@@ -200,6 +201,14 @@ def record(loaded, experiment: str, plan: Plan, decisions: list[Decision], comma
         "level": plan.level,
         "command": command,
     }
+    # Studies that share an experiment (a grid and the rows added to it later) run the same rule
+    # from their own experiment files: the commands accumulate, so the report names every one.
+    earlier = json.loads((exp.tags or {}).get(SEEDS_PLAN_TAG, "{}"))
+    same_rule = {k: v for k, v in earlier.items() if k not in ("command", "commands")} == {
+        k: v for k, v in plan_tag.items() if k != "command"
+    }
+    commands = earlier.get("commands", [earlier["command"]] if "command" in earlier else []) if same_rule else []
+    plan_tag["commands"] = [*commands, *([command] if command not in commands else [])]
     stops = {
         d.variant: {
             "rule": d.rule if d.rule != "more" else "not stopped (runs did not finish)",
