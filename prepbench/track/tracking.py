@@ -174,7 +174,9 @@ def borrowed_settings(cfg: DictConfig, overrides=()) -> list[str]:
     keys = [
         k
         for k in flatten(OmegaConf.create(own), resolve=False)
-        if k not in on_command_line and k not in ("prep.name", "net.name")  # the name's label says it
+        if k not in on_command_line
+        and k not in ("prep.name", "net.name")  # the name's label says it
+        and not any(k == x or k.startswith(x + ".") for x in NOT_IN_HASH)  # not what the run computes
     ]
     return [_short(k, str(OmegaConf.select(cfg, k)), keys) for k in keys]
 
