@@ -75,6 +75,18 @@ def test_every_experiment_composes_with_its_sweep(experiment):
     assert cfg.study == experiment or experiment.startswith(f"{cfg.study}-")
 
 
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_a_study_with_a_committed_store_pins_its_precision(experiment):
+    # `auto` resolves from the machine, and the resolved value is in the config hash: on a machine
+    # unlike the one that stored the study, the same command would train every job again.
+    cfg = composed(f"experiment={experiment}")
+    store = ROOT / "results" / cfg.study / "mlflow.db"
+    if store.exists() and str(store) in cfg.tracking.uri:
+        assert cfg.trainer.precision != "auto"
+        sweep = composed(f"experiment={experiment}", return_hydra_config=True).hydra.sweeper.params
+        assert sweep.get("trainer.precision", "float32") != "auto"
+
+
 def test_the_smoke_study_is_synthetic_and_the_cpu_study_covers_every_variant_and_both_nets():
     assert composed("experiment=smoke").data.source == "synthetic"
     params = composed("experiment=cpu", return_hydra_config=True).hydra.sweeper.params
