@@ -124,6 +124,9 @@ def test_runs_csv_marks_superseded_runs_and_recomputes_the_same_effects(full, tm
     keep = first["metric"] != "val_accuracy@epoch1"  # curves are not in runs.csv
     cols = ["metric", "kind", "variant", "moderator", "mean", "p", "p_holm", "ci_low_holm", "verdict"]
     pd.testing.assert_frame_equal(again[cols].reset_index(drop=True), first.loc[keep, cols].reset_index(drop=True))
+    # the deeper net's reading needs curves: a runs.csv has none (its runs trained the same epochs)
+    text = (tmp_path / "report.md").read_text()
+    assert "not measured (no learning curves)" in text and "trained different epochs" not in text
 
 
 def test_missing_baseline_says_so_and_prints_the_command(store, tmp_path):

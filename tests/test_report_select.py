@@ -145,3 +145,22 @@ def test_where_a_job_ran_does_not_split_a_study():
     assert (sel.runs["left_out"] == "").all()
     done = sel.cells[sel.cells["status"] == "FINISHED"]
     assert done.groupby("variant").size().to_dict() == {"none": 8, "zca": 8}
+
+
+def test_where_a_conf_option_selects_its_settings_exactly_and_its_row_is_named_by_them():
+    """zca_shrunk's runs are named `zca`: `--where prep=zca` keeps every ZCA row, `prep=zca_shrunk`
+    only the runs with that option's settings, and the row still says what it is (`s=1.0`)."""
+    zca = {"prep.zca_epsilon": "1e-06", "prep.zca_retain": "None", "prep.zca_fit_images": "None", "prep.gcn": "None"}
+    memo = grid(["zca"], seeds=range(3), params={"prep.zca_shrinkage": "0.0", **zca})
+    shrunk = grid(["zca"], seeds=range(3), params={"prep.zca_shrinkage": "1.0", **zca})
+    kept = grid(["zca"], seeds=range(3), params={"prep.zca_shrinkage": "1.0", **zca, "prep.zca_retain": "0.99"})
+    runs = frame(grid(["none"], seeds=range(3)) + memo + shrunk + kept)
+
+    every = select(runs, Spec(where=(("prep", ("none", "zca")),)))
+    assert every.variants == ("none", "zca", "zca (s=1.0)", "zca (s=1.0, keep=0.99)")
+    exact = select(runs, Spec(where=(("prep", ("none", "zca_shrunk")),)))
+    assert exact.variants == ("none", "zca (s=1.0)")
+    chosen = exact.runs[exact.runs["left_out"] == ""]
+    assert set(chosen["run_id"]) == {r["run_id"] for r in shrunk} | set(
+        exact.runs.loc[exact.runs["params.prep"] == "none", "run_id"]
+    )

@@ -198,7 +198,8 @@ def parser() -> argparse.ArgumentParser:
         "--where",
         action="append",
         metavar="KEY=V1,V2",
-        help="analyse only runs with these settings (repeatable); default: the most common context",
+        help="analyse only runs with these settings (repeatable); default: the most common context. "
+        "prep=zca_shrunk (an option of conf/prep/ that is no run's name) selects that option's settings exactly",
     )
     ap.add_argument("--level", type=float, default=stats.LEVEL, help=f"confidence level (default {stats.LEVEL})")
     ap.add_argument("--no-log-artifact", action="store_true", help="do not log the report to the sweep's parent run")

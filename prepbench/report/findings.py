@@ -348,7 +348,7 @@ def deeper_reading(a: Analysis, variant: str, deeper: str) -> str:
     """On the validation split: the benefit on the deeper level early and at the end."""
     val = [m for m in a.metrics if m.name != TEST]
     if len(val) < 2:
-        return "not measured (the runs trained different epochs)" if val else "not measured (no learning curves)"
+        return "not measured (the runs trained different epochs)" if a.curves else "not measured (no learning curves)"
     early, final = (a.row(m.name, "benefit", variant, deeper) for m in val[:2])
     if final is None or final["verdict"] == TOO_FEW:
         return f"not enough seeds on `{deeper}`"

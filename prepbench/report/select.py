@@ -9,7 +9,9 @@ not settings. The rules, in order:
    exist yet, e.g. `prep.batchnorm_momentum` before it was introduced) does not stop that: the
    newer run, trained with the setting made explicit, replaces it. Superseded runs stay in
    runs.csv with the column `superseded_by`; they never enter a cell.
-2. **--where KEY=V1,V2**: only runs whose KEY is one of the values.
+2. **--where KEY=V1,V2**: only runs whose KEY is one of the values. For `prep` and `net`, a value
+   that is an option of conf/ but no run's name (`zca_shrunk`, whose runs are named `zca`) selects
+   the runs with exactly that option's settings.
 3. **Factors.** The treatment (default `prep`) and the moderator (default `net`) are params. A
    setting of the same config group as a factor (`prep.*`, `net.*`) that varies *within* one of
    its values refines it into its own row or level: `zca (ε=0.1)` beside `zca`,
@@ -222,11 +224,28 @@ def _sort_key(factor: str, raw: pd.DataFrame, canon: pd.DataFrame, i, extra) -> 
     return (head, tuple(_numeric_key(v) for _, v in extra))
 
 
+def _off_default(canon: pd.DataFrame, factor: str, key: str) -> bool:
+    """Whether some run of a `prep`/`net` value sets a variant's knob (the settings with a short name
+    in row labels) unlike that option's conf/ default: the row is named by it even when every run of
+    the value agrees (`zca (s=1.0)` selected alone, not `zca`)."""
+    if factor not in ("prep", "net") or key not in claims.SYMBOLS:
+        return False
+    for value, runs in canon.groupby(factor)[key]:
+        default = option_defaults(factor, value).get(key)
+        if default is not None and (runs.notna() & runs.ne(default)).any():
+            return True
+    return False
+
+
 def classify(canon: pd.DataFrame, keys: list[str], spec: Spec) -> tuple[list, list, list]:
     """(treatment refinements, moderator refinements, context keys) among the varying `keys`."""
     t, m = spec.treatment, spec.moderator
     varying = [k for k in keys if canon[k].fillna("(unset)").nunique() > 1]
-    refine_t = [k for k in varying if k not in (t, m) and group_of(k) == group_of(t) and _varies_within(canon, t, k)]
+    refine_t = [
+        k
+        for k in varying
+        if k not in (t, m) and group_of(k) == group_of(t) and (_varies_within(canon, t, k) or _off_default(canon, t, k))
+    ]
     refine_m = [
         k
         for k in varying
@@ -333,6 +352,25 @@ def _baseline_label(canon: pd.DataFrame, labels: pd.Series, meta: dict, spec: Sp
     return found[0]
 
 
+def _matches(canon: pd.DataFrame, key: str, values) -> pd.Series:
+    """Runs whose `key` is one of `values` (rule 2). For `prep` and `net`, a value that no run has
+    as its name but that is an option of conf/ (`zca_shrunk`, named `zca`) selects the runs with
+    exactly that option's settings: `--where prep=none,zca_shrunk` leaves out the other ZCA rows
+    that `--where prep=none,zca` keeps."""
+    hit = canon[key].isin([canonical(v) for v in values])
+    if key not in ("prep", "net"):
+        return hit
+    group = [k for k in canon.columns if group_of(k) == key and k != key]
+    for value in values:
+        if canonical(value) in set(canon[key]) or not (defaults := option_defaults(key, value)):
+            continue
+        exact = pd.Series(True, index=canon.index)
+        for k in group:  # the option's value of every setting; none of the settings it does not have
+            exact &= canon[k].eq(defaults[k]) if k in defaults else canon[k].isna()
+        hit |= exact
+    return hit
+
+
 def select(df: pd.DataFrame, spec: Spec) -> Selection:
     """Rules 1-4 of the module on the runs of one experiment (parents and jobs together)."""
     parents, jobs = _jobs(df)
@@ -352,7 +390,7 @@ def select(df: pd.DataFrame, spec: Spec) -> Selection:
                 f"--where {key}={','.join(values)} names no setting of these runs; "
                 f"expected a param such as data.train_size"
             )
-        outside = (left == "") & ~canon[key].isin([canonical(v) for v in values])
+        outside = (left == "") & ~_matches(canon, key, values)
         left[outside] = raw.loc[outside, key].map(lambda v, k=key: f"{k}={'unset' if _nan(v) else v} (--where)")
     for key in (spec.treatment, spec.moderator):
         left[(left == "") & canon[key].isna()] = f"no {key} setting"
