@@ -6,7 +6,7 @@ STUDY  ?= cpu
 DATA   ?=
 PORT   ?= 5000
 
-.PHONY: all install run report test ui
+.PHONY: all install run report reports test ui
 all: run
 
 $(BIN)/prepbench-installed: pyproject.toml
@@ -29,6 +29,11 @@ run: install
 # The report reads the study's own store (experiments/STUDY.yaml's tracking.uri).
 report: install
 	$(REPORT)
+
+# Every report published under results/, written again by the command it prints: after a study's
+# store grows or the report's code changes (the tests fail while a published report is stale).
+reports: install
+	$(BIN)/python -m prepbench.report.published
 
 # Lint and formatting (ruff), the one-way imports (import-linter's contracts in pyproject.toml), then
 # the tests: what CI runs.

@@ -9,7 +9,8 @@ which cell), `analysis` (effects, Holm, verdicts; pure), `commands` (sweeps that
 `figures/` (one module per figure), `document` (the report's sections put together: the question,
 the setup, the caveats, reproducibility), `findings` (results, resolution, verdicts), `wording` (how
 a number or an effect is written), `stats` (the statistics: paired and Welch differences, intervals,
-Holm, seeds needed; no I/O) and `driver`. prepbench.document writes the text as Markdown or HTML.
+Holm, seeds needed; no I/O) and `driver`; `published` writes every report under results/ again
+by the command it prints. prepbench.document writes the text as Markdown or HTML.
 """
 
 from prepbench.report.driver import main, write_report

@@ -1,0 +1,38 @@
+"""prepbench.report.published, and what it guards: every report published under results/ recomputes
+at this commit. The command a report prints under "Regenerate this report with", run on the committed
+store or runs.csv, writes the same report.md, runs.csv, summary.csv and effects.csv; a change to the
+report's code or to a study's store that is not followed by `python -m prepbench.report.published`
+fails here."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from prepbench import ROOT
+from prepbench.report.driver import main
+from prepbench.report.published import published
+
+PUBLISHED = published()
+COMPARED = ("report.md", "runs.csv", "summary.csv", "effects.csv")
+
+
+def test_every_published_report_prints_its_command():
+    assert len(PUBLISHED) >= 10
+    assert [str(folder) for folder, args in PUBLISHED if args is None] == []
+
+
+@pytest.mark.parametrize(("report", "args"), PUBLISHED, ids=[str(f) for f, _ in PUBLISHED])
+def test_a_published_report_recomputes_exactly(report, args, tmp_path, monkeypatch):
+    args = list(args)
+    out = args[args.index("--out") + 1]
+    assert Path(out) == report, f"{report}/report.md regenerates into {out}"
+    for table in (ROOT / report).glob("verify*.md"):  # verification tables beside it are cited in it
+        shutil.copy(table, tmp_path)
+    args[args.index("--out") + 1] = str(tmp_path)
+    monkeypatch.chdir(ROOT)  # the commands name paths from the repository root
+    assert main(args) == 0
+    for name in COMPARED:
+        if (ROOT / report / name).exists():
+            again = (tmp_path / name).read_text().replace(str(tmp_path), out)
+            assert again == (ROOT / report / name).read_text(), f"{report}/{name} is not what its command writes now"
