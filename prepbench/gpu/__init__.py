@@ -7,7 +7,7 @@ that machine).
 1. Looks at the machine: JAX's devices, nvidia-smi, library versions.
 2. Loads the data once (data=folder), so the workers read the decoded cache.
 3. Measures training throughput (images/s) of each net of the study in one process, on real
-   images, after compilation, in the precision `auto` resolves to, with the study's own learning
+   images, after compilation, in the study's precision (`auto` resolved there), with its own learning
    rate schedule and batch shapes (so its compiled programs land in JAX's persistent cache for the
    workers); also evaluation images/s (validation) and the device-side augmentation's rate.
 4. Sizes the study to the time left, from the experiment's own sweep (`hydra.sweeper.params` of
