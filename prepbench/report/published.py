@@ -4,6 +4,7 @@ report's code changes: tests/test_published_reports.py fails while a published r
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shlex
@@ -30,6 +31,7 @@ def published(root: Path = ROOT) -> list[tuple[Path, list[str]]]:
 
 def main(argv=None) -> int:
     """Regenerate them all from the repository root (the commands name paths from there)."""
+    argparse.ArgumentParser(prog="python -m prepbench.report.published", description=__doc__).parse_args(argv)
     os.chdir(ROOT)
     failed = []
     for folder, args in published():
