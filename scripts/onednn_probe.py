@@ -1,7 +1,7 @@
 """What moves training speed on this CPU: the deep or shallow net in bare Keras, one fresh process per
 setting (oneDNN reads its options when TensorFlow starts), steady images/s after the first epoch.
 
-    python scripts/onednn_probe.py [--net deep] [--repeats 2]
+    python scripts/onednn_probe.py [--net deep] [--repeats 2] [--setting float32 --setting bfloat16]
 
 Settings: bfloat16 (Keras mixed_bfloat16, AMX kernels); bfloat16 with oneDNN limited to AVX-512
 BF16 (no AMX: ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16); float32; float32 with oneDNN allowed to compute
@@ -76,10 +76,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--net", default="deep", choices=("deep", "shallow"))
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument(
+        "--setting", action="append", choices=tuple(SETTINGS), help="only these settings (repeatable; float32 always)"
+    )
     args = ap.parse_args(argv)
-    results: dict[str, list[float]] = {name: [] for name in SETTINGS}
+    chosen = {name: SETTINGS[name] for name in SETTINGS if not args.setting or name in {"float32", *args.setting}}
+    results: dict[str, list[float]] = {name: [] for name in chosen}
     for _ in range(args.repeats):
-        for name, (env, precision, compile_args) in SETTINGS.items():
+        for name, (env, precision, compile_args) in chosen.items():
             results[name].append(measure(args.net, env, precision, compile_args))
             print(f"{args.net} {name:<34} {results[name][-1]:8.0f} images/s", flush=True)
     base = statistics.median(results["float32"])

@@ -4,8 +4,9 @@ from prepbench.errors import PrepbenchError
 from prepbench.train.precision import cpu_flags, resolve
 
 
-def test_auto_is_bfloat16_on_a_cpu_with_amx_and_float32_without():
+def test_auto_is_bfloat16_on_a_cpu_with_bfloat16_instructions_and_float32_without():
     assert resolve("auto", flags={"avx512f", "amx_bf16", "amx_tile"}, gpus=[]) == "bfloat16"
+    assert resolve("auto", flags={"avx512f", "avx512_bf16"}, gpus=[]) == "bfloat16"  # AMD EPYC: no AMX
     assert resolve("auto", flags={"avx2", "avx512f"}, gpus=[]) == "float32"
     assert resolve("auto", flags=set(), gpus=[]) == "float32"
 

@@ -6,7 +6,8 @@ so the loss and the metrics are float32 too. `auto` resolves from the hardware, 
 framework (a skipped job must stay fast):
 
 - an NVIDIA GPU of compute capability 8.0 or later (Ampere, Hopper: bfloat16 tensor cores): bfloat16;
-- an x86 CPU with AMX (`amx_bf16` in /proc/cpuinfo), when no GPU is used: bfloat16;
+- an x86 CPU with bfloat16 instructions (AMX, `amx_bf16` in /proc/cpuinfo, or AVX-512 BF16,
+  `avx512_bf16`: oneDNN has bfloat16 kernels for both), when no GPU is used: bfloat16;
 - anything else: float32, because emulated bfloat16 is slower than float32.
 
 The resolved value, never `auto`, is what a job logs and hashes: the same config trains in float32
@@ -22,6 +23,10 @@ from pathlib import Path
 from prepbench.errors import PrepbenchError
 
 CHOICES = ("auto", "float32", "bfloat16")
+# CPU flags of native bfloat16 arithmetic. bfloat16 against float32: x2.62 (shallow) and x2.26 (deep)
+# for a prepbench job with AMX (Intel Xeon, results/bench); x1.48 and x1.73 in bare Keras with AVX-512
+# BF16 alone (AMD EPYC, `python scripts/onednn_probe.py --net deep --setting bfloat16`).
+BF16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 KERAS_POLICY = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
 
@@ -57,7 +62,7 @@ def resolve(
     requested: str, *, flags: set[str] | None = None, gpus: list[float] | None = None, backend: str = "tensorflow"
 ) -> str:
     """`requested` as the precision a job really trains in; `flags` and `gpus` default to this machine's.
-    The AMX rule is TensorFlow's (oneDNN's AMX kernels): XLA on CPU, under JAX, trained the deep net
+    The CPU rule is TensorFlow's (oneDNN's bfloat16 kernels): XLA on CPU, under JAX, trained the deep net
     no faster in bfloat16 than in float32 here, so a JAX job on a CPU resolves to float32."""
     if requested not in CHOICES:
         raise PrepbenchError(f"trainer.precision={requested} is unknown; expected auto, float32 or bfloat16")
@@ -67,7 +72,7 @@ def resolve(
     if gpus:
         return "bfloat16" if min(gpus) >= 8.0 else "float32"
     flags = cpu_flags() if flags is None else flags
-    return "bfloat16" if "amx_bf16" in flags and backend == "tensorflow" else "float32"
+    return "bfloat16" if flags & BF16_CPU_FLAGS and backend == "tensorflow" else "float32"
 
 
 def set_keras_policy(precision: str) -> None:
