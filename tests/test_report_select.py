@@ -160,6 +160,7 @@ def test_where_a_conf_option_selects_its_settings_exactly_and_its_row_is_named_b
     assert every.variants == ("none", "zca", "zca (s=1.0)", "zca (s=1.0, keep=0.99)")
     exact = select(runs, Spec(where=(("prep", ("none", "zca_shrunk")),)))
     assert exact.variants == ("none", "zca (s=1.0)")
+    assert set(exact.runs["left_out"]) == {"", "prep=zca, not the settings of zca_shrunk (--where)"}
     chosen = exact.runs[exact.runs["left_out"] == ""]
     assert set(chosen["run_id"]) == {r["run_id"] for r in shrunk} | set(
         exact.runs.loc[exact.runs["params.prep"] == "none", "run_id"]

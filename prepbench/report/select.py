@@ -352,14 +352,15 @@ def _baseline_label(canon: pd.DataFrame, labels: pd.Series, meta: dict, spec: Sp
     return found[0]
 
 
-def _matches(canon: pd.DataFrame, key: str, values) -> pd.Series:
-    """Runs whose `key` is one of `values` (rule 2). For `prep` and `net`, a value that no run has
-    as its name but that is an option of conf/ (`zca_shrunk`, named `zca`) selects the runs with
-    exactly that option's settings: `--where prep=none,zca_shrunk` leaves out the other ZCA rows
-    that `--where prep=none,zca` keeps."""
+def _matches(canon: pd.DataFrame, key: str, values) -> tuple[pd.Series, dict]:
+    """Runs whose `key` is one of `values` (rule 2), and {name: option} for the options matched by
+    their settings. For `prep` and `net`, a value that no run has as its name but that is an option
+    of conf/ (`zca_shrunk`, named `zca`) selects the runs with exactly that option's settings:
+    `--where prep=none,zca_shrunk` leaves out the other ZCA rows that `--where prep=none,zca` keeps."""
     hit = canon[key].isin([canonical(v) for v in values])
+    by_settings: dict = {}
     if key not in ("prep", "net"):
-        return hit
+        return hit, by_settings
     group = [k for k in canon.columns if group_of(k) == key and k != key]
     for value in values:
         if canonical(value) in set(canon[key]) or not (defaults := option_defaults(key, value)):
@@ -368,7 +369,8 @@ def _matches(canon: pd.DataFrame, key: str, values) -> pd.Series:
         for k in group:  # the option's value of every setting; none of the settings it does not have
             exact &= canon[k].eq(defaults[k]) if k in defaults else canon[k].isna()
         hit |= exact
-    return hit
+        by_settings[defaults.get(f"{key}.name")] = value
+    return hit, by_settings
 
 
 def select(df: pd.DataFrame, spec: Spec) -> Selection:
@@ -390,8 +392,14 @@ def select(df: pd.DataFrame, spec: Spec) -> Selection:
                 f"--where {key}={','.join(values)} names no setting of these runs; "
                 f"expected a param such as data.train_size"
             )
-        outside = (left == "") & ~_matches(canon, key, values)
-        left[outside] = raw.loc[outside, key].map(lambda v, k=key: f"{k}={'unset' if _nan(v) else v} (--where)")
+        hit, by_settings = _matches(canon, key, values)
+        outside = (left == "") & ~hit
+        left[outside] = [
+            f"{key}={'unset' if _nan(v) else v}"
+            + (f", not the settings of {by_settings[c]}" if c in by_settings else "")
+            + " (--where)"
+            for v, c in zip(raw.loc[outside, key], canon.loc[outside, key])
+        ]
     for key in (spec.treatment, spec.moderator):
         left[(left == "") & canon[key].isna()] = f"no {key} setting"
     pool = left == ""
