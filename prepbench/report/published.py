@@ -17,7 +17,7 @@ from prepbench.report.driver import main as report
 COMMAND = re.compile(r"Regenerate this report with:\n\n```\n(python -m prepbench\.report [^\n]+)\n```")
 
 
-def published(root: Path = ROOT) -> list[tuple[Path, list[str]]]:
+def published(root: Path = ROOT) -> list[tuple[Path, list[str] | None]]:
     """(the report's folder relative to `root`, its command's arguments) for every report.md under
     results/ (stored run artifacts left out); arguments None where a report prints no command."""
     out = []
