@@ -25,7 +25,7 @@ from prepbench.errors import PrepbenchError
 CHOICES = ("auto", "float32", "bfloat16")
 # CPU flags of native bfloat16 arithmetic. bfloat16 against float32: x2.62 (shallow) and x2.26 (deep)
 # for a prepbench job with AMX (Intel Xeon, results/bench); x1.48 and x1.73 in bare Keras with AVX-512
-# BF16 alone (AMD EPYC, `python scripts/onednn_probe.py --net deep --setting bfloat16`).
+# BF16 alone (AMD EPYC, `scripts/onednn_probe.py --net shallow|deep --setting bfloat16`).
 BF16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 KERAS_POLICY = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
