@@ -162,6 +162,16 @@ def test_a_benefit_that_falls_with_depth_is_a_detected_trend_and_a_flat_one_is_n
     assert "(Holm):** `minmax`: no trend detectable at this resolution; `std`: falls with depth (supports H)." in md
 
 
+def test_a_variant_whose_benefits_dwarf_the_others_gets_its_own_panel_of_the_trend_figure():
+    from prepbench.report.figures.trend import panels
+
+    # the depth ladder's scales (pp): scaling's +46 would flatten the rest into one line
+    assert panels({"raw": 62.0, "std": 4.8, "zca": 3.1, "augment": 6.7}) == [["raw"], ["std", "zca", "augment"]]
+    assert panels({"std": 4.8, "zca": 3.1, "augment": 6.7}) == [["std", "zca", "augment"]]
+    assert panels({"a": 30.0, "b": 20.0, "c": 1.0}) == [["a", "b"], ["c"]]
+    assert panels({"a": 0.0, "b": 0.0}) == [["a", "b"]]
+
+
 def test_a_ladder_at_fixed_steps_reads_each_run_at_its_own_last_epoch():
     """trainer.steps: 1,000 images train 8 epochs and 2,000 train 4, the same steps; no epoch is
     common to them, so the final validation accuracy is each run's own last and there is no
