@@ -8,7 +8,6 @@ import numpy as np
 from prepbench.report.analysis import TEST, Analysis, doses
 from prepbench.report.figures import style
 
-
 # A variant whose benefits are this many times larger than the next one's gets its own panel: on a
 # shared axis, scaling's +46 pp at depth 1 flattens every other variant's few points into one line.
 PANEL_RATIO = 4.0
@@ -37,7 +36,10 @@ def draw(a: Analysis):
     levels = list(x)
     rows = {v: table[table["variant"] == v].set_index("moderator").reindex(levels) for v in a.contrasts}
     groups = panels(
-        {v: float(np.nanmax(np.abs(sub[["mean", "ci_low_holm", "ci_high_holm"]].to_numpy()))) for v, sub in rows.items()}
+        {
+            v: float(np.nanmax(np.abs(sub[["mean", "ci_low_holm", "ci_high_holm"]].to_numpy())))
+            for v, sub in rows.items()
+        }
     )
     fig, axes = plt.subplots(1, len(groups), figsize=(7 * len(groups) ** 0.5, 4.2), squeeze=False)
     for ax, group in zip(axes[0], groups):
