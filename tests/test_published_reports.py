@@ -38,7 +38,9 @@ def test_a_published_report_recomputes_exactly(report, args, tmp_path, monkeypat
             if name.endswith(".csv"):
                 assert_same_table(again, (ROOT / report / name).read_text(), f"{report}/{name}")
             else:
-                assert again == (ROOT / report / name).read_text(), f"{report}/{name} is not what its command writes now"
+                assert again == (ROOT / report / name).read_text(), (
+                    f"{report}/{name} is not what its command writes now"
+                )
 
 
 def assert_same_table(again: str, published: str, name: str):
