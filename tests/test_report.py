@@ -316,6 +316,25 @@ def test_the_setup_names_every_size_of_a_data_size_moderator():
     assert "train_size 250 and 1000 (the moderator), val_size" in text
 
 
+def test_the_setup_asks_for_no_steps_where_trainer_steps_is_unset_whichever_way_it_was_logged():
+    """Older runs log an unset trainer.steps as None, newer ones as null: neither is a step count."""
+    from prepbench.report import analysis, document
+    from prepbench.report.select import Spec, select
+    from tests._report_runs import frame
+
+    def training_line(*logged):
+        rows = [
+            r
+            for seed, steps in enumerate(logged)
+            for r in grid(["none", "zca"], seeds=[seed], params={"trainer.steps": steps})
+        ]
+        a = analysis.analyse(select(frame(rows), Spec()), {}, "s")
+        return next(line for line in document.build(a, "t", [], "cmd").markdown().splitlines() if "- training:" in line)
+
+    assert "- training: 4 epochs, batch" in training_line("null", "None", "null")
+    assert "- training: 4 epochs (64 steps asked for), batch" in training_line("64", "64")
+
+
 def test_a_verification_beside_the_report_is_cited_with_its_verdicts(full, tmp_path):
     from prepbench.study import verify
 

@@ -82,7 +82,9 @@ def _length(a: Analysis) -> str:
     then differ with the data size)."""
     steps = _param(a, "trainer.steps")
     if a.epochs:
-        return f"{a.epochs} epochs" + (f" ({steps} steps asked for)" if steps not in ("–", "None") else "")
+        # unset is logged as None by older runs and null by newer ones: no steps were asked for
+        asked = set(steps.split(" and ")) - {"–", "None", "null"}
+        return f"{a.epochs} epochs" + (f" ({steps} steps asked for)" if asked else "")
     return f"{steps} optimizer steps (the epochs differ with the training images)"
 
 
