@@ -1,8 +1,8 @@
 """prepbench.report.published, and what it guards: every report published under results/ recomputes
 at this commit. The command a report prints under "Regenerate this report with", run on the committed
-store or runs.csv, writes the same report.md, runs.csv, summary.csv and effects.csv (floats to 1e-9); a change to the
-report's code or to a study's store that is not followed by `python -m prepbench.report.published`
-fails here."""
+store or runs.csv, writes the same report.md, runs.csv, summary.csv and effects.csv (floats to 1e-9);
+a change to the report's code or to a study's store that is not followed by
+`python -m prepbench.report.published` fails here."""
 
 import shutil
 from pathlib import Path
