@@ -162,6 +162,33 @@ def test_a_benefit_that_falls_with_depth_is_a_detected_trend_and_a_flat_one_is_n
     assert "(Holm):** `minmax`: no trend detectable at this resolution; `std`: falls with depth (supports H)." in md
 
 
+def test_augmentations_benefit_falling_as_the_training_set_grows_is_read_as_support_for_c1():
+    """Along data.train_size the dose-response is C1's test for `augment` (helps when data is scarce),
+    not H's; another variant's trend keeps the plain verdict."""
+    from prepbench.report import document
+    from tests._report_runs import job
+
+    rng = np.random.default_rng(1)
+    rows, k = [], 0
+    for size in (1250, 2500, 5000, 10000):
+        for seed in range(5):
+            base = 0.5 + 0.01 * seed
+            scarce = 0.06 - 0.02 * np.log2(size / 1250) + 0.002 * rng.standard_normal()
+            flat = 0.01 + 0.002 * rng.standard_normal()
+            for prep, acc in (("none", base), ("augment", base + scarce), ("std", base + flat)):
+                params = {"data.train_size": size, "trainer.steps": 64}
+                overrides = (f"data.train_size={size}", "trainer.steps=64")
+                rows.append(job(prep, "deep", seed, acc=acc, start=k, params=params, overrides=overrides))
+                k += 1
+    a = analysis.analyse(select(frame(rows), Spec(moderator="data.train_size")), {}, "ladder")
+    assert pick(a, "trend", "augment", "per doubling")["verdict"] == "benefit falls with the dose"
+    md = document.build(a, "runs", [], "python -m prepbench.report").markdown()
+    assert "### Dose-response: the benefit per doubling of `data.train_size` (tests C1)" in md
+    assert "C1 predicts a negative slope for augmentation" in md
+    assert "`augment`: falls as the training set grows (supports C1: helps more when data is scarce)" in md
+    assert "`std`: no trend detectable" in md and "(supports H)" not in md
+
+
 def test_a_variant_whose_benefits_dwarf_the_others_gets_its_own_panel_of_the_trend_figure():
     from prepbench.report.figures.trend import panels
 

@@ -74,6 +74,9 @@ SYMBOLS = {
 DEPTH_MODERATORS = ("net", "net.depth")
 """Moderators that order networks from shallow to deep: the hypothesis H is read for them."""
 
+SCARCITY_MODERATOR = "data.train_size"
+"""C1 says augmentation helps when data is scarce: along this moderator its benefit should fall."""
+
 
 def applies(treatment: str, baseline: str) -> bool:
     """The memo's claims and reversed contrasts apply to the default factor only."""

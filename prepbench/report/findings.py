@@ -118,7 +118,9 @@ def dose_response(d: Doc, a: Analysis) -> None:
         return
     moderator = a.selection.spec.moderator
     on_depth = a.claims_apply and a.depth_moderator
-    d.h(3, f"Dose-response: the benefit per doubling of `{moderator}`" + (" (tests H)" if on_depth else ""))
+    on_c1 = any(tests_c1(a, variant) for variant in trend["variant"])
+    tests = " (tests H)" if on_depth else " (tests C1)" if on_c1 else ""
+    d.h(3, f"Dose-response: the benefit per doubling of `{moderator}`{tests}")
     d.p(
         f"Each seed's benefit at each level of `{moderator}` is regressed on log2 of the level; the slope "
         "(pp per doubling) is one observation per seed, and its mean is tested with the one-sample t test "
@@ -126,6 +128,8 @@ def dose_response(d: Doc, a: Analysis) -> None:
         + (
             "H predicts a negative slope: the benefit falls as the network deepens."
             if on_depth
+            else "C1 predicts a negative slope for augmentation: its benefit falls as the training set grows."
+            if on_c1
             else "A negative slope: the benefit falls as the level grows."
         )
     )
@@ -139,7 +143,7 @@ def dose_response(d: Doc, a: Analysis) -> None:
             pval(r["p"]),
             pval(r["p_holm"]),
             pval(r["p_perm"]),
-            f"**{trend_words(r['verdict'], on_depth)}**",
+            f"**{trend_words(a, r)}**",
         )
         for r in trend.to_dict("records")
     ]
@@ -165,10 +169,9 @@ def trend_sentence(a: Analysis) -> str | None:
     trend = a.table(TEST, "trend")
     if trend.empty:
         return None
-    on_depth = a.claims_apply and a.depth_moderator
     groups: dict[str, list[str]] = {}
     for r in trend.to_dict("records"):
-        groups.setdefault(trend_words(r["verdict"], on_depth), []).append(f"`{r['variant']}`")
+        groups.setdefault(trend_words(a, r), []).append(f"`{r['variant']}`")
     parts = [f"{', '.join(variants)}: {words}" for words, variants in groups.items()]
     return (
         f"**Dose-response over `{a.selection.spec.moderator}`, at family-wise {a.alpha:g} (Holm):** "
@@ -177,15 +180,34 @@ def trend_sentence(a: Analysis) -> str | None:
     )
 
 
-def trend_words(verdict: str, on_depth: bool) -> str:
-    """A trend's verdict; on depth, what it says of H."""
-    if not on_depth:
-        return verdict
-    return {
-        "benefit falls with the dose": "falls with depth (supports H)",
-        "benefit rises with the dose": "rises with depth (contradicts H)",
-        "no trend detectable": "no trend detectable at this resolution",
-    }.get(verdict, verdict)
+ON_DEPTH = {
+    "benefit falls with the dose": "falls with depth (supports H)",
+    "benefit rises with the dose": "rises with depth (contradicts H)",
+    "no trend detectable": "no trend detectable at this resolution",
+}
+ON_SCARCITY = {
+    "benefit falls with the dose": "falls as the training set grows (supports C1: helps more when data is scarce)",
+    "benefit rises with the dose": "rises as the training set grows (contradicts C1)",
+    "no trend detectable": "no trend detectable at this resolution",
+}
+
+
+def tests_c1(a: Analysis, variant: str) -> bool:
+    """The trend of this row along the training images is C1's test (augmentation, scarce data)."""
+    return (
+        a.claims_apply and a.selection.spec.moderator == claims.SCARCITY_MODERATOR and claims.claim_of(variant) == "C1"
+    )
+
+
+def trend_words(a: Analysis, row: dict) -> str:
+    """A trend's verdict; on depth, what it says of H; along the training images, what it says of C1
+    for augmentation."""
+    verdict = row["verdict"]
+    if a.claims_apply and a.depth_moderator:
+        return ON_DEPTH.get(verdict, verdict)
+    if tests_c1(a, row["variant"]):
+        return ON_SCARCITY.get(verdict, verdict)
+    return verdict
 
 
 def benefit_table(d: Doc, a: Analysis, metric: str, title: str) -> None:

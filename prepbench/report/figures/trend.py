@@ -66,7 +66,7 @@ def draw(a: Analysis):
         ax.legend(fontsize=8)
     fig.suptitle("Benefit against the dose: mean and Holm-consistent interval per level")
     split = (
-        " Variants whose benefits are an order larger are drawn on their own panel (own y axis)."
+        f" Variants whose benefits are over {PANEL_RATIO:g} times the others' are drawn on their own panel (own y axis)."
         if len(groups) > 1
         else ""
     )
