@@ -89,6 +89,19 @@ def test_a_study_with_a_committed_store_pins_its_precision(experiment):
         assert sweep.get("trainer.precision", "float32") != "auto"
 
 
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_an_experiment_file_lists_its_sweep_in_the_order_hydra_runs_it(experiment):
+    # Keys a file inherits keep their place in the merged sweep and its own new keys go last, whatever
+    # order the file writes them in: a file that wrote `net` first to run one net's ladder first ran
+    # seed-major all the same.
+    import yaml
+
+    own = yaml.safe_load((ROOT / "experiments" / f"{experiment}.yaml").read_text()) or {}
+    listed = list(((own.get("hydra") or {}).get("sweeper") or {}).get("params") or {})
+    ran = list(composed(f"experiment={experiment}", return_hydra_config=True).hydra.sweeper.params)
+    assert listed in ([], ran), f"experiments/{experiment}.yaml lists {listed}; Hydra sweeps {ran}"
+
+
 def test_the_smoke_study_is_synthetic_and_the_cpu_study_covers_every_variant_and_both_nets():
     assert composed("experiment=smoke").data.source == "synthetic"
     params = composed("experiment=cpu", return_hydra_config=True).hydra.sweeper.params
