@@ -44,8 +44,8 @@ def test_a_published_report_recomputes_exactly(report, args, tmp_path, monkeypat
 
 
 def assert_same_table(again: str, published: str, name: str):
-    """The same rows, columns and text; floats equal to 1e-9 relative: a sum's last digit follows the
-    CPU's vector width (this machine and CI's may differ), a published figure does not."""
+    """The same rows, columns and text; floats equal to 1e-9 relative: the same store gave other last
+    digits on another machine (each machine alone repeats its own), a published figure does not."""
     import io
 
     import pandas as pd
