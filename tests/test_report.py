@@ -246,7 +246,7 @@ def test_report_links_the_dashboard_views_of_its_store(full, store):
     assert f"`python -m prepbench.ui full tracking.uri={store[0]}`" in md  # not the study's own store
     runs_url = md.split("[runs table](")[1].split(")")[0]
     assert "viewStateShareKey=prepbench" in runs_url and "workflowType=machine_learning" in runs_url
-    compare_url = md.split("finished jobs](")[1].split(")")[0]
+    compare_url = md.split("runs analysed](")[1].split(")")[0]
     shown = json.loads(urllib.parse.parse_qs(compare_url.split("?", 1)[1])["runs"][0])
     finished = store[1].search_runs(
         [store[1].get_experiment_by_name("full").experiment_id],
@@ -255,6 +255,22 @@ def test_report_links_the_dashboard_views_of_its_store(full, store):
     current = [r.info.run_id for r in finished if "prepbench.superseded_by" not in r.data.tags]
     assert sorted(shown) == sorted(current) and len(current) == len(finished) - 1  # not the superseded run
     assert f'<a href="{runs_url.replace("&", "&amp;")}">runs table</a>' in (out / "report.html").read_text()
+
+
+def test_a_where_report_compares_only_the_runs_it_analysed(full, store, tmp_path):
+    import json
+    import urllib.parse
+
+    args = ["--experiment", "full", "--tracking-uri", store[0], "--where", "seed=0", "--no-log-artifact"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "report.md").read_text()
+    compare_url = md.split("runs analysed](")[1].split(")")[0]
+    shown = json.loads(urllib.parse.parse_qs(compare_url.split("?", 1)[1])["runs"][0])
+    cells = pd.read_csv(tmp_path / "runs.csv")
+    analysed = cells[(cells["left_out"].isna()) & (cells["status"] == "FINISHED")]["run_id"]
+    assert analysed.size and sorted(shown) == sorted(analysed)
+    assert set(cells.loc[cells["run_id"].isin(shown), "seed"]) == {0}
+    assert f"comparison of the {len(shown)} runs analysed" in md
 
 
 def test_runs_csv_reports_name_no_dashboard(full, tmp_path):

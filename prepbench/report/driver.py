@@ -132,7 +132,8 @@ def write_report(
             runs["superseded_by"].dropna().to_dict(),
             runs[tag].where(runs[tag].notna(), None).to_dict() if tag in runs else {},
         )
-    curves = load.load_curves(loaded.client, sel.cells.loc[sel.cells["status"] == "FINISHED", "run_id"])
+    analysed = sel.cells.loc[sel.cells["status"] == "FINISHED", "run_id"].tolist()
+    curves = load.load_curves(loaded.client, analysed)
     a = analyse(sel, curves, experiment, loaded.seeds_plan, loaded.seeds_stops)
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
@@ -142,7 +143,7 @@ def write_report(
     write_text(out / "runs.csv", runs_table(a).to_csv(index=False))
     write_text(out / "summary.csv", a.summary.to_csv(index=False))
     write_text(out / "effects.csv", a.effects.to_csv(index=False))
-    links = ui.report_links(loaded.client, experiment, tracking_uri) if loaded.client is not None else None
+    links = ui.report_links(loaded.client, experiment, tracking_uri, analysed) if loaded.client is not None else None
     doc = document.build(
         a,
         loaded.source,

@@ -84,12 +84,12 @@ def dashboard_sentence(links: dict, markdown: bool = True) -> str:
         return (
             f"browse the runs: {links['command']}  (serves the store), then open\n"
             f"  runs table (prep, net, seed, test and validation accuracy, grouped by prep and net): {runs}\n"
-            f"  comparison of the {links['jobs']} finished jobs: {compare}"
+            f"  comparison of the {links['jobs']} runs analysed: {compare}"
         )
     return (
         f"Browse these runs in MLflow: `{links['command']}` serves the store on this machine"
         f", then open the [runs table]({runs}) (prep, net, seed, test and validation accuracy, "
-        f"grouped by prep and net) and the [comparison of the {links['jobs']} finished jobs]({compare})."
+        f"grouped by prep and net) and the [comparison of the {links['jobs']} runs analysed]({compare})."
     )
 
 

@@ -147,8 +147,8 @@ def compare_url(experiment_id: str, run_ids, base_url: str = DEFAULT_BASE_URL) -
 
 
 def dashboard_urls(client, experiment: str, base_url: str = DEFAULT_BASE_URL) -> dict[str, str] | None:
-    """{"runs": runs table URL, "compare": comparison of the FINISHED jobs} of an experiment by name,
-    or None when the store has no such experiment."""
+    """{"runs": runs table URL, "compare": comparison of the current FINISHED jobs, "jobs": how many,
+    "experiment_id"} of an experiment by name, or None when the store has no such experiment."""
     from prepbench.track.retries import retry
 
     found = retry(client.get_experiment_by_name, experiment)
@@ -165,18 +165,26 @@ def dashboard_urls(client, experiment: str, base_url: str = DEFAULT_BASE_URL) ->
         "runs": runs_table_url(found.experiment_id, base_url),
         "compare": compare_url(found.experiment_id, [r.info.run_id for r in jobs], base_url),
         "jobs": str(len(jobs)),
+        "experiment_id": str(found.experiment_id),
     }
 
 
-def report_links(client, experiment: str, tracking_uri: str, base_url: str = DEFAULT_BASE_URL) -> dict | None:
+def report_links(
+    client, experiment: str, tracking_uri: str, run_ids=(), base_url: str = DEFAULT_BASE_URL
+) -> dict | None:
     """What a report says about browsing its runs: the command that serves the store and the two
-    URLs it prints ({"command", "runs", "compare", "jobs"}); None when the store is not an SQLite
-    file (a server is its own dashboard) or has no such experiment."""
+    URLs it prints ({"command", "runs", "compare", "jobs"}), the comparison showing `run_ids` (the
+    runs the report analysed: a `--where` report of 24 cells compares those, not the experiment's
+    hundreds); None when the store is not an SQLite file (a server is its own dashboard) or has no
+    such experiment."""
     import shlex
 
     urls = dashboard_urls(client, experiment, base_url) if _sqlite_path(tracking_uri) else None
     if urls is None:
         return None
+    if run_ids:
+        urls["compare"] = compare_url(urls["experiment_id"], run_ids, base_url)
+        urls["jobs"] = str(len(run_ids))
     command = f"python -m prepbench.ui {shlex.quote(experiment)}"
     if study_tracking_uri(experiment) != tracking_uri:
         command += " " + shlex.quote(f"tracking.uri={tracking_uri}")
