@@ -1,4 +1,4 @@
-"""The preprocessing library's names in one place, as the README uses them:
+"""The preprocessing library's names in one place, as docs/variants.md uses them:
 
     >>> from prepbench.preprocess import build
     >>> p = build("zca", zca_epsilon=1e-6).fit(x_train)      # x_train: uint8 NHWC

@@ -1,6 +1,6 @@
 """`python -m prepbench.ui [STUDY] [KEY=VALUE ...]`: the MLflow dashboard on a study's store (the console
 script prepbench-ui). The dashboard is prepbench.track.ui; `prepbench.ui.runs_table_url` and
-`prepbench.ui.compare_url` stay where the README names them."""
+`prepbench.ui.compare_url` stay where docs/dashboard.md names them."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""The bad-input catalogue (README "Bad input"), each case through a real `python -m prepbench`:
+"""The bad-input catalogue (docs/bad-input.md), each case through a real `python -m prepbench`:
 one line naming the bad value and what was expected, exit status 2, no traceback unless
 HYDRA_FULL_ERROR=1, and no FINISHED run left behind."""
 

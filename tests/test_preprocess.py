@@ -345,10 +345,10 @@ def test_zca_fitted_on_fewer_images_than_d_makes_them_orthogonal():
     np.testing.assert_allclose(white @ white.T, 30 * np.eye(30), atol=1e-2)
 
 
-def test_the_readme_snippet_runs(capsys):
-    readme = (ROOT / "README.md").read_text()
-    snippet = readme.split("```python\n", 1)[1].split("```", 1)[0]
-    exec(compile(snippet, "README.md", "exec"), {})
+def test_the_documented_snippet_runs(capsys):
+    page = (ROOT / "docs/variants.md").read_text()
+    snippet = page.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(snippet, "docs/variants.md", "exec"), {})
     assert "(10, 8, 8, 3) float32" in capsys.readouterr().out
 
 

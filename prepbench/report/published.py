@@ -1,6 +1,8 @@
 """`python -m prepbench.report.published`: every report published under results/, written again by
-the command it prints under "Regenerate this report with". Run it after a study's store grows or the
-report's code changes: tests/test_published_reports.py fails while a published report is stale."""
+the command it prints under "Regenerate this report with", then the tables of README.md and
+docs/findings.md from those reports (`prepbench.report.frontpage`). Run it after a study's store
+grows or the report's code changes: tests/test_published_reports.py fails while a published report
+is stale, tests/test_frontpage.py while a page's table is."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import sys
 from pathlib import Path
 
 from prepbench import ROOT
+from prepbench.report import frontpage
 from prepbench.report.driver import main as report
 
 COMMAND = re.compile(r"Regenerate this report with:\n\n```\n(python -m prepbench\.report [^\n]+)\n```")
@@ -41,7 +44,7 @@ def main(argv=None) -> int:
     if failed:
         print(f"error: not regenerated: {', '.join(failed)}", file=sys.stderr)
         return 1
-    return 0
+    return frontpage.main([])  # the pages' tables, only from reports that all regenerated
 
 
 if __name__ == "__main__":

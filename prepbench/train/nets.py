@@ -70,6 +70,6 @@ def build_model(
 
 
 def describe(model) -> str:
-    """One line per layer with its output shape and parameters, for the README and the logs."""
+    """One line per layer with its output shape and parameters, for docs/nets.md and the logs."""
     rows = [f"{layer.name:<24} {str(layer.output.shape):<22} {layer.count_params():>9,}" for layer in model.layers[1:]]
     return "\n".join(rows + [f"{'total':<47} {model.count_params():>9,}"])
