@@ -1,4 +1,4 @@
-"""Give the job runs of a store the names today's sweeps give them (prepbench.track.tracking.run_name).
+"""Give the job runs of a store the names today's sweeps give them (prepbench.track.names.run_name).
 
     python scripts/rename_runs.py results/precision/mlflow.db [--dry-run]
 
@@ -15,10 +15,10 @@ import sys
 
 def new_name(command: str) -> str:
     from prepbench import config
-    from prepbench.track import tracking
+    from prepbench.track import names
 
     overrides = [a for a in shlex.split(command)[3:] if a != "-m"]  # after `python -m prepbench`
-    return tracking.run_name(config.compose(overrides, checked=False), overrides)
+    return names.run_name(config.compose(overrides, checked=False), overrides)
 
 
 def main(argv: list[str]) -> int:

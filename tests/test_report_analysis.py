@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from prepbench.report import analysis
+from prepbench.report import analysis, effects
 from prepbench.report.select import Spec, select
 from tests._report_runs import NOISE, curves, frame, grid
 
@@ -48,8 +48,8 @@ def test_verdict_words_follow_both_signs(full):
         pick(full, "interaction", "batchnorm", "shallow - deep")["verdict"]
         == "helps deep; no detectable effect on shallow"
     )
-    assert analysis.interaction_verdict(0.05, 0.01, 0.05, "a", "b", "helps", "hurts") == "helps a, hurts b"
-    assert analysis.interaction_verdict(-0.05, 0.01, 0.05, "a", "b", "helps", "hurts").startswith(
+    assert effects.interaction_verdict(0.05, 0.01, 0.05, "a", "b", "helps", "hurts") == "helps a, hurts b"
+    assert effects.interaction_verdict(-0.05, 0.01, 0.05, "a", "b", "helps", "hurts").startswith(
         ("larger benefit on b", "helps", "hurts")
     )
 
@@ -146,11 +146,11 @@ def test_a_benefit_that_falls_with_depth_is_a_detected_trend_and_a_flat_one_is_n
                 rows.append(job(prep, "deep", seed, depth=depth, acc=acc, start=k, overrides=(f"net.depth={depth}",)))
                 k += 1
     a = analysis.analyse(select(frame(rows), Spec(moderator="net.depth")), {}, "ladder")
-    assert analysis.doses(a.selection.moderators) == {"depth=1": 0, "depth=2": 1, "depth=4": 2, "depth=8": 3}
+    assert effects.doses(a.selection.moderators) == {"depth=1": 0, "depth=2": 1, "depth=4": 2, "depth=8": 3}
     std, minmax = pick(a, "trend", "std", "per doubling"), pick(a, "trend", "minmax", "per doubling")
     assert std["mean"] == pytest.approx(-0.015, abs=0.002) and std["n"] == 5 and std["family_size"] == 2
     assert std["verdict"] == "benefit falls with the dose" and minmax["verdict"] == "no trend detectable"
-    assert analysis.doses(["shallow", "deep", "x"]) is None and analysis.doses(["depth=1", "depth=2"]) is None
+    assert effects.doses(["shallow", "deep", "x"]) is None and effects.doses(["depth=1", "depth=2"]) is None
     from prepbench.report import document
     from prepbench.report.figures import trend
 

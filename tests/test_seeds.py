@@ -35,7 +35,7 @@ class FakeSweeps:
 
         from hydra import compose, initialize_config_dir
 
-        from prepbench.track.tracking import config_hash
+        from prepbench.track.identity import config_hash
 
         self.calls.append(items)
         swept = [(i.split("=", 1)[0], i.split("=", 1)[1].split(",")) for i in items if "," in i]
@@ -53,7 +53,7 @@ class FakeSweeps:
     def log(self, cfg, job, key):
         from mlflow.entities import Metric, Param
 
-        from prepbench.track.tracking import flatten
+        from prepbench.track.identity import flatten
 
         exp = self.client.get_experiment_by_name(cfg.tracking.experiment)
         exp_id = exp.experiment_id if exp else self.client.create_experiment(cfg.tracking.experiment)

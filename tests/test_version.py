@@ -2,7 +2,7 @@
 
 import shutil
 
-from prepbench.track import tracking
+from prepbench.track import identity
 from prepbench.train import version
 
 
@@ -40,8 +40,8 @@ def test_the_code_version_is_part_of_a_jobs_identity_from_version_2(monkeypatch)
     from prepbench.config import compose
 
     cfg = compose(["prep=zca", "net=deep"])
-    at_1 = tracking.config_hash(cfg)
-    monkeypatch.setattr(tracking, "CODE_VERSION", 2)
-    at_2 = tracking.config_hash(cfg)
-    monkeypatch.setattr(tracking, "CODE_VERSION", 3)
-    assert len({at_1, at_2, tracking.config_hash(cfg)}) == 3
+    at_1 = identity.config_hash(cfg)
+    monkeypatch.setattr(identity, "CODE_VERSION", 2)
+    at_2 = identity.config_hash(cfg)
+    monkeypatch.setattr(identity, "CODE_VERSION", 3)
+    assert len({at_1, at_2, identity.config_hash(cfg)}) == 3

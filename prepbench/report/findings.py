@@ -8,7 +8,8 @@ import pandas as pd
 
 from prepbench.document import Document as Doc
 from prepbench.report import claims
-from prepbench.report.analysis import TEST, TOO_FEW, Analysis
+from prepbench.report.analysis import TEST, Analysis
+from prepbench.report.effects import TOO_FEW
 from prepbench.report.wording import (
     ci,
     contrast_of,

@@ -35,12 +35,12 @@ import pandas as pd
 from prepbench import variants
 from prepbench.errors import PrepbenchError
 from prepbench.report import claims, stats
-from prepbench.track import tracking
+from prepbench.track import identity
 
-# Not settings that define a context (tracking.NOT_IN_CELL). A FINISHED run counts for its config
+# Not settings that define a context (identity.NOT_IN_CELL). A FINISHED run counts for its config
 # wherever and however fast it ran, as the sweep's resume counts it, and runs logged before such a
 # param existed have none.
-IGNORED = tracking.NOT_IN_CELL
+IGNORED = identity.NOT_IN_CELL
 ALIASES = {"prep": "prep.name", "net": "net.name", "data": "data.source"}
 FINGERPRINT = "data_fingerprint"
 NOT_PLANNED = "—"
@@ -126,7 +126,7 @@ def settings(jobs: pd.DataFrame) -> pd.DataFrame:
             frame[alias] = frame[alias].fillna(frame[full]) if alias in frame else frame[full]
     if "tags.prepbench.data_fingerprint" in jobs:
         frame[FINGERPRINT] = jobs["tags.prepbench.data_fingerprint"]
-    for key, value in tracking.LATE_SETTINGS.items():  # logged before the setting existed: ran at this
+    for key, value in identity.LATE_SETTINGS.items():  # logged before the setting existed: ran at this
         if key in frame:
             frame[key] = frame[key].fillna(value)
     return frame.where(frame.notna(), np.nan)
@@ -153,13 +153,13 @@ def superseded_by(jobs: pd.DataFrame, canon: pd.DataFrame, keys: list[str]) -> p
 def option_defaults(group: str, option: str) -> dict:
     """The settings `group=option` has by default in conf/ (canonical), or {} if no such option."""
     from prepbench.config import compose
-    from prepbench.track.tracking import flatten
+    from prepbench.track.identity import flatten
 
     try:
         cfg = compose([f"{group}={option}"], checked=False)
     except PrepbenchError:  # an option that conf/ does not have (any more): no defaults to compare with
         return {}
-    late = {k: canonical(v) for k, v in tracking.LATE_SETTINGS.items() if group_of(k) == group}
+    late = {k: canonical(v) for k, v in identity.LATE_SETTINGS.items() if group_of(k) == group}
     return late | {k: canonical(v) for k, v in flatten(cfg).items() if group_of(k) == group}
 
 

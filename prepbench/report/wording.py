@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from prepbench.report import claims
-from prepbench.report.analysis import TEST, TOO_FEW, Analysis
+from prepbench.report.analysis import TEST, Analysis
+from prepbench.report.effects import TOO_FEW
 
 
 def fin(x) -> bool:

@@ -20,7 +20,7 @@ from prepbench.data.cache import JobCache
 from prepbench.data.splits import Splits, load_splits
 from prepbench.prep.preprocessor import Preprocessor, fit_cached, from_config
 from prepbench.prep.zca import RankDeficientWarning, zca_rank_deficient
-from prepbench.track import claims, tracking
+from prepbench.track import claims, names, tracking
 from prepbench.track.provenance import hardware
 from prepbench.train import backend, budget, precision
 
@@ -42,11 +42,11 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "", cache: Jo
     )
     client = tracking.client_for(cfg.tracking)
     exp_id = tracking.experiment_id(client, cfg.tracking)
-    label = f"prep={tracking.prep_label(cfg, overrides)} net={cfg.net.name} seed={cfg.seed}"
+    label = f"prep={names.prep_label(cfg, overrides)} net={cfg.net.name} seed={cfg.seed}"
     config_hash = tracking.config_hash(cfg)
     if (status := _done_or_claimed(client, exp_id, cfg, config_hash, f"{position}{label}")) is not None:
         return status
-    print(f"{position}{label}", *tracking.other_settings(overrides, net_shape=True), sep=" · ", flush=True)
+    print(f"{position}{label}", *names.other_settings(overrides, net_shape=True), sep=" · ", flush=True)
 
     splits, preprocessor, prep_fit_seconds, tags = _prepare(cfg, f"{position}{label}", cache)
     trainer = trained_as(cfg.trainer, len(splits.x_train))  # a bad budget is refused before the run exists

@@ -65,7 +65,7 @@ def compose_study(overrides) -> tuple[dict, dict, list]:
     from omegaconf import OmegaConf
 
     from prepbench.config import compose
-    from prepbench.track.tracking import flatten
+    from prepbench.track.identity import flatten
 
     parsed = _parsed(overrides)
     plain = [o.input_line for o in parsed if not o.is_sweep_override() and not o.key_or_group.startswith("hydra")]

@@ -10,193 +10,24 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shlex
 import time
 import traceback
 from contextlib import closing
 
 from omegaconf import DictConfig, OmegaConf
 
-from prepbench import ROOT
 from prepbench.data.cache import digest
 from prepbench.errors import PrepbenchError
 from prepbench.track import claims
+from prepbench.track.identity import config_hash, flatten
+from prepbench.track.names import command_for, run_name, sweep_name
 from prepbench.track.provenance import git_commit, study_store, uncommitted_diff, uncommitted_files, versions
 from prepbench.track.retries import retry
 from prepbench.train.version import CODE_VERSION
 
 PARENT_RUN_ENV = "PREPBENCH_PARENT_RUN_ID"
 SWEEP_SIZE_ENV = "PREPBENCH_SWEEP_JOBS"
-# Keys that do not change what a job computes: left out of its identity (the config hash).
-# steps_per_execution changes how fast, not what: the same history to the bit (tests/test_train.py).
-NOT_IN_HASH = (
-    "tracking",
-    "rerun",
-    "allow_dirty",
-    "cache_dir",
-    "study",
-    "trainer.threads",
-    "trainer.steps_per_execution",
-    "trainer.validation_every_steps",
-)
-# Params that do not tell one cell of a study (variant x level x seed) from another, besides the
-# seed: what is not in a job's identity, and `device` (where a job ran, logged beside the config).
-# The report's contexts and the dashboard's groups both leave them out.
-NOT_IN_CELL = ("seed", "data.cache_dir", "device", *NOT_IN_HASH)
-# Settings added after studies were stored, with the value that computes what runs did before they
-# existed (the conf/ default; tests/test_tracking.py checks that the two agree). At that value a
-# setting stays out of the config hash, so a stored study's runs keep their identity and resume
-# skips them; and a run logged without it reads as having it (the report's cells).
-LATE_SETTINGS = {
-    "prep.gcn": "null",
-    "prep.zca_shrinkage": "0.0",
-    "prep.zca_retain": "null",
-    "prep.zca_fit_images": "null",
-    "trainer.optimizer": "adam",
-    "trainer.momentum": "0.9",
-    "trainer.nesterov": "False",
-    "trainer.weight_decay": "0.0",
-    "trainer.steps": "null",
-    "trainer.warmup_steps": "null",
-    "net.dropout": "0.0",
-    "net.input_dropout": "0.0",
-}
 SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
-
-
-def flatten(cfg: DictConfig, resolve: bool = True) -> dict[str, str]:
-    """The resolved config as dotted keys, for MLflow params and the config hash (unresolved, for a
-    config file alone, whose interpolations may point at settings of others: `depth${net.depth}`)."""
-    out: dict[str, str] = {}
-
-    def walk(node, prefix):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(value, f"{prefix}{key}.")
-        else:
-            out[prefix[:-1]] = "null" if node is None else str(node)
-
-    walk(OmegaConf.to_container(cfg, resolve=resolve), "")
-    return out
-
-
-def config_hash(cfg: DictConfig) -> str:
-    """A job's identity: every setting that changes its result, and nothing else."""
-    items = {
-        k: v
-        for k, v in flatten(cfg).items()
-        if not any(k == x or k.startswith(x + ".") for x in NOT_IN_HASH) and LATE_SETTINGS.get(k) != v
-    }
-    if CODE_VERSION > 1:  # version 1 is the code every stored run ran: their identities stay as they were
-        items["code_version"] = str(CODE_VERSION)
-    return digest(sorted(items.items()))
-
-
-# ---- run names: what a person reads in the runs table -----------------------------------------
-
-# Overrides left out of run names: they change where a run is logged, not what it computes.
-NOT_IN_NAME = (*NOT_IN_HASH, "experiment", "hydra")
-NET_SHAPE = ("net.depth", "net.width", "net.dense")
-
-
-def _parse_override(item: str) -> tuple[str, str] | None:
-    """`+prep.x=1` -> ("prep.x", "1"); None for deletions (`~key`) and flags."""
-    if item.startswith("~") or "=" not in item:
-        return None
-    key, value = item.lstrip("+").split("=", 1)
-    return key.replace("/", "."), value
-
-
-def _named_overrides(overrides) -> list[tuple[str, str]]:
-    """The overrides that change what a job computes, as (key, value)."""
-    out = []
-    for item in overrides:
-        parsed = _parse_override(str(item))
-        if parsed and not any(parsed[0] == x or parsed[0].startswith(x + ".") for x in NOT_IN_NAME):
-            out.append(parsed)
-    return out
-
-
-def _short(key: str, value: str, keys: list[str]) -> str:
-    """One override in a name: the last part of its key (the whole key where two would read the
-    same), and a path by its file name."""
-    last = key.rsplit(".", 1)[-1]
-    label = last if sum(k.rsplit(".", 1)[-1] == last for k in keys) == 1 else key
-    if last.endswith("path"):
-        value = ",".join(os.path.basename(v.rstrip("/")) or v for v in value.split(","))
-    return f"{label} {value}"
-
-
-def net_label(cfg: DictConfig, overrides=()) -> str:
-    """A net by its preset's name, or by its depth and width (and dense units) when a command line
-    changed them: `net.depth=50` on the shallow preset is no longer "shallow"."""
-    changed = {key for key, _ in _named_overrides(overrides)}
-    if not changed & set(NET_SHAPE):
-        return str(cfg.net.name)
-    shape = f"depth {cfg.net.depth}, width {cfg.net.width}"
-    return shape + (f", dense {cfg.net.dense}" if "net.dense" in changed else "")
-
-
-def prep_label(cfg: DictConfig, overrides=()) -> str:
-    """A variant by the `prep=` option chosen on the command line (`zca_reg`, a preset whose
-    prep.name is `zca`, stays apart from `zca`), else by its prep.name."""
-    chosen = [value for key, value in _named_overrides(overrides) if key == "prep"]
-    return chosen[-1] if chosen else str(cfg.prep.name)
-
-
-def run_name(cfg: DictConfig, overrides=()) -> str:
-    """A job's run name: prep, net and seed, then every other setting its command line changes
-    (`zca · deep · seed 1 · lr 0.01`), so that no two jobs of a sweep share a name; and the
-    settings of an experiment that logs into another study's experiment (borrowed_settings)."""
-    parts = [
-        prep_label(cfg, overrides),
-        net_label(cfg, overrides),
-        f"seed {cfg.seed}",
-        *borrowed_settings(cfg, overrides),
-        *other_settings(overrides),
-    ]
-    return " · ".join(parts)
-
-
-def borrowed_settings(cfg: DictConfig, overrides=()) -> list[str]:
-    """`experiment=converged-scarce` logs into the `converged` experiment with settings of its own
-    file (`data.train_size: 2500`): those settings, in short (`train_size 2500`), so that its runs
-    and the study's own cells do not share names in one runs table. Nothing for an experiment that
-    logs into its own."""
-    parsed = [_parse_override(str(item)) for item in overrides]
-    chosen = [item[1] for item in parsed if item and item[0] == "experiment"]
-    path = ROOT / "experiments" / f"{chosen[-1]}.yaml" if chosen else None
-    if path is None or chosen[-1] == str(cfg.tracking.experiment) or not path.exists():
-        return []
-    own = OmegaConf.to_container(OmegaConf.load(path))
-    own = {k: v for k, v in own.items() if k not in ("defaults", "hydra", "tracking", "study")}
-    on_command_line = {key for key, _ in _named_overrides(overrides)}
-    keys = [
-        k
-        for k in flatten(OmegaConf.create(own), resolve=False)
-        if k not in on_command_line
-        and k not in ("prep.name", "net.name")  # the name's label says it
-        and not any(k == x or k.startswith(x + ".") for x in NOT_IN_HASH)  # not what the run computes
-    ]
-    return [_short(k, str(OmegaConf.select(cfg, k)), keys) for k in keys]
-
-
-def other_settings(overrides, net_shape: bool = False) -> list[str]:
-    """The settings a command line changes besides prep, net and seed, in short (`lr 0.01`); the
-    net's depth, width and dense units too with `net_shape` (a run name has them in the net)."""
-    left_out = ("prep", "net", "seed", *(() if net_shape else NET_SHAPE))
-    rest = [(k, v) for k, v in _named_overrides(overrides) if k not in left_out]
-    keys = [k for k, _ in rest]
-    return [_short(k, v, keys) for k, v in rest]
-
-
-def sweep_name(study: str, overrides, started: float | None = None) -> str:
-    """A sweep's parent run name: the study, when it started and its command line in short
-    (`adhoc · 2026-05-02 14:03 · prep zca,std · lr 0.01`)."""
-    named = _named_overrides(overrides)
-    keys = [k for k, _ in named]
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(started))
-    return " · ".join([study, when, *(_short(k, v, keys) for k, v in named)])
 
 
 def client_for(tracking_cfg: DictConfig):
@@ -291,15 +122,6 @@ def _artifact_location(tracking_cfg):
     if not location or uri.startswith(("http", "databricks")):
         return None
     return str(location) if "://" in str(location) else f"file://{location}"
-
-
-# ---- provenance (prepbench.track.provenance; imported here for the callers that use tracking.*) -
-
-
-def command_for(overrides: list[str], multirun: bool = False) -> str:
-    """The command line that reproduces a run, quoted for a POSIX shell (paths with spaces, quotes
-    or non-ASCII characters paste as they were given)."""
-    return " ".join(["python -m prepbench", *(["-m"] if multirun else []), *map(shlex.quote, overrides)])
 
 
 # ---- clean code behind a study's runs ----------------------------------------------------------

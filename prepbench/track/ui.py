@@ -91,8 +91,8 @@ def group_keys(runs_params: list[dict]) -> list[str]:
     that take more than one value among runs of the same prep and net (`prep.zca_epsilon` in a
     study with `zca` and `zca_reg`, which both log prep `zca`; `data.train_size` where a scarcity
     ladder shares the experiment), not seeds nor settings that change no result (as the report's
-    contexts: tracking.NOT_IN_CELL)."""
-    from prepbench.track.tracking import LATE_SETTINGS, NOT_IN_CELL
+    contexts: identity.NOT_IN_CELL)."""
+    from prepbench.track.identity import LATE_SETTINGS, NOT_IN_CELL
 
     keys = sorted({k for params in runs_params for k in params})
     out = []

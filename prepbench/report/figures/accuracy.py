@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from prepbench.report.analysis import Analysis, series
+from prepbench.report.analysis import Analysis
+from prepbench.report.effects import series
 from prepbench.report.figures import style
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from prepbench.report.analysis import TEST, Analysis, doses
+from prepbench.report.analysis import TEST, Analysis
+from prepbench.report.effects import doses
 from prepbench.report.figures import style
 
 # A variant whose benefits are this many times larger than the next one's gets its own panel: on a
