@@ -165,3 +165,29 @@ def test_where_a_conf_option_selects_its_settings_exactly_and_its_row_is_named_b
     assert set(chosen["run_id"]) == {r["run_id"] for r in shrunk} | set(
         exact.runs.loc[exact.runs["params.prep"] == "none", "run_id"]
     )
+
+
+def test_a_moderator_of_the_treatments_group_keeps_the_variants_whole():
+    """`--moderator prep.batchnorm`: the levels are batch norm off and on, not one level per variant;
+    the momentum that only batch-norm runs record follows the level instead of splitting the rows;
+    and `--where prep=zca_shrunk` still finds that option's runs on the batch-norm level."""
+    zca = {"prep.zca_epsilon": "1e-06", "prep.zca_retain": "None", "prep.zca_fit_images": "None", "prep.gcn": "None"}
+    off = {"prep.batchnorm": "False"}
+    on = {"prep.batchnorm": "True", "prep.batchnorm_momentum": "0.9"}
+    rows = []
+    for level in (off, on):
+        rows += grid(["none", "raw"], nets=("shallow",), seeds=range(3), params=level)
+        rows += grid(["zca"], nets=("shallow",), seeds=range(3), params={**level, **zca, "prep.zca_shrinkage": "1.0"})
+    rows += grid(["zca"], nets=("shallow",), seeds=range(3), params={**off, **zca, "prep.zca_shrinkage": "0.0"})
+    for k, r in enumerate(rows):
+        r["start_time"] = k  # distinct runs: nothing supersedes another
+
+    sel = select(frame(rows), Spec(moderator="prep.batchnorm", where=(("prep", ("none", "raw", "zca_shrunk")),)))
+    assert sel.moderators == ("batchnorm=False", "batchnorm=True")
+    assert sel.variants == ("none", "raw", "zca (s=1.0)")
+    done = sel.cells[sel.cells["status"] == "FINISHED"]
+    assert done.groupby(["variant", "moderator"]).size().to_dict() == {
+        (v, m): 3 for v in sel.variants for m in sel.moderators
+    }
+    memo = sel.runs[sel.runs["params.prep.zca_shrinkage"] == "0.0"]
+    assert set(memo["left_out"]) == {"prep=zca, not the settings of zca_shrunk (--where)"}

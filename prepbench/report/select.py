@@ -237,6 +237,14 @@ def _off_default(canon: pd.DataFrame, factor: str, key: str) -> bool:
     return False
 
 
+def _follows(canon: pd.DataFrame, factor: str, key: str, other: str) -> bool:
+    """Whether `key` belongs to `factor` rather than to `other` of the same config group: it is one
+    value per level of `factor` (`prep.batchnorm_momentum` follows a `prep.batchnorm` moderator,
+    `prep.normalization` follows the `prep` treatment), so it refines neither `other` nor is it
+    refined by it."""
+    return group_of(key) == group_of(factor) == group_of(other) and not _varies_within(canon, factor, key)
+
+
 def classify(canon: pd.DataFrame, keys: list[str], spec: Spec) -> tuple[list, list, list]:
     """(treatment refinements, moderator refinements, context keys) among the varying `keys`."""
     t, m = spec.treatment, spec.moderator
@@ -244,12 +252,19 @@ def classify(canon: pd.DataFrame, keys: list[str], spec: Spec) -> tuple[list, li
     refine_t = [
         k
         for k in varying
-        if k not in (t, m) and group_of(k) == group_of(t) and (_varies_within(canon, t, k) or _off_default(canon, t, k))
+        if k not in (t, m)
+        and group_of(k) == group_of(t)
+        and not _follows(canon, m, k, t)
+        and (_varies_within(canon, t, k) or _off_default(canon, t, k))
     ]
     refine_m = [
         k
         for k in varying
-        if k not in (t, m) and k not in refine_t and group_of(k) == group_of(m) and _varies_within(canon, m, k)
+        if k not in (t, m)
+        and k not in refine_t
+        and group_of(k) == group_of(m)
+        and not _follows(canon, t, k, m)
+        and _varies_within(canon, m, k)
     ]
     own = {t, m, *refine_t, *refine_m}
     context = [k for k in varying if k not in own and group_of(k) not in (group_of(t), group_of(m))]
@@ -352,16 +367,22 @@ def _baseline_label(canon: pd.DataFrame, labels: pd.Series, meta: dict, spec: Sp
     return found[0]
 
 
-def _matches(canon: pd.DataFrame, key: str, values) -> tuple[pd.Series, dict]:
+def _matches(canon: pd.DataFrame, key: str, values, moderator: str) -> tuple[pd.Series, dict]:
     """Runs whose `key` is one of `values` (rule 2), and {name: option} for the options matched by
     their settings. For `prep` and `net`, a value that no run has as its name but that is an option
     of conf/ (`zca_shrunk`, named `zca`) selects the runs with exactly that option's settings:
-    `--where prep=none,zca_shrunk` leaves out the other ZCA rows that `--where prep=none,zca` keeps."""
+    `--where prep=none,zca_shrunk` leaves out the other ZCA rows that `--where prep=none,zca` keeps.
+    A moderator of the same group (`prep.batchnorm`), and what follows it, may differ from the
+    option's default: `zca_shrunk` with batch norm is still `zca_shrunk` on that level."""
     hit = canon[key].isin([canonical(v) for v in values])
     by_settings: dict = {}
     if key not in ("prep", "net"):
         return hit, by_settings
-    group = [k for k in canon.columns if group_of(k) == key and k != key]
+    group = [
+        k
+        for k in canon.columns
+        if group_of(k) == key and k not in (key, moderator) and not _follows(canon, moderator, k, key)
+    ]
     for value in values:
         if canonical(value) in set(canon[key]) or not (defaults := option_defaults(key, value)):
             continue
@@ -392,7 +413,7 @@ def select(df: pd.DataFrame, spec: Spec) -> Selection:
                 f"--where {key}={','.join(values)} names no setting of these runs; "
                 f"expected a param such as data.train_size"
             )
-        hit, by_settings = _matches(canon, key, values)
+        hit, by_settings = _matches(canon, key, values, spec.moderator)
         outside = (left == "") & ~hit
         left[outside] = [
             f"{key}={'unset' if _nan(v) else v}"
