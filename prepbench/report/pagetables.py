@@ -1,0 +1,260 @@
+"""The tables of README.md and docs/findings.md, each computed from the published reports' CSVs
+(results/**/effects.csv and summary.csv). `TABLES` maps the name a page's marker gives to its table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from prepbench.report.pagewords import (
+    CLAIMS,
+    CONVERGED,
+    CPU,
+    CPU_CLAIMS,
+    DEPTH,
+    EPOCHS,
+    GPU,
+    STEPS,
+    ZCA,
+    claim_status,
+    contrast,
+    effect,
+    effect_words,
+    effects,
+    h_row,
+    label,
+    level_of,
+    number,
+    one,
+    p_value,
+    rows_of,
+    summary,
+    table,
+)
+
+
+def claims_table(root: Path, full: bool) -> str:
+    """The memo's claims at convergence: benefit over `none` per net and the shallow − deep
+    interaction, in pp; `full` adds seeds and the GPU replication's interaction."""
+    claims = CLAIMS if full else tuple(c for c in CLAIMS if c.front)
+    header = ["claim", "contrast", "shallow", "deep", "shallow − deep", "verdict at convergence"]
+    if full:
+        header[2:2] = ["seeds"]
+        header.append("GPU: shallow − deep")
+    rows = [["H: helps shallow nets more", "all", *[""] * (len(header) - 4), h_row(root, claims), *[""] * full]]
+    gpu = effects(root, GPU)
+    for claim in claims:
+        shallow, deep, interaction = rows_of(root, claim)
+        verdict = f"{claim_status(claim, shallow, deep)}: {effect_words(shallow, deep, interaction)}"
+        row = [claim.claim, contrast(shallow), effect(shallow), effect(deep), effect(interaction), verdict]
+        if full:
+            seeds = {int(shallow["n"]), int(deep["n"])}
+            row[2:2] = ["/".join(str(n) for n in sorted(seeds))]
+            found = gpu[(gpu["kind"] == "interaction") & (gpu["variant"] == claim.variant)]
+            row.append(effect(found.iloc[0]) if len(found) else "not run")
+        rows.append(row)
+    align = ["l", "l"] + ["r"] * (len(header) - 3) + ["l"]
+    if full:
+        align = ["l", "l", "r", "r", "r", "r", "l", "r"]
+    return table(header, align, rows)
+
+
+def ladder(frame: pd.DataFrame, variant: str) -> list[pd.Series]:
+    rows = frame[(frame["kind"] == "benefit") & (frame["variant"] == variant)]
+    return sorted((row for _, row in rows.iterrows()), key=lambda row: level_of(row["moderator"]))
+
+
+def trend_cell(trend: pd.Series) -> str:
+    text = f"{number(trend['mean'])} [{number(trend['ci_low_holm'])}, {number(trend['ci_high_holm'])}]"
+    return f"{text}, Holm p {p_value(trend['p_holm'])}"
+
+
+def trend_verdict(trend: pd.Series, along: str, supports_if: str, claim: str) -> str:
+    """`along` words the dose after the direction: "with depth", "as the data grows"."""
+    for direction in ("falls", "rises"):
+        if direction in trend["verdict"]:
+            reading = "supports" if direction == supports_if else "contradicts"
+            return f"{direction} {along}: **{reading} {claim}**"
+    return "no trend detectable"
+
+
+def depth_table(root: Path) -> str:
+    """The depth ladder: benefit over `none` at each depth (bold where detectable) and the test
+    fixed before the runs, each seed's slope on log2 depth, Holm across variants."""
+    frame, accuracy = effects(root, DEPTH), summary(root, DEPTH)
+    variants = list(dict.fromkeys(frame[frame["kind"] == "trend"]["variant"]))
+    levels = sorted({level_of(m) for m in accuracy["moderator"]})
+    header = ["net.depth", *[str(level) for level in levels], "slope per doubling of depth", "verdict on H"]
+    none = accuracy[accuracy["variant"] == "none"].assign(level=lambda f: f["moderator"].map(level_of))
+    rows = [["`none` test accuracy (%)", *[f"{100 * a:.1f}" for a in none.sort_values("level")["mean"]], "", ""]]
+    for variant in variants:
+        trend = one(frame, kind="trend", variant=variant)
+        cells = [effect(row, interval=False) for row in ladder(frame, variant)]
+        rows.append([label(variant), *cells, trend_cell(trend), trend_verdict(trend, "with depth", "falls", "H")])
+    return table(header, ["l", *["r"] * len(levels), "l", "l"], rows)
+
+
+def steps_table(root: Path) -> str:
+    """Augmentation's benefit at equal steps (2,370 at every training-set size), per net, and the
+    test fixed before the runs: its slope on log2 of the training images."""
+    rows, levels = [], []
+    for net in ("shallow", "deep"):
+        frame = effects(root, f"{STEPS}/{net}")
+        benefits = ladder(frame, "augment")
+        levels = [level_of(row["moderator"]) for row in benefits]
+        trend = one(frame, kind="trend", variant="augment")
+        verdict = trend_verdict(trend, "as the data grows", "falls", "C1")
+        rows.append([f"{net} net", *[effect(row, interval=False) for row in benefits], trend_cell(trend), verdict])
+    header = ["training images", *[f"{level:,}" for level in levels], "slope per doubling of the data", "verdict on C1"]
+    return table(header, ["l", *["r"] * len(levels), "l", "l"], rows)
+
+
+def epochs_table(root: Path) -> str:
+    """The fixed-epoch ladder (30 epochs at every size: fewer steps for fewer images), on this CPU
+    and in the GPU replication."""
+    rows, levels = [], []
+    for where, report in (("", EPOCHS), (", GPU", f"{GPU}/scarcity")):
+        for net in ("shallow", "deep"):
+            frame = effects(root, f"{report}/{net}")
+            benefits = ladder(frame, "augment")
+            levels = [level_of(row["moderator"]) for row in benefits]
+            difference = one(frame, kind="interaction", variant="augment")
+            seeds = f"{int(benefits[0]['n'])}"
+            rows.append(
+                [
+                    f"{net} net{where}",
+                    seeds,
+                    *[effect(row) for row in benefits],
+                    f"{effect(difference)}, p {p_value(difference['p_holm'])}",
+                ]
+            )
+    header = ["training images", "seeds", *[f"{level:,}" for level in levels], "difference (smaller − larger)"]
+    return table(header, ["l", *["r"] * (len(levels) + 2)], rows)
+
+
+def two_net_table(root: Path, report: str, metric: str = "test_accuracy", only: str = "") -> str:
+    """Every variant of a two-net report: benefit per net, the interaction, what it does in words;
+    `only` keeps the variants whose label contains it."""
+    frame = effects(root, report, metric)
+    rows = []
+    for variant in dict.fromkeys(frame[frame["kind"] == "interaction"]["variant"]):
+        if only not in variant:
+            continue
+        shallow, deep, interaction = (
+            one(frame, kind="benefit", variant=variant, moderator="shallow"),
+            one(frame, kind="benefit", variant=variant, moderator="deep"),
+            one(frame, kind="interaction", variant=variant),
+        )
+        seeds = f"{int(shallow['n'])}"
+        words = effect_words(shallow, deep, interaction)
+        rows.append([label(variant), seeds, effect(shallow), effect(deep), effect(interaction), words])
+    header = ["variant", "seeds", "shallow", "deep", "shallow − deep", "what it does"]
+    return table(header, ["l", "r", "r", "r", "r", "l"], rows)
+
+
+def resolution_table(root: Path) -> str:
+    """Per-comparison 95% half-width of each interaction at the seeds reached, CPU and GPU."""
+    cpu, gpu = effects(root, CONVERGED), effects(root, GPU)
+    rows = []
+    for claim in CLAIMS:
+        if claim.report != CONVERGED:
+            continue
+        here = one(cpu, kind="interaction", variant=claim.variant)
+        there = one(gpu, kind="interaction", variant=claim.variant)
+        seeds = one(cpu, kind="benefit", variant=claim.variant, moderator="shallow")["n"]
+        rows.append(
+            [
+                label(claim.variant),
+                f"{int(seeds)}",
+                f"±{100 * here['halfwidth']:.2f}",
+                f"±{100 * there['halfwidth']:.2f}",
+            ]
+        )
+    return table(["variant", "seeds", "half-width (pp)", "GPU, 10 seeds"], ["l", "r", "r", "r"], rows)
+
+
+def accuracy_table(root: Path) -> str:
+    """Test accuracy of every variant on each net (mean over its seeds), CPU and GPU; the whitening
+    study's regularized rows after the main grid's."""
+    rows = []
+    main, zca, gpu = summary(root, CONVERGED), summary(root, ZCA), summary(root, GPU)
+    regularized = zca[zca["variant"].str.contains("s=", regex=False)]
+    for cpu in (main, regularized):
+        for variant in dict.fromkeys(cpu["variant"]):
+            cells = []
+            for frame in (cpu, gpu):
+                for net in ("shallow", "deep"):
+                    found = frame[(frame["variant"] == variant) & (frame["moderator"] == net)]
+                    cells.append(f"{100 * found.iloc[0]['mean']:.2f}" if len(found) else "–")
+            seeds = one(cpu, variant=variant, moderator="shallow")["n"]
+            rows.append([f"`{variant}`", f"{int(seeds)}", *cells])
+    header = ["variant", "seeds (CPU)", "shallow (%)", "deep (%)", "GPU: shallow (%)", "GPU: deep (%)"]
+    return table(header, ["l", *["r"] * 5], rows)
+
+
+def cpu_table(root: Path) -> str:
+    """The early-training `cpu` study's claims, in the same form (3 seeds, 1 decimal)."""
+    rows = [["H: helps shallow nets more", "all", "", "", "", h_row(root, CPU_CLAIMS, CPU)]]
+    for claim in CPU_CLAIMS:
+        shallow, deep, interaction = rows_of(root, claim, CPU)
+        verdict = f"{claim_status(claim, shallow, deep)}: {effect_words(shallow, deep, interaction)}"
+        rows.append(
+            [
+                claim.claim.split(" as the memo")[0],
+                contrast(shallow),
+                effect(shallow, 1),
+                effect(deep, 1),
+                effect(interaction, 1),
+                verdict,
+            ]
+        )
+    header = ["claim", "contrast", "shallow", "deep", "shallow − deep (Welch)", "verdict after 7 epochs"]
+    return table(header, ["l", "l", "r", "r", "r", "l"], rows)
+
+
+def cpu_depth_table(root: Path) -> str:
+    """The `cpu` budget's depth ladder: one variant's benefit per depth, per-comparison 95% interval."""
+    frame = effects(root, "results/depth")
+    variants = list(dict.fromkeys(frame[frame["kind"] == "trend"]["variant"]))
+    rows = []
+    for variant in variants:
+        cells = [
+            f"{number(r['mean'], 1)} [{number(r['ci_low'], 1)}, {number(r['ci_high'], 1)}]"
+            for r in ladder(frame, variant)
+        ]
+        trend = one(frame, kind="trend", variant=variant)
+        rows.append(
+            [label(variant), *cells, f"{number(trend['mean'])}, p {p_value(trend['p_holm'])}: {trend['verdict']}"]
+        )
+    levels = [level_of(row["moderator"]) for row in ladder(frame, variants[0])]
+    header = ["net.depth", *[str(level) for level in levels], "slope per doubling"]
+    return table(header, ["l", *["r"] * len(levels), "l"], rows)
+
+
+def cpu_seeds_table(root: Path) -> str:
+    """Seeds each interaction of the `cpu` study would need for a ±2 and a ±1 pp interval."""
+    frame = effects(root, CPU)
+    rows = [
+        [label(row["variant"]), f"{int(row['seeds_for_2pp'])}", f"{int(row['seeds_for_1pp'])}"]
+        for _, row in frame[frame["kind"] == "interaction"].iterrows()
+    ]
+    return table(["variant", "seeds for ±2 pp", "seeds for ±1 pp"], ["l", "r", "r"], rows)
+
+
+TABLES: dict[str, Callable[[Path], str]] = {
+    "claims": lambda root: claims_table(root, full=False),
+    "findings-claims": lambda root: claims_table(root, full=True),
+    "depth": depth_table,
+    "scarcity-steps": steps_table,
+    "scarcity-epochs": epochs_table,
+    "zca": lambda root: two_net_table(root, ZCA, only="s="),
+    "gpu": lambda root: two_net_table(root, GPU),
+    "early": lambda root: two_net_table(root, CONVERGED, metric="val_accuracy@epoch8"),
+    "accuracy": accuracy_table,
+    "resolution": resolution_table,
+    "cpu-claims": cpu_table,
+    "cpu-depth": cpu_depth_table,
+    "cpu-seeds": cpu_seeds_table,
+}
