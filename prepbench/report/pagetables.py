@@ -250,6 +250,8 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "scarcity-steps": steps_table,
     "scarcity-epochs": epochs_table,
     "zca": lambda root: two_net_table(root, ZCA, only="s="),
+    "zca-sgd": lambda root: two_net_table(root, f"{ZCA}/sgd"),
+    "zca-vs-std": lambda root: two_net_table(root, f"{ZCA}/vs-std", only="s="),
     "gpu": lambda root: two_net_table(root, GPU),
     "early": lambda root: two_net_table(root, CONVERGED, metric="val_accuracy@epoch8"),
     "accuracy": accuracy_table,
