@@ -9,7 +9,7 @@ prepbench.variants (the variants of conf/prep/ and `build`); code inside prepben
 there.
 """
 
-from prepbench.prep.augment_tf import augment_batch, draw_augmentation
+from prepbench.prep.augment_tf import augment_batch, crop_batch, draw_augmentation, draw_crop
 from prepbench.prep.normalizations import (
     AXES,
     NORMALIZATIONS,
@@ -54,9 +54,11 @@ __all__ = [
     "augment_batch",
     "build",
     "channel_mean_std",
+    "crop_batch",
     "check_images",
     "covariance_eigh",
     "draw_augmentation",
+    "draw_crop",
     "fit_cached",
     "fit_zca",
     "from_config",

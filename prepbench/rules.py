@@ -72,7 +72,10 @@ RULES = {
     "data.test_size": (_optional_int(1), "null or an integer >= 1"),
     "data.split_seed": (_int(0), "an integer >= 0"),
     "data.image_size": (_optional_int(8), "null or an integer >= 8"),
-    "prep.augment": _bool,
+    "prep.augment": (
+        lambda v: isinstance(v, bool) or v == "crop",
+        "true (the memo's augmentation), crop (He et al.'s pad, crop and flip) or false",
+    ),
     "prep.batchnorm": _bool,
     "prep.zca_epsilon": (_positive, "a positive number such as 1e-6"),
     "prep.zca_shrinkage": (lambda v: v is None or (_number(v) and v >= 0), "a number >= 0 such as 0.1 (0: none)"),
@@ -86,6 +89,7 @@ RULES = {
     "augmentation.rotation_degrees": (lambda v: _number(v) and 0 <= v <= 180, "degrees in [0, 180]"),
     "augmentation.shift_fraction": (lambda v: _number(v) and 0 <= v < 1, "a fraction in [0, 1)"),
     "augmentation.horizontal_flip": _bool,
+    "augmentation.crop_padding": (_int(0), "an integer >= 0 (pixels on each side)"),
     "augmentation.fill_mode": (
         lambda v: v in ("nearest", "constant", "reflect", "wrap"),
         "nearest, constant, reflect or wrap",

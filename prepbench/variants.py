@@ -32,7 +32,7 @@ class Variant:
     option: str  # the file name: prep=<option>
     name: str  # what runs record as `prep` (featurewise.yaml is std's, so its name is std)
     normalization: str
-    augment: bool = False
+    augment: bool | str = False  # true: the memo's augmentation; crop: He et al.'s
     batchnorm: bool = False
     settings: dict = field(default_factory=dict)  # the other keys: zca_epsilon, batchnorm_momentum
 
@@ -60,7 +60,7 @@ def variants() -> dict[str, Variant]:
 def _rank(v: Variant) -> tuple:
     order = list(NORMALIZATIONS)
     position = order.index(v.normalization) if v.normalization in order else len(order)
-    return (v.augment or v.batchnorm, v.batchnorm, position, v.alias, v.option)
+    return (bool(v.augment or v.batchnorm), v.batchnorm, position, v.alias, v.option)
 
 
 def names() -> list[str]:
@@ -79,9 +79,9 @@ def variant(option: str) -> Variant:
     return found[option]
 
 
-def build(name: str, *, augment: bool | None = None, **settings) -> Preprocessor:
-    """A preprocessor for a variant (conf/prep/<name>.yaml); `augment=True` adds
-    augmentation to any. `settings` (zca_epsilon, zca_shrinkage, zca_retain, zca_fit_images, gcn)
+def build(name: str, *, augment: bool | str | None = None, **settings) -> Preprocessor:
+    """A preprocessor for a variant (conf/prep/<name>.yaml); `augment=True` adds the memo's
+    augmentation to any, `augment="crop"` He et al.'s. `settings` (zca_epsilon, zca_shrinkage, zca_retain, zca_fit_images, gcn)
     override the variant's; those not given take its values in conf/prep/."""
     v = variant(name)
     unknown = set(settings) - set(SETTINGS)

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from prepbench import ROOT
 from prepbench.prep import augment
-from prepbench.prep.augment_tf import augment_batch, draw_augmentation
+from prepbench.prep.augment_tf import augment_batch, crop_batch, draw_augmentation, draw_crop
 from prepbench.variants import build
 
 MEMO_AUGMENTATION = OmegaConf.load(ROOT / "conf" / "config.yaml").augmentation
@@ -58,6 +58,71 @@ def test_transforms_warp_as_the_tensorflow_path_on_tensorflow():
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=WARP_TOLERANCE)
 
 
+# ---- the crop policy (prep.augment=crop): He et al. 2016's pad, crop and flip -----------------------
+
+
+def padded_crop(images, ox, oy, flip, padding):
+    """The crop policy by its definition: zero padding, the crop at (oy, ox), then the flip."""
+    h, w = images.shape[1:3]
+    padded = np.pad(images, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    crops = np.stack([padded[i, oy[i] : oy[i] + h, ox[i] : ox[i] + w] for i in range(len(images))])
+    return np.where(flip[:, None, None, None], crops[:, :, ::-1], crops)
+
+
+@pytest.mark.parametrize("batch, count", [(0, 128), (17, 128), (351, 80)])
+def test_crop_draws_are_the_tensorflow_paths_bit_for_bit(batch, count):
+    import tensorflow as tf
+
+    seed = np.array([3, batch], np.int32)
+    expected = [t.numpy() for t in draw_crop(tf.constant(seed), count, MEMO_AUGMENTATION)]
+    for ours, theirs in zip(augment.draw_crop(seed, count, MEMO_AUGMENTATION), expected, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_crop_offsets_are_uniform_over_the_padding_and_flips_a_fair_coin():
+    """Offsets 0..8 for 4 pixels of padding, each about 1/9 of the time, independent of each other;
+    the flips are the memo policy's (same seed, same images flipped)."""
+    ox, oy, flip = augment.draw_crop(np.array([0, 1], np.int32), 45000, MEMO_AUGMENTATION)
+    for offsets in (ox, oy):
+        assert offsets.min() == 0 and offsets.max() == 8
+        np.testing.assert_allclose(np.bincount(offsets) / len(offsets), 1 / 9, atol=0.006)
+    assert abs(np.corrcoef(ox, oy)[0, 1]) < 0.02
+    assert flip.mean() == pytest.approx(0.5, abs=0.01)
+    np.testing.assert_array_equal(flip, augment.draw(np.array([0, 1], np.int32), 45000, 32, 32, MEMO_AUGMENTATION)[3])
+    no_flip = OmegaConf.merge(MEMO_AUGMENTATION, dict(horizontal_flip=False, crop_padding=2))
+    ox, _, flip = augment.draw_crop(np.array([0, 1], np.int32), 1000, no_flip)
+    assert not flip.any() and set(ox) == {0, 1, 2, 3, 4}
+
+
+def test_crop_batch_is_zero_padding_a_crop_and_a_flip_exactly():
+    import tensorflow as tf
+
+    x = np.random.default_rng(0).random((64, 12, 10, 3), dtype=np.float32) + 0.5  # no pixel is the padding's 0
+    seed = np.array([5, 9], np.int32)
+    ours = crop_batch(tf.constant(x), tf.constant(seed), MEMO_AUGMENTATION).numpy()
+    ox, oy, flip = augment.draw_crop(seed, 64, MEMO_AUGMENTATION)
+    np.testing.assert_array_equal(ours, padded_crop(x, ox, oy, flip, 4))
+    assert flip.any() and (ox != 4).any()  # some images really moved and flipped
+    # keras.ops with the numpy transforms (the JAX path's warp, here on TensorFlow): the same pixels
+    t = augment.transforms(5, 9, 64, 12, 10, MEMO_AUGMENTATION, policy="crop")
+    warped = augment.apply(tf.constant(x), t, **augment.warp_options("crop", MEMO_AUGMENTATION)).numpy()
+    np.testing.assert_array_equal(warped, ours)
+
+
+def test_crop_is_reproducible_per_seed_and_fresh_per_batch():
+    import tensorflow as tf
+
+    x = tf.constant(np.random.default_rng(1).random((16, 8, 8, 3), dtype=np.float32))
+    a, b, c = (crop_batch(x, tf.constant(s), MEMO_AUGMENTATION).numpy() for s in ([5, 0], [5, 0], [5, 1]))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_prep_augment_names_the_policy():
+    assert [augment.policy_of(v) for v in (False, True, "crop")] == [None, "memo", "crop"]
+    assert build("crop").augment == "crop" and build("std", augment="crop").normalization == "std"
+
+
 # ---- against JAX, in a process without TensorFlow ----------------------------------------------
 
 
@@ -77,7 +142,11 @@ def on_jax(tmp_path_factory):
     params = np.array(json.dumps(OmegaConf.to_container(MEMO_AUGMENTATION)))
     folder = tmp_path_factory.mktemp("jax")
     data = dict(
-        images=images, transforms=augment.transforms(0, 4, 32, 16, 16, MEMO_AUGMENTATION), params=params, **splits
+        images=images,
+        transforms=augment.transforms(0, 4, 32, 16, 16, MEMO_AUGMENTATION),
+        crop_transforms=augment.transforms(0, 4, 32, 16, 16, MEMO_AUGMENTATION, policy="crop"),
+        params=params,
+        **splits,
     )
     np.savez(folder / "in.npz", **data)
     done = subprocess.run(
@@ -129,9 +198,10 @@ def test_keras_ops_normalization_on_jax_matches_numpy(on_jax, name):
 
 
 @pytest.mark.slow
-def test_jax_training_input_is_the_tensorflow_one(on_jax):
+@pytest.mark.parametrize("policy", [True, "crop"])
+def test_jax_training_input_is_the_tensorflow_one(on_jax, policy):
     """Same labels in the same batches, and the same augmented, standardized images (to the warp's
-    tolerance, scaled by the standardization's 1 / std)."""
+    tolerance, scaled by the standardization's 1 / std), under either policy."""
     from prepbench.data.splits import Splits
     from prepbench.train.pipeline_tf import make_inputs
 
@@ -139,11 +209,21 @@ def test_jax_training_input_is_the_tensorflow_one(on_jax):
     splits = Splits(
         *(data[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")), ("a", "b", "c"), "test"
     )
-    p = build("std", augment=True).fit(splits.x_train)
+    p = build("std", augment=policy).fit(splits.x_train)
     batches = list(
         make_inputs(splits, p, batch_size=24, epochs=2, seed=3, augmentation=MEMO_AUGMENTATION).run_batches(2)
     )
-    np.testing.assert_array_equal(out["pipeline_sizes"], [len(y) for _, y in batches])
-    np.testing.assert_array_equal(out["pipeline_y"], np.concatenate([y.numpy() for _, y in batches]))
+    name = "pipeline" if policy is True else "crop_pipeline"
+    np.testing.assert_array_equal(out[f"{name}_sizes"], [len(y) for _, y in batches])
+    np.testing.assert_array_equal(out[f"{name}_y"], np.concatenate([y.numpy() for _, y in batches]))
     x = np.concatenate([x.numpy() for x, _ in batches])
-    np.testing.assert_allclose(out["pipeline_x"], x, rtol=0, atol=WARP_TOLERANCE / p.std_.min())
+    np.testing.assert_allclose(out[f"{name}_x"], x, rtol=0, atol=WARP_TOLERANCE / p.std_.min())
+
+
+@pytest.mark.slow
+def test_jax_crop_is_tensorflows_pixel_for_pixel(on_jax):
+    import tensorflow as tf
+
+    data, out = on_jax
+    theirs = crop_batch(tf.constant(data["images"]), tf.constant([0, 4]), MEMO_AUGMENTATION).numpy()
+    np.testing.assert_array_equal(out["warp_crop"], theirs)

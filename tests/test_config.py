@@ -134,6 +134,16 @@ def test_zca_epsilon_must_be_positive():
         validate(composed("prep=zca", "prep.zca_epsilon=-1.0"))
 
 
+def test_the_crop_policy_is_a_variant_and_composes_with_normalizations_and_batch_norm():
+    assert (composed("prep=crop").prep.augment, composed("prep=crop").augmentation.crop_padding) == ("crop", 4)
+    for overrides in (("prep=crop", "prep.batchnorm=true"), ("prep=std", "prep.augment=crop")):
+        validate(composed(*overrides))
+    with pytest.raises(PrepbenchError, match=r"prep.augment=rotate is invalid; expected true \(the memo's"):
+        validate(composed("prep.augment=rotate"))
+    with pytest.raises(PrepbenchError, match=r"augmentation.crop_padding=-1 is out of range"):
+        validate(composed("prep=crop", "augmentation.crop_padding=-1"))
+
+
 def test_batchnorm_momentum_is_in_range_and_only_on_the_batchnorm_variant():
     assert composed("prep=batchnorm").prep.batchnorm_momentum == 0.9
     assert "batchnorm_momentum" not in composed("prep=none").prep
@@ -160,7 +170,7 @@ def test_compose_inside_an_initialised_hydra_uses_it():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["prep=zxa"], "prep=zxa is unknown; expected one of augment, batchnorm, featurewise, minmax, none"),
+        (["prep=zxa"], "prep=zxa is unknown; expected one of augment, batchnorm, crop, featurewise, minmax, none"),
         (["trainer.beta=0.9"], "Could not override 'trainer.beta'"),
         (["trainer.epochs=0"], "trainer.epochs=0 is out of range; expected an integer >= 1"),
     ],
@@ -209,7 +219,10 @@ def test_each_rule_is_checked_alone():
     [
         (["trainer.deterministic=no"], "trainer.deterministic=no is invalid; expected true or false"),
         (["rerun=1"], "rerun=1 is out of range; expected true or false"),
-        (["prep=augment", "prep.augment=yes"], "prep.augment=yes is invalid; expected true or false"),
+        (
+            ["prep=augment", "prep.augment=yes"],
+            "prep.augment=yes is invalid; expected true (the memo's augmentation), crop",
+        ),
         (["augmentation.horizontal_flip=0"], "augmentation.horizontal_flip=0 is out of range; expected true or false"),
         (["seed=4294967296"], "seed=4294967296 is out of range; expected an integer from 0 to 2**32-1 = 4294967295"),
         (["tracking.experiment="], "tracking.experiment='' is invalid; expected a non-empty name"),

@@ -26,11 +26,14 @@ def splits(tmp_path_factory):
     return load_splits(cfg)
 
 
-@pytest.mark.parametrize("name", ["none", "zca", "augment", "samplewise"])
-def test_batches_are_the_tf_data_ones(splits, name):
+@pytest.mark.parametrize(
+    "name, augment",
+    [("none", None), ("zca", None), ("augment", None), ("samplewise", True), ("crop", None), ("std", "crop")],
+)
+def test_batches_are_the_tf_data_ones(splits, name, augment):
     from prepbench.train import pipeline_tf
 
-    p = build(name, augment=name == "samplewise" or None).fit(splits.x_train)
+    p = build(name, augment=augment).fit(splits.x_train)
     kwargs = dict(batch_size=48, epochs=2, seed=5, augmentation=AUGMENTATION)
     ours, theirs = make_inputs(splits, p, **kwargs), pipeline_tf.make_inputs(splits, p, **kwargs)
     assert ours.steps_per_epoch == theirs.steps_per_epoch

@@ -52,15 +52,45 @@ def test_every_variant_sees_the_same_batches_in_the_same_order(splits):
         np.testing.assert_array_equal(labels_seen(make_inputs(splits, p, **kwargs)), reference)
 
 
-def test_augmented_batches_are_fresh_each_epoch_and_reproducible(splits):
+@pytest.mark.parametrize("name", ["augment", "crop"])
+def test_augmented_batches_are_fresh_each_epoch_and_reproducible(splits, name):
     kwargs = dict(batch_size=len(splits.y_train), epochs=2, seed=7, augmentation=AUGMENTATION)
-    first = [x.numpy() for x, _ in make_inputs(splits, build("augment"), **kwargs).run_batches(2)]
-    again = [x.numpy() for x, _ in make_inputs(splits, build("augment"), **kwargs).run_batches(2)]
+    first = [x.numpy() for x, _ in make_inputs(splits, build(name), **kwargs).run_batches(2)]
+    again = [x.numpy() for x, _ in make_inputs(splits, build(name), **kwargs).run_batches(2)]
     np.testing.assert_array_equal(first[0], again[0])
     order = batch_order(len(splits.y_train), 2, 7)
     # the same images in epoch 1 and 2 (re-ordered back) got different random transforms
     inverse = [np.argsort(order[e]) for e in range(2)]
     assert not np.allclose(first[0][inverse[0]], first[1][inverse[1]])
+
+
+def test_the_crop_policy_touches_training_batches_only_then_normalizes(splits):
+    """prep=std prep.augment=crop: each training batch is the crop of the scaled images, then
+    standardized with the training split's statistics; validation and test are never augmented."""
+    from prepbench.prep import augment
+
+    p = build("std", augment="crop").fit(splits.x_train)
+    inputs = make_inputs(splits, p, batch_size=16, epochs=1, seed=3, augmentation=AUGMENTATION)
+    x, _ = next(iter(inputs.train))
+    first = splits.x_train[batch_order(len(splits.y_train), 1, 3)[0][:16]]
+    ox, oy, flip = augment.draw_crop(np.array([3, 0], np.int32), 16, AUGMENTATION)
+    padded = np.pad(p.scale(first), ((0, 0), (4, 4), (4, 4), (0, 0)))
+    h, w = first.shape[1:3]
+    crops = np.stack([padded[i, oy[i] : oy[i] + h, ox[i] : ox[i] + w] for i in range(16)])
+    crops = np.where(flip[:, None, None, None], crops[:, :, ::-1], crops)
+    np.testing.assert_allclose(x.numpy(), p.normalize(crops), atol=1e-5)
+    for split, images in ((inputs.val, splits.x_val), (inputs.test, splits.x_test)):
+        seen = np.concatenate([batch.numpy() for batch, _ in split])
+        np.testing.assert_allclose(seen, p.transform(images), atol=1e-6)
+
+
+def test_the_crop_policy_trains_with_batch_norm(splits):
+    """prep=crop prep.batchnorm=true: the augmented input into the batch-normalized net."""
+    inputs = make_inputs(splits, build("crop"), batch_size=32, epochs=1, seed=0, augmentation=AUGMENTATION)
+    result = fit_and_evaluate(
+        inputs, net=NET, trainer=trainer(epochs=1), seed=0, batchnorm=True, batchnorm_momentum=0.9
+    )
+    assert np.isfinite(result.history["train_loss"]).all()
 
 
 def test_static_variants_are_normalized_once_up_front(splits):

@@ -25,6 +25,7 @@ def test_every_prep_file_is_a_variant_in_report_order():
         "zca_shrunk_gcn",
         "zca_shrunk_pca",
         "augment",
+        "crop",
         "batchnorm",
     ]
 

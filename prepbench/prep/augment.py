@@ -1,4 +1,7 @@
-"""The memo's augmentation for any Keras backend: parameters drawn in numpy, the warp with keras.ops.
+"""Both augmentation policies for any Keras backend: parameters drawn in numpy, the warp with keras.ops.
+
+`prep.augment` picks the policy (`policy_of`): true is the memo's (rotation, shifts, flip: `draw`), crop
+is He et al. 2016's (zero padding, a random crop back to the image's size, flip: `draw_crop`).
 
 The TensorFlow path (`augment_tf.draw_augmentation`, `augment_tf.augment_batch`) draws each batch's
 rotation, shifts and flips inside tf.data from TensorFlow's stateless RNG, seeded by (seed, batch).
@@ -9,6 +12,8 @@ without TensorFlow and without changing a number on the TensorFlow path.
 
     >>> t = transforms(seed=0, batch=3, count=128, height=32, width=32, params=cfg.augmentation)
     >>> x = apply(images, t, fill_mode="nearest")       # keras.ops: on the backend's device
+    >>> t = transforms(0, 3, 128, 32, 32, cfg.augmentation, policy="crop")
+    >>> x = apply(images, t, **warp_options("crop", cfg.augmentation))   # nearest, zeros outside
 
 `apply` warps with `keras.ops.image.affine_transform` (bilinear, the fill mode of the config); it
 matches TensorFlow's ImageProjectiveTransformV3 to float rounding (the test states the tolerance).
@@ -80,6 +85,29 @@ def draw(seed, count: int, height: int, width: int, params):
     return angle, dx, dy, flip
 
 
+def draw_crop(seed, count: int, params):
+    """`augment_tf.draw_crop` in numpy: per image the crop's offsets ox, oy in the padded image
+    (integers 0 .. 2 * crop_padding, uniform) and a flip flag. The flips are the memo policy's draws
+    (the same split seed), so a batch flips the same images under either policy."""
+    seeds = split(seed, 4)
+    positions = np.float32(2 * params.crop_padding + 1)
+    ox = np.minimum(np.floor(uniform(seeds[1], count, 0.0, positions)), positions - 1)
+    oy = np.minimum(np.floor(uniform(seeds[2], count, 0.0, positions)), positions - 1)
+    flip = (uniform(seeds[3], count) < np.float32(0.5)) & bool(params.horizontal_flip)
+    return ox.astype(np.int32), oy.astype(np.int32), flip
+
+
+def crop_matrices(ox, oy, flip, padding: int, width: int) -> np.ndarray:
+    """The (count, 8) transforms of pad-crop-flip as an integer shift: output pixel (x, y) reads input
+    (x' + ox - padding, y + oy - padding), x' = width - 1 - x when flipped; outside the image is the
+    padding's zero."""
+    f = np.where(flip, np.float32(-1), np.float32(1))
+    start = np.where(flip, np.float32(width - 1), np.float32(0))
+    one, zero = np.ones_like(f), np.zeros_like(f)
+    rows = [f, zero, start + (ox - padding), zero, one, (oy - padding) * one, zero, zero]
+    return np.stack(rows, axis=1).astype(np.float32)
+
+
 def matrices(angle, dx, dy, flip, height: int, width: int) -> np.ndarray:
     """The (count, 8) projective transforms of `augment_tf.augment_batch`, float32: output pixel
     (x, y) reads input (a0 x + a1 y + a2, b0 x + b1 y + b2): flip, rotate about the centre, shift."""
@@ -102,18 +130,34 @@ def matrices(angle, dx, dy, flip, height: int, width: int) -> np.ndarray:
     return np.stack(rows, axis=1).astype(np.float32)
 
 
-def transforms(seed: int, batch: int, count: int, height: int, width: int, params) -> np.ndarray:
+def transforms(seed: int, batch: int, count: int, height: int, width: int, params, policy: str = "memo") -> np.ndarray:
     """The transforms of batch `batch` (counted over the whole run) of a job with seed `seed`: the
     TensorFlow path seeds that batch's draws with the pair (seed, batch) too."""
-    angle, dx, dy, flip = draw(np.array([seed, batch], np.int32), count, height, width, params)
+    pair = np.array([seed, batch], np.int32)
+    if policy == "crop":
+        return crop_matrices(*draw_crop(pair, count, params), params.crop_padding, width)
+    angle, dx, dy, flip = draw(pair, count, height, width, params)
     return matrices(angle, dx, dy, flip, height, width)
 
 
-def apply(images, transform, fill_mode: str):
-    """Warp a float NHWC batch by (count, 8) transforms with keras.ops, bilinear, `fill_mode` fill
-    (nearest, constant with 0, reflect or wrap, named as TensorFlow names them)."""
+def policy_of(augment) -> str | None:
+    """`prep.augment` as a policy: false None, true "memo" (the memo's settings), "crop" itself."""
+    return "memo" if augment is True else (augment or None)
+
+
+def warp_options(policy: str, params) -> dict:
+    """`apply`'s sampling for a policy: the memo's bilinear with its fill mode; crop's integer shift
+    read exactly (nearest) with zeros outside (He et al.'s zero padding)."""
+    if policy == "crop":
+        return dict(fill_mode="constant", interpolation="nearest")
+    return dict(fill_mode=params.fill_mode, interpolation="bilinear")
+
+
+def apply(images, transform, fill_mode: str, interpolation: str = "bilinear"):
+    """Warp a float NHWC batch by (count, 8) transforms with keras.ops, bilinear (or nearest),
+    `fill_mode` fill (nearest, constant with 0, reflect or wrap, named as TensorFlow names them)."""
     import keras
 
     return keras.ops.image.affine_transform(
-        images, transform, interpolation="bilinear", fill_mode=fill_mode, fill_value=0.0, data_format="channels_last"
+        images, transform, interpolation=interpolation, fill_mode=fill_mode, fill_value=0.0, data_format="channels_last"
     )

@@ -23,7 +23,7 @@ class Preprocessor:
     after `fit`, which must be given the training split alone."""
 
     normalization: str
-    augment: bool = False
+    augment: bool | str = False  # true: the memo's augmentation; "crop": He et al.'s (prepbench.prep.augment)
     batchnorm: bool = False
     zca_epsilon: float | None = None
     zca_shrinkage: float | None = None  # None or 0: IDG's ZCA; else s of f = 1 / sqrt(lambda + s * mean(lambda))
@@ -39,6 +39,7 @@ class Preprocessor:
             raise PrepbenchError(
                 f"prep.normalization={self.normalization!r} is unknown; expected one of {', '.join(NORMALIZATIONS)}"
             )
+        check("prep.augment", self.augment)
         if self.gcn is not None:
             check("prep.gcn", self.gcn)
         self.method.check(self)
@@ -164,7 +165,7 @@ def from_config(prep_cfg) -> Preprocessor:
     """The preprocessor described by a `prep` config node (conf/prep/*.yaml)."""
     return Preprocessor(
         normalization=prep_cfg.normalization,
-        augment=bool(prep_cfg.augment),
+        augment=prep_cfg.augment,
         batchnorm=bool(prep_cfg.batchnorm),
         **{k: prep_cfg.get(k) for k in SETTINGS},
     )

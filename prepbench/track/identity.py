@@ -44,6 +44,7 @@ LATE_SETTINGS = {
     "trainer.warmup_steps": "null",
     "net.dropout": "0.0",
     "net.input_dropout": "0.0",
+    "augmentation.crop_padding": "4",
 }
 
 

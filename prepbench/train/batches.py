@@ -58,4 +58,4 @@ def prepared_arrays(
 
     if cache is None:
         return prepare()
-    return cache.prepared((p.cache_key(splits.fingerprint), p.augment), prepare)
+    return cache.prepared((p.cache_key(splits.fingerprint), bool(p.augment)), prepare)  # either policy: scaled only

@@ -44,14 +44,15 @@ def make_inputs(
     steps = math.ceil(n / batch_size)
     order = batch_order(n, epochs, seed)
     height, width = x_train.shape[1:3]
-    warp = _on_device(p, augmentation.fill_mode) if p.augment else None
+    policy = augment.policy_of(p.augment)
+    warp = _on_device(p, augment.warp_options(policy, augmentation)) if policy else None
 
     def batch(i: int):
         epoch, step = divmod(i, steps)
         idx = order[epoch, step * batch_size : min((step + 1) * batch_size, n)]
         x = keras.ops.convert_to_tensor(x_train[idx])  # on the device, ahead of the step
         if warp is not None:
-            x = warp(x, augment.transforms(seed, i, len(idx), height, width, augmentation))
+            x = warp(x, augment.transforms(seed, i, len(idx), height, width, augmentation, policy))
         return x, y_train[idx]
 
     eval_batch = max(batch_size, 256)
@@ -67,14 +68,14 @@ def make_inputs(
     )
 
 
-def _on_device(p: Preprocessor, fill_mode: str):
-    """augment.apply then p.normalize_ops as one function of (batch, transforms), compiled on JAX;
+def _on_device(p: Preprocessor, sampling: dict):
+    """augment.apply (with `sampling`: augment.warp_options) then p.normalize_ops as one function of (batch, transforms), compiled on JAX;
     the fitted statistics go to the device once and enter as arguments, not as constants."""
     names = sorted(p.state())
     arrays = [keras.ops.convert_to_tensor(p.state()[name].astype(np.float32)) for name in names]
 
     def warp(x, transforms, *state):
-        return p.normalize_ops(augment.apply(x, transforms, fill_mode), dict(zip(names, state)))
+        return p.normalize_ops(augment.apply(x, transforms, **sampling), dict(zip(names, state)))
 
     if keras.backend.backend() == "jax":
         import jax

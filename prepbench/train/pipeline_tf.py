@@ -14,7 +14,8 @@ import tensorflow as tf
 
 from prepbench.data.cache import JobCache
 from prepbench.data.splits import Splits
-from prepbench.prep.augment_tf import augment_batch
+from prepbench.prep.augment import policy_of
+from prepbench.prep.augment_tf import augment_policy_batch
 from prepbench.prep.preprocessor import Preprocessor
 from prepbench.train.batches import Inputs, batch_order, prepared_arrays
 
@@ -45,14 +46,17 @@ def make_inputs(
     # which epoch that is. Each epoch ending with its own data is what lets a graph call run several
     # steps (trainer.steps_per_execution) without one running into the next epoch's batches.
     epoch = tf.Variable(0, dtype=tf.int32, trainable=False)
+    policy = policy_of(p.augment)
 
     def load(i):
         # Batch i of the whole run: epoch i // steps, step i % steps; the last batch of an epoch is
         # short. One map stage, one gather per batch; the batch's augmentation seed is (seed, i).
         idx = order[i // steps, (i % steps) * batch_size : tf.minimum((i % steps + 1) * batch_size, n)]
         x = tf.gather(x_train, idx)
-        if p.augment:
-            x = p.normalize_tf(augment_batch(x, tf.stack([tf.constant(seed, tf.int32), i]), augmentation))
+        if policy:
+            x = p.normalize_tf(
+                augment_policy_batch(x, tf.stack([tf.constant(seed, tf.int32), i]), augmentation, policy)
+            )
         return x, tf.gather(y_train, idx)
 
     train = (
