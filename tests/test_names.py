@@ -72,3 +72,5 @@ def test_sweep_names_give_the_study_the_time_and_the_command_line_in_short():
     assert names.sweep_name("adhoc", ["prep=zca,std", "trainer.lr=0.1,0.01", "tracking.uri=x"], when) == (
         f"adhoc · {stamp} · prep zca,std · lr 0.1,0.01"
     )
+    # the start of the parent run's id: two sweeps started in one minute are told apart
+    assert names.sweep_name("cpu", ["prep=zca"], when, run_id="3f9a1c0e77d2") == f"cpu · {stamp} · 3f9a1c0e · prep zca"

@@ -126,3 +126,14 @@ def test_a_rerun_sweep_is_its_own_parent_and_a_resumed_one_reopens_its_parent(tm
     client.set_terminated(rerun, status="FINISHED")
     again = tracking.open_parent_run(client, exp, "s", ["prep=none"], lease_seconds=30, rerun=True)
     assert len({first, rerun, again}) == 3
+
+
+def test_two_sweeps_of_one_command_started_in_the_same_second_have_distinct_parents(tmp_path, monkeypatch):
+    client, exp = _client(tmp_path)
+    monkeypatch.setattr(tracking.time, "time", lambda: 1_700_000_000.0)  # both start at one instant
+    first = tracking.open_parent_run(client, exp, "s", ["prep=none"], lease_seconds=30)
+    second = tracking.open_parent_run(client, exp, "s", ["prep=none"], lease_seconds=30)  # first still running
+    assert first != second
+    names = [client.get_run(run_id).info.run_name for run_id in (first, second)]
+    assert names[0] != names[1]
+    assert all(f" · {run_id[:8]} · prep none" in name for run_id, name in zip((first, second), names))

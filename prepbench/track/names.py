@@ -108,13 +108,14 @@ def other_settings(overrides, net_shape: bool = False) -> list[str]:
     return [_short(k, v, keys) for k, v in rest]
 
 
-def sweep_name(study: str, overrides, started: float | None = None) -> str:
-    """A sweep's parent run name: the study, when it started and its command line in short
-    (`adhoc · 2026-05-02 14:03 · prep zca,std · lr 0.01`)."""
+def sweep_name(study: str, overrides, started: float | None = None, run_id: str = "") -> str:
+    """A sweep's parent run name: the study, when it started, the start of its run id, and its command
+    line in short (`adhoc · 2026-05-02 14:03 · 3f9a1c0e · prep zca,std · lr 0.01`). The run id tells
+    apart two sweeps of one command started in the same minute (time alone would name them alike)."""
     named = _named_overrides(overrides)
     keys = [k for k, _ in named]
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(started))
-    return " · ".join([study, when, *(_short(k, v, keys) for k, v in named)])
+    return " · ".join([study, when, *([run_id[:8]] if run_id else []), *(_short(k, v, keys) for k, v in named)])
 
 
 def command_for(overrides: list[str], multirun: bool = False) -> str:

@@ -171,7 +171,9 @@ def open_parent_run(
         "prepbench.git_commit": git_commit(),
         **claims.claim_tags(lease_seconds),
     }
-    new_id = retry(client.create_run, exp_id, run_name=sweep_name(study, overrides), tags=tags).info.run_id
+    started = time.time()
+    new_id = retry(client.create_run, exp_id, run_name=sweep_name(study, overrides, started), tags=tags).info.run_id
+    retry(client.update_run, new_id, name=sweep_name(study, overrides, started, run_id=new_id))
     log_dirty_diff(client, new_id)
     return claims.settle_parent(client, exp_id, new_id, key, lease_seconds=lease_seconds)
 
