@@ -50,6 +50,25 @@ def test_a_study_store_changing_under_results_leaves_the_commit_clean(code_repo)
     assert "+code, changed" in provenance.uncommitted_diff()
 
 
+def test_new_files_of_the_code_count_as_uncommitted_and_ignored_ones_do_not(code_repo):
+    """A new module, config option or experiment is code that a run would use though no commit
+    holds it; a file git ignores (a cache) or a new file outside the code (notes) is not."""
+    (code_repo / ".git" / "info" / "exclude").write_text("__pycache__/\n")
+    for folder in ("prepbench/__pycache__", "conf/prep", "experiments"):
+        (code_repo / folder).mkdir(parents=True)
+    (code_repo / "prepbench" / "__pycache__" / "new.cpython-311.pyc").write_bytes(b"\x00")
+    (code_repo / "notes.txt").write_text("untracked, not code")
+    assert provenance.uncommitted_files() == [] and not provenance.git_commit().endswith("-dirty")
+    (code_repo / "prepbench" / "new.py").write_text("NEW = 1\n")
+    (code_repo / "conf" / "prep" / "new.yaml").write_text("name: new\n")
+    (code_repo / "experiments" / "new.yaml").write_text("study: new\n")
+    provenance.git_commit.cache_clear()
+    assert provenance.uncommitted_files() == ["conf/prep/new.yaml", "experiments/new.yaml", "prepbench/new.py"]
+    assert provenance.git_commit().endswith("-dirty")
+    assert provenance.uncommitted_files(("prepbench",)) == ["prepbench/new.py"]
+    assert "+NEW = 1" in provenance.uncommitted_diff() and "+study: new" in provenance.uncommitted_diff()
+
+
 def test_a_study_store_is_a_local_store_under_results_that_git_keeps(code_repo, monkeypatch):
     monkeypatch.chdir(code_repo)
     code_repo = code_repo.resolve()

@@ -67,6 +67,14 @@ def test_a_study_store_takes_runs_of_committed_code_only(code_repo):
     )  # the default store
 
 
+def test_a_study_store_refuses_a_new_module_no_commit_holds(code_repo):
+    study = cfg(tracking=dict(uri=f"sqlite:///{code_repo}/results/study/mlflow.db"))
+    (code_repo / "prepbench").mkdir()
+    (code_repo / "prepbench" / "variant.py").write_text("new code")
+    with pytest.raises(PrepbenchError, match=r"uncommitted changes \(prepbench/variant\.py\)"):
+        tracking.check_committed_code(study)
+
+
 def test_a_run_of_uncommitted_code_keeps_the_diff(code_repo, tmp_path_factory):
     from mlflow.tracking import MlflowClient
 

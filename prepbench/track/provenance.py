@@ -38,12 +38,15 @@ LIBRARIES = (
 # Studies keep their MLflow stores under results/ and commit them as they grow: a store changing
 # under a running study is not a change to the code that trains it.
 RESULTS_DIR = "results"
+# Where a new file is new code (a module, a config group's option, an experiment) that a run would
+# use though no commit holds it. New files elsewhere (notes, plots) are not the code.
+CODE_DIRS = ("prepbench", "conf", "experiments")
 
 
 @cache
 def git_commit(short: bool = False, paths: tuple[str, ...] = ()) -> str:
-    """The checked-out commit, with "-dirty" when tracked files (under `paths`, or anywhere outside
-    results/) have uncommitted changes; "unknown" outside a git checkout."""
+    """The checked-out commit, with "-dirty" when it is not all the code that runs: uncommitted
+    changes (`uncommitted_files`, under `paths` when given); "unknown" outside a git checkout."""
     try:
         commit = _git("rev-parse", *(["--short"] if short else []), "HEAD")
         dirty = uncommitted_files(paths)
@@ -53,17 +56,40 @@ def git_commit(short: bool = False, paths: tuple[str, ...] = ()) -> str:
 
 
 def uncommitted_files(paths: tuple[str, ...] = ()) -> list[str]:
-    """Tracked files with uncommitted changes, under `paths` or anywhere outside results/."""
+    """Files no commit holds as they are: tracked files with uncommitted changes (under `paths`, or
+    anywhere outside results/), then files git neither tracks nor ignores (under `paths`, or under
+    CODE_DIRS)."""
     spec = list(paths) or [".", f":(exclude){RESULTS_DIR}"]
-    return _git("diff", "HEAD", "--name-only", "--", *spec).splitlines()
+    changed = _git("diff", "HEAD", "--name-only", "--", *spec).splitlines()
+    return changed + _untracked(paths)
+
+
+def _untracked(paths: tuple[str, ...] = ()) -> list[str]:
+    return _git("ls-files", "--others", "--exclude-standard", "--", *(paths or CODE_DIRS)).splitlines()
 
 
 def uncommitted_diff() -> str:
-    """The uncommitted changes to tracked files outside results/, as a patch (what a -dirty run ran)."""
+    """The uncommitted changes outside results/ as a patch, new code files included (what a -dirty
+    run ran)."""
     try:
-        return _git("diff", "HEAD", "--", ".", f":(exclude){RESULTS_DIR}")
+        patch = _git("diff", "HEAD", "--", ".", f":(exclude){RESULTS_DIR}")
+        new = [_new_file_patch(path) for path in _untracked()]
     except (OSError, subprocess.CalledProcessError):
         return ""
+    return "\n".join(filter(None, [patch, *new]))
+
+
+def _new_file_patch(path: str) -> str:
+    """A file git does not track, as a patch that creates it (`git diff --no-index` exits 1 when the
+    two sides differ, as they do here)."""
+    done = subprocess.run(
+        ["git", "diff", "--no-index", "--", os.devnull, path],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        errors="replace",
+    )
+    return done.stdout.strip()
 
 
 def study_store(tracking_uri: str) -> Path | None:
