@@ -1,5 +1,6 @@
 """Fixtures shared by the tests: small synthetic images and, where present, the shared JPEG copy."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,10 @@ from prepbench import ROOT
 from prepbench.track.provenance import SHARED_ZIP
 
 CIFAR_JPEG_ZIP = SHARED_ZIP
+# `trainer.precision=auto` follows the CPU's flags in tests (and in the jobs they start), as before
+# the probe existed: a probe per test's fresh cache would cost seconds each (tests/test_precision.py
+# tests the measured choice itself).
+os.environ.setdefault("PREPBENCH_PRECISION_PROBE", "0")
 
 
 @pytest.fixture(scope="session")

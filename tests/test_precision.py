@@ -37,3 +37,35 @@ def test_cpu_flags_reads_the_flags_line(tmp_path):
     info.write_text("processor\t: 0\nflags\t\t: fpu sse2 amx_bf16\n")
     assert cpu_flags(info) == {"fpu", "sse2", "amx_bf16"}
     assert cpu_flags(tmp_path / "absent") == set()
+
+
+def test_auto_follows_the_measurement_for_the_net_where_the_flags_leave_it_open(tmp_path):
+    from prepbench.train import precision_probe
+
+    amd = {"avx512f", "avx512_bf16"}  # AVX-512 BF16, no AMX: measured, not assumed
+    # the deep net on an AMD EPYC (full bench): 533 against 538 images/s; the shallow one 1.56x
+    assert resolve("auto", flags=amd, gpus=[], measured={"float32": 538, "bfloat16": 533}) == "float32"
+    assert resolve("auto", flags=amd, gpus=[], measured={"float32": 2700, "bfloat16": 4212}) == "bfloat16"
+    assert resolve("auto", flags=amd, gpus=[], measured=None) == "bfloat16"  # no measurement: the flags
+    # a cached measurement per machine and net, read back as the job asks it
+    key = precision_probe.net_key(8, 32, 128, False, 128)
+    precision_probe.record(tmp_path, "AMD EPYC", key, {"float32": 538.0, "bfloat16": 533.0})
+    found = precision_probe.measure_or_probe(
+        tmp_path, "AMD EPYC", depth=8, width=32, dense=128, batchnorm=False, batch_size=128
+    )
+    assert found == {"float32": 538.0, "bfloat16": 533.0}
+    assert resolve("auto", flags=amd, gpus=[], measured=lambda: found) == "float32"
+    assert precision_probe.measured(tmp_path, "Intel Xeon", key) is None  # another machine: not this one's
+    # where the flags settle it, the measurement is never asked
+    never = lambda: (_ for _ in ()).throw(AssertionError("asked"))  # noqa: E731
+    assert resolve("auto", flags={"avx2"}, gpus=[], measured=never) == "float32"
+    assert resolve("bfloat16", flags=amd, gpus=[], measured=never) == "bfloat16"
+
+
+def test_the_probe_measures_both_precisions_of_a_tiny_net(tmp_path):
+    from prepbench.train import precision_probe
+
+    out = tmp_path / "m.json"
+    assert precision_probe.main(["--depth=1", "--width=4", "--dense=8", "--batch-size=16", "--out", str(out)]) == 0
+    entry = precision_probe.read(out)[precision_probe.net_key(1, 4, 8, False, 16)]
+    assert entry["float32"] > 0 and entry["bfloat16"] > 0 and entry["ratio"] > 0

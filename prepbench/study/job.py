@@ -20,7 +20,7 @@ from prepbench.data.cache import JobCache
 from prepbench.data.splits import Splits, load_splits
 from prepbench.prep.preprocessor import Preprocessor, fit_cached, from_config
 from prepbench.prep.zca import RankDeficientWarning, zca_rank_deficient
-from prepbench.track import claims, names, tracking
+from prepbench.track import claims, machine, names, tracking
 from prepbench.track.provenance import hardware
 from prepbench.train import backend, budget, precision
 
@@ -31,8 +31,11 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "", cache: Jo
     set, the preprocessed splits); None decodes and transforms for this job alone."""
     validate(cfg)
     tracking.check_committed_code(cfg)
-    # The precision this machine really trains in is part of the job's identity (its config hash).
-    cfg.trainer.precision = precision.resolve(cfg.trainer.precision, backend=cfg.trainer.backend)
+    # The precision this machine really trains in is part of the job's identity (its config hash);
+    # `auto` asks this machine's measurement for this net where the CPU's flags leave it open.
+    cfg.trainer.precision = precision.resolve(
+        cfg.trainer.precision, backend=cfg.trainer.backend, measured=lambda: measured_precision(cfg)
+    )
     # Keras picks its backend when first imported: set it (or refuse) before anything imports Keras.
     backend.use(
         cfg.trainer.backend,
@@ -56,6 +59,7 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "", cache: Jo
         if cfg.trainer.backend == "tensorflow":
             fit.configure_tensorflow(threads=cfg.trainer.threads, deterministic=cfg.trainer.deterministic)
         tags["hardware"] = hardware()  # lists the GPUs: CUDA starts here
+        tags.update(machine.describe(int(cfg.trainer.threads)))  # the machine's kind, CPU family, threads
         device = backend.device()
     quiet_retracing_warning()
     lease = float(cfg.tracking.lease_seconds)
@@ -79,6 +83,21 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "", cache: Jo
         )
     finally:
         heartbeat.stop()
+
+
+def measured_precision(cfg: DictConfig) -> dict | None:
+    """bfloat16's and float32's images/s for this job's net on this machine (cached, else probed)."""
+    from prepbench.train import precision_probe
+
+    return precision_probe.measure_or_probe(
+        cfg.cache_dir,
+        machine.this_kind(),
+        depth=int(cfg.net.depth),
+        width=int(cfg.net.width),
+        dense=int(cfg.net.dense),
+        batchnorm=bool(cfg.prep.get("batchnorm", False)),
+        batch_size=int(cfg.trainer.batch_size),
+    )
 
 
 def _done_or_claimed(client, exp_id: str, cfg: DictConfig, config_hash: str, label: str) -> str | None:
