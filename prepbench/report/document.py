@@ -11,7 +11,7 @@ import pandas as pd
 
 from prepbench import __version__
 from prepbench.document import Document as Doc
-from prepbench.report import claims
+from prepbench.report import claims, machines
 from prepbench.report.analysis import TEST, Analysis
 from prepbench.report.findings import resolution, results, trend_sentence, verdicts
 from prepbench.report.select import NOT_PLANNED
@@ -36,6 +36,8 @@ def build(
         f"{1 - a.level:g} (Holm), and the interval printed beside it is the one that agrees with it "
         f"(its level is shown); the per-comparison {pct_} intervals are in `effects.csv`."
     )
+    if sentence := machines.header(a):
+        d.p(sentence)
     if links:
         d.p(dashboard_sentence(links))
     hypothesis(d, a)
@@ -45,6 +47,7 @@ def build(
     verdicts(d, a)
     d.h(2, "6. Caveats")
     d.ul(caveats(a))
+    machines.section(d, a)
     d.h(2, "7. Reproducibility")
     reproducibility(d, a, command, verification)
     return d
@@ -314,6 +317,7 @@ def _run_caveats(a: Analysis) -> list[str]:
         vals = used[key].dropna().unique() if key in used else []
         if len(vals) > 1:
             out.append(f"The analysed runs span {len(vals)} different {what}.")
+    out += machines.confounding(a)
     out.append(
         "Every run uses the same fixed train/validation/test split (`data.split_seed`); the variance "
         "from the choice of split is not sampled, so intervals describe seed-to-seed variation only."
