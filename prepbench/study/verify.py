@@ -16,7 +16,11 @@ commit, its data fingerprint) and trains the job again into a scratch store:
   the same seed measure how far nondeterminism alone moves test accuracy, and the run verifies when
   its recorded accuracy lies within the retrainings' range widened by the largest such spread seen
   in this verification (the tolerance, stated in the output); once when it was deterministic, and
-  then only an identical accuracy verifies.
+  then only an identical accuracy verifies;
+- with the run's recorded *resolved* values of the settings that resolve by machine (`trainer.precision`:
+  a run whose `auto` resolved to bfloat16 is retrained in bfloat16 wherever it runs), and, where the
+  machine it runs on is of another kind than the recorded one (another CPU model or accelerator),
+  judged against the store's own cross-machine spread instead of exactly (prepbench.study.verify_machines).
 
 The retraining runs `python -m prepbench <overrides> rerun=true` inside the commit's worktree, with
 a statistics cache of its own and the scratch store as tracking.uri; it checks that the retrained
@@ -40,6 +44,7 @@ from prepbench import ROOT
 from prepbench.document import Document
 from prepbench.errors import PrepbenchError
 from prepbench.io import write_text
+from prepbench.study import verify_machines as machines
 
 RETRAIN_TIMEOUT_S = 3 * 3600
 
@@ -54,6 +59,15 @@ class Outcome:
     deterministic: bool = False
     refused: str = ""  # why it was not retrained
     fingerprint_ok: bool | None = None
+    recorded_on: str = ""  # the machine kinds (prepbench.track.machine)
+    retrained_on: str = ""
+    cross: machines.Spread | None = None  # the store's cross-machine spread between them
+    notes: list[str] = field(default_factory=list)
+    retrained_settings: dict = field(default_factory=dict)  # the resolved settings the retraining logged
+
+    @property
+    def other_machine(self) -> bool:
+        return bool(self.recorded_on and self.retrained_on and self.recorded_on != self.retrained_on)
 
     @property
     def code(self) -> str:
@@ -117,8 +131,10 @@ def checkout(commit: str, cache_dir: Path) -> Path:
     return path
 
 
-def retrain(run, code: Path, store: Path, attempt: int, commit: str) -> tuple[float, str]:
-    """Train the run's job again with the code at `code`; returns (test accuracy, data fingerprint).
+def retrain(run, code: Path, store: Path, attempt: int, commit: str, resolved: list[str] = ()) -> tuple:
+    """Train the run's job again with the code at `code`, with the `resolved` overrides (the run's
+    recorded values of settings that resolve by machine); returns (test accuracy, data fingerprint,
+    the retrained run's values of those settings).
 
     It runs in `code` (Python puts the working folder first on its path, so the commit's package
     is the one imported, and its conf/ the one composed), with relative data paths made absolute
@@ -128,6 +144,7 @@ def retrain(run, code: Path, store: Path, attempt: int, commit: str) -> tuple[fl
 
     overrides = [absolute_path(o) for o in json.loads(run.data.tags["prepbench.overrides"])]
     overrides = [o for o in overrides if not o.lstrip("+").startswith(("tracking.", "rerun=", "cache_dir="))]
+    overrides = machines.replace_overrides(overrides, list(resolved))
     experiment = f"verify-{run.info.run_id[:8]}-{attempt}"
     uri = f"sqlite:///{store}"
     command = [
@@ -154,7 +171,9 @@ def retrain(run, code: Path, store: Path, attempt: int, commit: str) -> tuple[fl
     ran = again[0].data.tags.get("prepbench.git_commit", "")
     if ran != commit:  # the check that the commit's code really ran
         raise PrepbenchError(f"retraining run {run.info.run_id} ran commit {ran or 'unknown'}, not the recorded one")
-    return again[0].data.metrics["test_accuracy"], again[0].data.tags.get("prepbench.data_fingerprint", "")
+    params = again[0].data.params
+    settings = {k: params[k] for k in machines.RESOLVED_BY_MACHINE if k in params}
+    return again[0].data.metrics["test_accuracy"], again[0].data.tags.get("prepbench.data_fingerprint", ""), settings
 
 
 def absolute_path(override: str) -> str:
@@ -187,6 +206,9 @@ def verify(
     else:
         order = np.random.default_rng(pick_seed).permutation(len(runs))
         queue = [runs[i] for i in order]
+    from prepbench.track.machine import kind_of, this_kind
+
+    here, cross = this_kind(), machines.CrossMachine(client)
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="prepbench-verify-") as scratch:
         for run in queue:
@@ -199,6 +221,8 @@ def verify(
                 commit=tags.get("prepbench.git_commit", ""),
                 recorded=run.data.metrics["test_accuracy"],
                 deterministic=params.get("trainer.deterministic") == "True",
+                recorded_on=kind_of(tags),
+                retrained_on=here,
             )
             outcomes.append(outcome)
             outcome.refused = why_not_recoverable(outcome.commit, dirty_at_base)
@@ -206,6 +230,7 @@ def verify(
                 print(f"{outcome.name}: refused: {outcome.refused}", flush=True)
                 continue
             code = checkout(outcome.code, cache_dir)
+            resolved, outcome.notes = machines.resolved_overrides(params, outcome.code)
             where = "the base of " if outcome.at_base else ""
             print(
                 f"{outcome.name} (run {run.info.run_id[:8]}, {where}commit {outcome.commit[:8]}): retraining",
@@ -214,9 +239,13 @@ def verify(
             for attempt in range(1 if outcome.deterministic else 2):
                 store = Path(scratch) / f"{run.info.run_id}-{attempt}" / "mlflow.db"
                 store.parent.mkdir(parents=True)
-                accuracy, fingerprint = retrain(run, code, store, attempt, outcome.code)
+                accuracy, fingerprint, outcome.retrained_settings = retrain(
+                    run, code, store, attempt, outcome.code, resolved
+                )
                 outcome.retrained.append(accuracy)
                 outcome.fingerprint_ok = fingerprint == tags.get("prepbench.data_fingerprint")
+            if outcome.other_machine:
+                outcome.cross = cross.spread(outcome.recorded_on, outcome.retrained_on)
     return outcomes
 
 
@@ -230,6 +259,8 @@ def verdict(o: Outcome, tol: float) -> str:
         return "refused"
     if o.fingerprint_ok is False:
         return "other data"
+    if o.other_machine:
+        return machines.verdict(o.recorded, o.retrained, o.cross, tol if not o.deterministic else 0.0)
     if o.deterministic:
         return "identical" if o.retrained[0] == o.recorded else "differs"
     low, high = min(o.retrained) - tol, max(o.retrained) + tol
@@ -253,7 +284,7 @@ def document(outcomes: list[Outcome], experiment: str, command: str) -> Document
                 f"{100 * o.recorded:.2f}" if o.recorded is not None else "—",
                 ", ".join(f"{100 * a:.2f}" for a in o.retrained) or "—",
                 verdict(o, tol),
-                note(o),
+                note(o, tol),
             ]
             for o in outcomes
         ],
@@ -262,15 +293,29 @@ def document(outcomes: list[Outcome], experiment: str, command: str) -> Document
     doc.p(
         f"Tolerance for runs that were not deterministic: {100 * tol:.2f} pp, the largest spread between two "
         "same-seed retrainings above; such a run verifies when its recorded accuracy lies within its "
-        "retrainings' range widened by it. A deterministic run verifies only when identical."
+        "retrainings' range widened by it. A deterministic run verifies only when identical, on the kind of "
+        "machine that recorded it. A run recorded on another kind of machine (another CPU model or accelerator) "
+        "is judged against the cross-machine spread: the largest test-accuracy difference between runs of one "
+        "configuration and seed that the store holds from two kinds of machine (widened by the tolerance "
+        "above when not deterministic); with no such pairs, its difference is reported without a verdict."
     )
+    here = {o.retrained_on for o in outcomes if o.retrained_on}
+    if here:
+        doc.p(f"Retrained on: {', '.join(sorted(here))}.")
     return doc
 
 
-def note(o: Outcome) -> str:
+def note(o: Outcome, tol: float = 0.0) -> str:
     if o.refused:
         return o.refused
     text = "deterministic: must be identical" if o.deterministic else "two same-seed retrainings"
+    if o.other_machine and o.retrained:
+        text = machines.note(o.recorded_on, o.retrained_on, o.recorded, o.retrained, o.cross, verdict(o, tol))
+    elif o.recorded_on:
+        text += f"; recorded and retrained on {o.retrained_on}"
+    if o.retrained_settings:
+        text += "; retrained with " + ", ".join(f"{k}={v}" for k, v in o.retrained_settings.items())
+    text += "".join(f"; {n}" for n in o.notes)
     if o.at_base:
         text += "; a -dirty run, retrained at its base commit: the same result says its uncommitted changes did not change it"
     return text
@@ -326,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         write_text(args.out, text)
     tol = tolerance(outcomes)
-    return 0 if all(verdict(o, tol) in ("identical", "within tolerance", "refused") for o in outcomes) else 1
+    fine = ("identical", "within tolerance", "refused", machines.WITHIN, machines.NO_VERDICT)
+    return 0 if all(verdict(o, tol) in fine for o in outcomes) else 1
 
 
 if __name__ == "__main__":
