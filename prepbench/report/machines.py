@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from prepbench.track.machine import kind_of
-from prepbench.track.tracking import LATE_SETTINGS, NOT_IN_HASH
+from prepbench.track.identity import LATE_SETTINGS, NOT_IN_HASH
 
 MACHINE = "machine"
 ACCURACY = "metrics.test_accuracy"
