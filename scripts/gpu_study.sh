@@ -10,7 +10,8 @@
 # $CARRY/cifar10-jpeg-subset.zip by default; a DATA.zip.gz (gzip -9 of the zip: the JPEGs' shared
 # headers shrink it about 3 times, for the 64 MiB the machine can receive) is unpacked to /tmp
 # first, giving back the very zip. GPU_TINY=1: a CPU dry run at toy sizes; GPU_INSTALL=0 skips the
-# wheels (a dry run with a Python that has prepbench's needs, PYTHON=.venv/bin/python).
+# wheels (a dry run with a Python that has prepbench's needs, PYTHON=.venv/bin/python). Before the call,
+# `python -m prepbench.gpu.stamp CARRY` records the commit (a dirty tree is refused): the runs record it.
 set -uo pipefail
 started=$(date +%s.%N)
 carry=${1:-.gpu}
@@ -35,5 +36,6 @@ export XLA_PYTHON_CLIENT_PREALLOCATE=false            # several processes share 
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/jax-cache}   # one compilation per network shape
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
 export PREPBENCH_CACHE=${PREPBENCH_CACHE:-/tmp/prepbench-cache}
+export PREPBENCH_STAMP=${PREPBENCH_STAMP:-$(cd "$carry" 2>/dev/null && pwd)/stamp.json}   # python -m prepbench.gpu.stamp CARRY, before the call
 "$python" scripts/gpu_study.py --data "$data" --out "$OUT" --budget "$budget" --started "$started" \
   ${GPU_STUDY_ARGS:-} 2>&1 | tee "$OUT/study.log"

@@ -198,3 +198,46 @@ def test_an_archive_too_big_to_come_back_leaves_the_artifacts_apart_in_parts_tha
     back.parent.mkdir()
     results.resume(whole, back, "converged-gpu")
     assert sorted(p.name for p in (back / "mlartifacts" / "1").iterdir()) == ["a", "b", "c"]
+
+
+def test_a_gpu_call_records_the_stamped_commit_and_refuses_code_that_differs(tmp_path, monkeypatch):
+    """The device machine gets a copy of the tree without git: the stamp written here says its commit."""
+    from prepbench.errors import PrepbenchError
+    from prepbench.gpu import stamp
+    from prepbench.track import provenance
+
+    code = tmp_path / "copy"
+    (code / "prepbench").mkdir(parents=True)
+    (code / "conf").mkdir()
+    (code / "prepbench" / "a.py").write_text("x = 1\n")
+    (code / "conf" / "c.yaml").write_text("a: 1\n")
+    (tmp_path / "stamp.json").write_text(f'{{"commit": "{"c" * 40}", "code_digest": "{stamp.code_digest(code)}"}}')
+    monkeypatch.setattr(provenance, "ROOT", tmp_path)  # not a git checkout
+    monkeypatch.setenv(stamp.STAMP_ENV, str(tmp_path / "stamp.json"))
+    monkeypatch.setenv(provenance.CODE_COMMIT_ENV, "")  # commit_for_call sets it: undone after the test
+    provenance.git_commit.cache_clear()
+    try:
+        assert stamp.commit_for_call(False, code) == "c" * 40
+        assert provenance.git_commit() == "c" * 40  # what every job run of the call records
+        (code / "prepbench" / "a.py").write_text("x = 2\n")  # edited after the stamp
+        with pytest.raises(PrepbenchError, match="the code differs from the stamped commit cccccccccccc"):
+            stamp.commit_for_call(False, code)
+        assert stamp.commit_for_call(True, code) == "c" * 40 + "-dirty"
+        monkeypatch.setenv(stamp.STAMP_ENV, str(tmp_path / "absent.json"))
+        monkeypatch.setenv(provenance.CODE_COMMIT_ENV, "")
+        provenance.git_commit.cache_clear()
+        with pytest.raises(PrepbenchError, match="no git checkout and no stamp"):
+            stamp.commit_for_call(False, code)
+    finally:
+        provenance.git_commit.cache_clear()
+
+
+def test_stamping_refuses_uncommitted_changes(code_repo, tmp_path):
+    from prepbench.errors import PrepbenchError
+    from prepbench.gpu import stamp
+
+    path = stamp.write_stamp(code_repo / ".gpu", code_repo)
+    assert len(stamp.json.loads(path.read_text())["commit"]) == 40
+    (code_repo / "train.py").write_text("changed")
+    with pytest.raises(PrepbenchError, match=r"uncommitted changes \(train.py\)"):
+        stamp.write_stamp(code_repo / ".gpu", code_repo)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prepbench import ROOT
+from prepbench.errors import PrepbenchError
 from prepbench.gpu import __doc__ as package_doc
 from prepbench.gpu.machine import log, machine, probe
 from prepbench.gpu.plan import (
@@ -28,6 +29,7 @@ from prepbench.gpu.plan import (
     study_grid,
 )
 from prepbench.gpu.results import archive, outcome, resume
+from prepbench.gpu.stamp import commit_for_call
 from prepbench.gpu.workers import launch, wait, worker
 
 EXPERIMENTS = ("memo", "converged")
@@ -158,10 +160,18 @@ def start(args) -> Call:
         "experiment": args.experiment,
         "tiny": tiny,
         "data": str(args.data),
-        "code_commit": os.environ.get("GPU_CODE_COMMIT", ""),
+        # the commit the code is (git, or the stamp the copy was checked against): a dirty tree is refused
+        "code_commit": _commit(tiny or os.environ.get("GPU_ALLOW_DIRTY") == "1"),
         **({"resumed_from": str(args.resume), "earlier_calls": earlier_calls} if args.resume else {}),
     }
     return Call(args, started, tiny, logs, summary)
+
+
+def _commit(allow_dirty: bool) -> str:
+    try:
+        return commit_for_call(allow_dirty)
+    except PrepbenchError as err:
+        raise SystemExit(f"error: {err}") from None
 
 
 def run(call: Call) -> None:

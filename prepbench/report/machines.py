@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from prepbench.track.machine import kind_of
 from prepbench.track.identity import LATE_SETTINGS, NOT_IN_HASH
+from prepbench.track.machine import kind_of
 
 MACHINE = "machine"
 ACCURACY = "metrics.test_accuracy"

@@ -43,15 +43,21 @@ RESULTS_DIR = "results"
 CODE_DIRS = ("prepbench", "conf", "experiments")
 
 
+# Outside a git checkout (a copy of the tree on a GPU machine), the commit the code was stamped with
+# (prepbench.gpu.stamp checks the copy against it and sets this for the call's processes).
+CODE_COMMIT_ENV = "PREPBENCH_CODE_COMMIT"
+
+
 @cache
 def git_commit(short: bool = False, paths: tuple[str, ...] = ()) -> str:
     """The checked-out commit, with "-dirty" when it is not all the code that runs: uncommitted
-    changes (`uncommitted_files`, under `paths` when given); "unknown" outside a git checkout."""
+    changes (`uncommitted_files`, under `paths` when given); outside a git checkout,
+    $PREPBENCH_CODE_COMMIT (prepbench.gpu.stamp), else "unknown"."""
     try:
         commit = _git("rev-parse", *(["--short"] if short else []), "HEAD")
         dirty = uncommitted_files(paths)
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get(CODE_COMMIT_ENV) or "unknown"
     return commit + ("-dirty" if dirty else "")
 
 
