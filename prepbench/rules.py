@@ -40,6 +40,7 @@ RULES = {
     "seed": (_int(0, SEED_MAX), f"an integer from 0 to 2**32-1 = {SEED_MAX}"),
     "rerun": _bool,
     "allow_dirty": _bool,
+    "whole_seeds": _bool,
     # an empty PREPBENCH_CACHE would put the caches in whatever folder the command runs from
     "cache_dir": (
         lambda v: isinstance(v, str) and v.strip() != "",

@@ -28,3 +28,26 @@ def test_this_machine_is_described_with_every_tag():
     assert found["threads"] == str(os.cpu_count())
     assert found["machine"] == machine.this_kind()
     assert machine.kind_of({f"prepbench.{k}": v for k, v in found.items()}) == found["machine"]
+
+
+def test_every_job_run_records_its_machine_and_whole_seeds_leaves_a_seed_begun_elsewhere_to_that_machine(tmp_path):
+    import mlflow
+
+    from tests._proc import TINY, prepbench
+
+    done = prepbench(*TINY, "data.train_size=60", store=tmp_path)
+    assert done.returncode == 0, done.stderr
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    exp_id = client.get_experiment_by_name("adhoc").experiment_id
+    (run,) = client.search_runs([exp_id], "tags.`prepbench.role` = 'job'")
+    tags = run.data.tags
+    assert tags["prepbench.machine"] == machine.this_kind()
+    assert tags["prepbench.cpu_isa"] == machine.isa_family()
+    assert {f"prepbench.{k}" for k in machine.TAGS} <= set(tags)
+    client.set_tag(run.info.run_id, "prepbench.machine", "Another CPU")  # seed 0 was begun elsewhere
+    done = prepbench(*TINY, "data.train_size=60", "prep=std", "whole_seeds=true", store=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "skipped, seed 0 was begun on Another CPU: left to it (whole_seeds=true)" in done.stdout
+    done = prepbench(*TINY, "data.train_size=60", "prep=std", "seed=1", "whole_seeds=true", store=tmp_path)
+    assert "test_accuracy" in done.stdout  # an untouched seed trains
+    assert len(client.search_runs([exp_id], "tags.`prepbench.role` = 'job'")) == 2

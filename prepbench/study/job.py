@@ -20,6 +20,7 @@ from prepbench.data.cache import JobCache
 from prepbench.data.splits import Splits, load_splits
 from prepbench.prep.preprocessor import Preprocessor, fit_cached, from_config
 from prepbench.prep.zca import RankDeficientWarning, zca_rank_deficient
+from prepbench.study import balance
 from prepbench.track import claims, machine, names, tracking
 from prepbench.track.provenance import hardware
 from prepbench.train import backend, budget, precision
@@ -106,6 +107,9 @@ def _done_or_claimed(client, exp_id: str, cfg: DictConfig, config_hash: str, lab
     dead process left RUNNING are marked KILLED on the way."""
     if not cfg.rerun and (done := tracking.finished_run(client, exp_id, cfg)) is not None:
         print(f"{label}: skipped, already FINISHED as run {done.info.run_id} ({done.info.run_name})", flush=True)
+        return "skipped"
+    if cfg.get("whole_seeds") and (owner := balance.seed_owner(client, exp_id, cfg.seed)) is not None:
+        print(f"{label}: skipped, seed {cfg.seed} was begun on {owner}: left to it (whole_seeds=true)", flush=True)
         return "skipped"
     for run, why in claims.mark_stale(client, exp_id, config_hash=config_hash):
         print(f"{label}: run {run.info.run_id} was left RUNNING ({why}): marked KILLED, training again", flush=True)

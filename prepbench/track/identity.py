@@ -17,6 +17,7 @@ NOT_IN_HASH = (
     "tracking",
     "rerun",
     "allow_dirty",
+    "whole_seeds",
     "cache_dir",
     "study",
     "trainer.threads",
