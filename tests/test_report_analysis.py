@@ -132,7 +132,8 @@ def test_a_seeds_plan_made_for_another_moderator_is_not_this_reports_resolution(
     assert a.seeds_plan == {} and a.seeds_stops == {}
 
 
-def test_a_benefit_that_falls_with_depth_is_a_detected_trend_and_a_flat_one_is_not():
+def depth_ladder():
+    """A depth ladder of 4 levels, 5 seeds: `std`'s benefit falls with depth (H's shape), `minmax`'s is flat."""
     from tests._report_runs import job
 
     rng = np.random.default_rng(0)
@@ -145,7 +146,11 @@ def test_a_benefit_that_falls_with_depth_is_a_detected_trend_and_a_flat_one_is_n
             for prep, acc in (("none", base), ("std", base + falling), ("minmax", base + flat)):
                 rows.append(job(prep, "deep", seed, depth=depth, acc=acc, start=k, overrides=(f"net.depth={depth}",)))
                 k += 1
-    a = analysis.analyse(select(frame(rows), Spec(moderator="net.depth")), {}, "ladder")
+    return analysis.analyse(select(frame(rows), Spec(moderator="net.depth")), {}, "ladder")
+
+
+def test_a_benefit_that_falls_with_depth_is_a_detected_trend_and_a_flat_one_is_not():
+    a = depth_ladder()
     assert effects.doses(a.selection.moderators) == {"depth=1": 0, "depth=2": 1, "depth=4": 2, "depth=8": 3}
     std, minmax = pick(a, "trend", "std", "per doubling"), pick(a, "trend", "minmax", "per doubling")
     assert std["mean"] == pytest.approx(-0.015, abs=0.002) and std["n"] == 5 and std["family_size"] == 2
@@ -160,6 +165,18 @@ def test_a_benefit_that_falls_with_depth_is_a_detected_trend_and_a_flat_one_is_n
     assert "### Dose-response: the benefit per doubling of `net.depth` (tests H)" in md
     assert "**falls with depth (supports H)**" in md and "**no trend detectable at this resolution**" in md
     assert "(Holm):** `minmax`: no trend detectable at this resolution; `std`: falls with depth (supports H)." in md
+
+
+def test_a_ladder_report_leads_its_brief_with_the_dose_response_then_the_pairs_of_levels():
+    """The dose-response is the ladder's test fixed before the runs: the brief opens with it, then
+    the neighbouring levels in order, then the extremes."""
+    from prepbench.report import document
+
+    md = document.build(depth_ladder(), "runs", [], "python -m prepbench.report").markdown()
+    brief = md.split("**In brief**", 1)[1].split("\n\n", 2)[1].splitlines()
+    assert brief[0].startswith("- **Dose-response over `net.depth` (the test fixed before the runs)")
+    pairs = ["depth=1 vs depth=2", "depth=2 vs depth=4", "depth=4 vs depth=8", "depth=1 vs depth=8"]
+    assert [line.split(",", 1)[0] for line in brief[1:]] == [f"- **{pair}" for pair in pairs]
 
 
 def test_augmentations_benefit_falling_as_the_training_set_grows_is_read_as_support_for_c1():

@@ -72,9 +72,10 @@ def hypothesis(d: Doc, a: Analysis) -> None:
             f"on each level of `{spec.moderator}`, paired by seed. An *interaction* is a variant's benefit "
             "on one level minus its benefit on another (neighbouring levels, and the extremes)."
         )
-    brief = [pair_sentence(a, x, y) for x, y in a.pairs]
-    if (dose := trend_sentence(a)) is not None:
-        brief.append(dose)
+    # A ladder's test fixed before the runs is its dose-response: it leads, the pairs of levels follow.
+    pairs = [pair_sentence(a, x, y) for x, y in a.pairs]
+    dose = trend_sentence(a)
+    brief = pairs if dose is None else [dose, *pairs]
     if brief:
         d.p("**In brief** (final test accuracy; details, intervals and caveats below):")
         d.ul(brief)

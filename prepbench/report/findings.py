@@ -175,9 +175,8 @@ def trend_sentence(a: Analysis) -> str | None:
         groups.setdefault(trend_words(a, r), []).append(f"`{r['variant']}`")
     parts = [f"{', '.join(variants)}: {words}" for words, variants in groups.items()]
     return (
-        f"**Dose-response over `{a.selection.spec.moderator}`, at family-wise {a.alpha:g} (Holm):** "
-        + "; ".join(parts)
-        + "."
+        f"**Dose-response over `{a.selection.spec.moderator}` (the test fixed before the runs), "
+        f"at family-wise {a.alpha:g} (Holm):** " + "; ".join(parts) + "."
     )
 
 
