@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -222,23 +223,70 @@ def test_paths_with_spaces_and_non_ascii_work_and_the_logged_command_runs_when_p
     assert f"data.path={odd}/images" in words or f"data.path='{odd}/images'" in words
 
 
-def test_make_n_runs_nothing(tmp_path):
-    """`make -n` prints the commands and runs none: a fake python under BIN records any call."""
+def make_n(target: str, tmp_path, **variables) -> str:
+    """What `make -n TARGET` prints, with a fake python under BIN that records any call (none must
+    come: `make -n` runs nothing) and `install` up to date."""
     fake = tmp_path / "bin"
-    fake.mkdir()
+    fake.mkdir(exist_ok=True)
     (fake / "python").write_text(f"#!/bin/sh\necho called >> {tmp_path}/calls\n")
     (fake / "python").chmod(0o755)
-    (fake / "prepbench-installed").write_text("")  # `install` is up to date
-    printed = {}
-    for target in ("all", "run", "report", "test"):
-        out = subprocess.run(
-            ["make", "-n", target, f"BIN={fake}", "STUDY=smoke"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    (fake / "prepbench-installed").write_text("")
+    given = [f"{key}={value}" for key, value in {"BIN": fake, **variables}.items()]
+    out = subprocess.run(["make", "-n", target, *given], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert not (tmp_path / "calls").exists(), target
+    return out.stdout.replace(str(fake), "BIN")
+
+
+def test_make_n_runs_nothing(tmp_path):
+    printed = {
+        target: make_n(target, tmp_path, STUDY="smoke") for target in ("all", "run", "publish", "report", "test")
+    }
+    assert "BIN/python -m prepbench -m experiment=smoke" in printed["run"] == printed["all"]
+    assert "BIN/python -m prepbench.report --experiment smoke --out local/smoke" in printed["run"]
+    assert "BIN/python -m prepbench.report.replication local/smoke results/smoke" in printed["run"]
+    assert "BIN/python -m prepbench.report --experiment smoke --out results/smoke" in printed["publish"]
+
+
+def _ignored(path: Path) -> bool:
+    return subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=ROOT).returncode == 0
+
+
+def test_make_writes_where_git_ignores_and_never_into_a_published_store(tmp_path):
+    """For every study with a published store (its experiment file's tracking.uri is under results/
+    and committed), `make STUDY=...` trains into a store that git ignores, outside results/, and
+    writes its report beside it: the sweep's command line, composed as Hydra composes it, says so.
+    Without the recipe's redirect the same command line would reach the published store: only
+    `make publish` keeps that."""
+    import shlex
+
+    from prepbench.config import compose
+    from prepbench.track.provenance import study_store
+
+    results = (ROOT / "results").resolve()
+    published = [
+        path.stem
+        for path in sorted((ROOT / "experiments").glob("*.yaml"))
+        if study_store(str(compose([f"experiment={path.stem}"], checked=False).tracking.uri)) is not None
+    ]
+    assert "cpu" in published and "converged" in published
+    for study in published:
+        lines = make_n("all", tmp_path, STUDY=study).splitlines()
+        sweep = shlex.split(next(line for line in lines if " -m prepbench -m " in line).split("; status=")[0])
+        overrides = sweep[sweep.index("-m", 3) + 1 :]  # after `BIN/python -m prepbench -m`
+        cfg = compose(overrides, checked=False, return_hydra_config=True)
+        uri, artifacts = str(cfg.tracking.uri), Path(str(cfg.tracking.artifact_location))
+        logs = Path(str(cfg.hydra.sweep.dir))
+        assert study_store(uri) is None, (study, uri)
+        report = shlex.split(
+            next(line for line in lines if "-m prepbench.report --experiment" in line).split(" && ")[0]
         )
-        assert out.returncode == 0, out.stderr
-        assert not (tmp_path / "calls").exists(), target
-        printed[target] = out.stdout
-    assert f"{fake}/python -m prepbench -m experiment=smoke" in printed["run"]
-    assert f"{fake}/python -m prepbench.report --experiment smoke --out results/smoke" in printed["run"]
+        assert report[report.index("--tracking-uri") + 1] == uri
+        for path in (Path(uri.removeprefix("sqlite:///")), artifacts, logs, ROOT / report[report.index("--out") + 1]):
+            assert not path.resolve().is_relative_to(results), (study, path)
+            assert _ignored(path.resolve().relative_to(ROOT.resolve())), (study, path)
+        as_published = compose([o for o in overrides if not o.startswith("tracking.")], checked=False)
+        assert study_store(str(as_published.tracking.uri)) is not None, study
 
 
 def test_the_prepbench_console_script_runs_the_app_as_python_m_does():
