@@ -8,7 +8,7 @@ DATA   ?=
 PORT   ?= 5000
 LOCAL  ?= local
 
-.PHONY: all install run publish report reports test ui
+.PHONY: all install run publish report reports test ui ui-local
 all: run
 
 $(BIN)/prepbench-installed: pyproject.toml
@@ -65,3 +65,7 @@ test: install
 # runs table and of the comparison of the study's runs.
 ui: install
 	$(BIN)/python -m prepbench.ui $(STUDY) --host 127.0.0.1 --port $(PORT)
+
+# The dashboard on `make`'s own store (LOCAL/STUDY) instead of the published one.
+ui-local: install
+	$(BIN)/python -m prepbench.ui $(STUDY) tracking.uri=$(HERE_URI) --host 127.0.0.1 --port $(PORT)
