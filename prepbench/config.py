@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from prepbench import ROOT
 from prepbench.errors import PrepbenchError
-from prepbench.rules import RULES, check
+from prepbench.rules import RULES, check, check_resnet_batchnorm, check_resnet_depth
 
 CONF = ROOT / "conf"
 
@@ -54,6 +54,9 @@ def validate(cfg: DictConfig) -> None:
         raise PrepbenchError(
             "augmentation.fill_mode=wrap is not available with trainer.backend=jax; expected nearest, constant or reflect"
         )
+    if OmegaConf.select(cfg, "net.family") == "resnet":
+        check_resnet_depth(OmegaConf.select(cfg, "net.depth"))
+        check_resnet_batchnorm(OmegaConf.select(cfg, "prep.batchnorm"))
     known = _known_image_size(cfg)
     if known is not None:
         check_image_size(known, cfg)
@@ -116,7 +119,8 @@ def min_image_size(depth: int) -> int:
 def check_image_size(height_width, cfg: DictConfig) -> None:
     """Refuse images too small for the network's pooling stages, naming the minimum."""
     net = cfg.get("net")
-    if net is None or not isinstance(net.get("depth"), int):
+    # A residual net halves with strided convolutions that pad: any image size goes through.
+    if net is None or not isinstance(net.get("depth"), int) or net.get("family") == "resnet":
         return
     depth = int(net.depth)
     need = min_image_size(depth)

@@ -63,6 +63,7 @@ RULES = {
     "trainer.precision": (lambda v: v in ("auto", "float32", "bfloat16"), "auto, float32 or bfloat16"),
     "trainer.backend": (lambda v: v in ("tensorflow", "jax"), "tensorflow or jax"),
     "trainer.deterministic": _bool,
+    "net.family": (lambda v: v in ("plain", "resnet"), "plain or resnet"),
     "net.depth": (_int(1), "an integer >= 1"),
     "net.width": (_int(1), "an integer >= 1"),
     "net.dense": (_int(1), "an integer >= 1"),
@@ -98,6 +99,30 @@ RULES = {
     "tracking.experiment": _name,
     "tracking.lease_seconds": (_positive, "a positive number of seconds"),
 }
+
+
+# A ResNet's layers take one seed each from the run seed's block of 1,000 (prepbench.train.nets):
+# depth - 1 convolutions, two projections and the dense layer fit up to 6 * 165 + 2.
+RESNET_MAX_DEPTH = 992
+
+
+def check_resnet_depth(depth) -> None:
+    """Raise PrepbenchError unless `depth` is a CIFAR ResNet's 6n+2 (net.family=resnet)."""
+    if not (_int(8, RESNET_MAX_DEPTH)(depth) and (depth - 2) % 6 == 0):
+        raise PrepbenchError(
+            f"net.depth={_show(depth)} is invalid for net=resnet; expected 6n+2 layers with n >= 1: "
+            f"8, 14, 20, 32, 44, 56, 110, ... up to {RESNET_MAX_DEPTH}"
+        )
+
+
+def check_resnet_batchnorm(batchnorm) -> None:
+    """A residual net already has batch norm after every convolution: prep.batchnorm=true is refused
+    rather than read as a second treatment that would train the same network under another name."""
+    if batchnorm:
+        raise PrepbenchError(
+            "prep.batchnorm=true is invalid with net=resnet, which has batch normalization after every "
+            "convolution already; expected prep.batchnorm=false (prep=none is its input as the batchnorm row's)"
+        )
 
 
 def check(key: str, value) -> None:

@@ -42,9 +42,9 @@ def test_help_lists_groups_without_importing_tensorflow():
         timeout=60,
     )
     assert out.returncode == 0
-    assert "prep: augment, batchnorm, featurewise, minmax, none, raw, samplewise, std, zca" in out.stdout
+    assert "prep: augment, batchnorm, crop, featurewise, minmax, none, raw, samplewise, std, zca" in out.stdout
     experiments = ", ".join(sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml")))
-    assert "net: deep, shallow" in out.stdout and f"experiment: {experiments}" in out.stdout
+    assert "net: deep, resnet, shallow" in out.stdout and f"experiment: {experiments}" in out.stdout
     assert "tensorflow" not in out.stderr  # -X importtime lists every imported module
 
 
@@ -139,7 +139,8 @@ def test_unknown_option_lists_the_valid_ones(tmp_path):
     out = prepbench("prep=zxa", store=tmp_path)
     assert out.returncode != 0
     assert (
-        "zxa" in out.stderr and "augment, batchnorm, featurewise, minmax, none, raw, samplewise, std, zca" in out.stderr
+        "zxa" in out.stderr
+        and "augment, batchnorm, crop, featurewise, minmax, none, raw, samplewise, std, zca" in out.stderr
     )
 
 

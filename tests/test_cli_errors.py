@@ -56,7 +56,7 @@ def make_folders(root: Path) -> None:
 # id: (arguments, the one line on stderr; {d} is the folder of generated data sets, {s} the case's store)
 CASES = {
     "unknown-prep": (["prep=zxa"], f"error: prep=zxa is unknown; expected one of {PREPS}"),
-    "unknown-net": (["net=huge"], "error: net=huge is unknown; expected one of deep, shallow"),
+    "unknown-net": (["net=huge"], "error: net=huge is unknown; expected one of deep, resnet, shallow"),
     "unknown-launcher": (
         ["hydra/launcher=nope"],
         "error: hydra/launcher=nope is unknown; expected one of basic, joblib, local, parallel, slurm, submitit_local, submitit_slurm",

@@ -34,6 +34,10 @@ def test_run_names_name_what_the_command_line_changes():
     deep50 = cfg(net=dict(name="shallow", depth=50, width=32, dense=128))
     assert names.run_name(deep50, ["net.depth=50"]) == "zca · depth 50, width 32 · seed 0"
     assert names.run_name(deep50, ["net.dense=128"]) == "zca · depth 50, width 32, dense 128 · seed 0"
+    # a residual net always by its depth, as the literature names them
+    resnet = cfg(net=dict(name="resnet", family="resnet", depth=32, width=16))
+    assert names.run_name(resnet, ["net=resnet", "net.depth=32"]) == "zca · resnet-32 · seed 0"
+    assert names.run_name(resnet, ["net.width=16"]) == "zca · resnet-32, width 16 · seed 0"
     # a preset of another variant's class (zca_reg: prep.name zca, ε 0.1) keeps its own name
     assert names.run_name(cfg(), ["prep=zca_reg", "seed=0"]) == "zca_reg · deep · seed 0"
     assert names.run_name(cfg(), ["prep=zca", "prep.zca_epsilon=0.1"]) == "zca · deep · seed 0 · zca_epsilon 0.1"

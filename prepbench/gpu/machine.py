@@ -78,7 +78,7 @@ def probe_net(small, cfg, net, *, epochs: int, job_steps: int) -> dict:
     import numpy as np
 
     from prepbench.train import fit
-    from prepbench.train.nets import build_model
+    from prepbench.train.nets import build_net
     from prepbench.variants import build
 
     images = len(small.y_train)
@@ -90,15 +90,7 @@ def probe_net(small, cfg, net, *, epochs: int, job_steps: int) -> dict:
         seed=0,
         augmentation=cfg.augmentation,
     )
-    model = build_model(
-        depth=net.depth,
-        width=net.width,
-        dense=net.dense,
-        num_classes=inputs.num_classes,
-        input_shape=inputs.input_shape,
-        batchnorm=False,
-        seed=0,
-    )
+    model = build_net(net, num_classes=inputs.num_classes, input_shape=inputs.input_shape, batchnorm=False, seed=0)
     fit.compile_model(model, lr=fit.learning_rate(cfg.trainer, job_steps))
     clock = epoch_clock()
     start = time.perf_counter()

@@ -46,6 +46,7 @@ LATE_SETTINGS = {
     "net.dropout": "0.0",
     "net.input_dropout": "0.0",
     "augmentation.crop_padding": "4",
+    "net.family": "plain",
 }
 
 

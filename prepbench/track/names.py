@@ -47,8 +47,11 @@ def _short(key: str, value: str, keys: list[str]) -> str:
 
 def net_label(cfg: DictConfig, overrides=()) -> str:
     """A net by its preset's name, or by its depth and width (and dense units) when a command line
-    changed them: `net.depth=50` on the shallow preset is no longer "shallow"."""
+    changed them: `net.depth=50` on the shallow preset is no longer "shallow". A residual net by
+    its depth always, as the literature names them (`resnet-20`), with its width when changed."""
     changed = {key for key, _ in _named_overrides(overrides)}
+    if cfg.net.get("family") == "resnet":
+        return f"resnet-{cfg.net.depth}" + (f", width {cfg.net.width}" if "net.width" in changed else "")
     if not changed & set(NET_SHAPE):
         return str(cfg.net.name)
     shape = f"depth {cfg.net.depth}, width {cfg.net.width}"

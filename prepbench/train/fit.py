@@ -26,7 +26,7 @@ from prepbench.data.splits import Splits
 from prepbench.prep.preprocessor import Preprocessor
 from prepbench.train import budget
 from prepbench.train.batches import Inputs
-from prepbench.train.nets import build_model
+from prepbench.train.nets import build_net
 from prepbench.train.precision import set_keras_policy
 
 log = logging.getLogger(__name__)
@@ -151,16 +151,12 @@ def fit_and_evaluate(
     (float32 or bfloat16, see prepbench.train.precision); the policy is set for every job."""
     keras.utils.set_random_seed(seed)
     set_keras_policy(trainer.precision)
-    model = build_model(
-        depth=net.depth,
-        width=net.width,
-        dense=net.dense,
+    model = build_net(
+        net,
         num_classes=inputs.num_classes,
         input_shape=inputs.input_shape,
         batchnorm=batchnorm,
         batchnorm_momentum=batchnorm_momentum,
-        dropout=net.get("dropout", 0.0),
-        input_dropout=net.get("input_dropout", 0.0),
         seed=seed,
     )
     # Several steps per graph call only where the input ends with each epoch (Inputs.start_epoch):

@@ -1,4 +1,7 @@
-"""Shallow and deep CIFAR CNNs from three knobs: depth (convolutions), width, dense units.
+"""The networks by config (`build_net`): the plain family here, the residual one in
+prepbench.train.resnet (net.family=resnet).
+
+Plain: shallow and deep CIFAR CNNs from three knobs: depth (convolutions), width, dense units.
 
 Convolutions are spread over up to four stages; each stage doubles the filters and ends with
 2x2 max pooling. depth=2: conv(w)-pool-conv(2w)-pool. depth=8: two convolutions per stage, VGG
@@ -12,6 +15,37 @@ the same weights, with or without batch normalization in between.
 from __future__ import annotations
 
 MAX_STAGES = 4
+
+
+def build_net(net, *, num_classes: int, input_shape, batchnorm: bool, seed: int, batchnorm_momentum=None):
+    """The model a net config (conf/net/*.yaml) describes. The plain family takes prep.batchnorm and
+    its momentum; the residual one normalizes already (prep.batchnorm=true refused, rules) with its
+    own net.batchnorm_momentum, which conf/net/resnet.yaml takes from prep.batchnorm_momentum when set."""
+    if net.get("family", "plain") == "resnet":  # configs from before the families were plain
+        from prepbench.rules import check_resnet_batchnorm
+        from prepbench.train.resnet import build_resnet
+
+        check_resnet_batchnorm(batchnorm)
+        return build_resnet(
+            depth=net.depth,
+            width=net.width,
+            num_classes=num_classes,
+            input_shape=input_shape,
+            seed=seed,
+            batchnorm_momentum=net.batchnorm_momentum,
+        )
+    return build_model(
+        depth=net.depth,
+        width=net.width,
+        dense=net.dense,
+        num_classes=num_classes,
+        input_shape=input_shape,
+        batchnorm=batchnorm,
+        batchnorm_momentum=batchnorm_momentum,
+        dropout=net.get("dropout", 0.0),
+        input_dropout=net.get("input_dropout", 0.0),
+        seed=seed,
+    )
 
 
 def stage_plan(depth: int, width: int) -> list[list[int]]:
