@@ -18,7 +18,7 @@ MEASURED = {
     "shallow": {"images_per_second": 72307, "eval_images_per_second": 217000},
 }
 COUNTS = {"train": 10000, "val": 5000, "test": 10000, "epochs": 30, "scarce_train": 2500}
-PREPS = ["none", "raw", "minmax", "samplewise", "std", "zca", "zca_reg", "augment", "batchnorm"]
+PREPS = ["none", "raw", "minmax", "samplewise", "std", "zca", "zca_reg", "augment", "batchnorm", "crop"]
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +73,9 @@ def test_jobs_queue_whole_seeds_deep_first_then_the_ladder_with_the_experiments_
     jobs = gpu_plan.job_list(plan)
     main = [j for j in jobs if j["experiment"] == "converged"]
     ladder = jobs[len(main) :]
-    assert len(main) == 4 * 9 * 2 and len(ladder) == 2 * 2 * 2
+    assert len(main) == 4 * len(PREPS) * 2 and len(ladder) == 2 * 2 * 2
     assert [j["seed"] for j in main] == sorted(j["seed"] for j in main)
-    assert [j["net"] for j in main[:18]] == ["deep"] * 9 + ["shallow"] * 9
+    assert [j["net"] for j in main[: 2 * len(PREPS)]] == ["deep"] * len(PREPS) + ["shallow"] * len(PREPS)
     assert {(j["experiment"], j["prep"], j["kind"]) for j in ladder} >= {("converged-scarce", "augment", "deep scarce")}
     assert {j["seed"] for j in ladder} == {0, 1}
     overrides = gpu_plan.overrides_for(_args(), plan, main[0])
@@ -241,3 +241,93 @@ def test_stamping_refuses_uncommitted_changes(code_repo, tmp_path):
     (code_repo / "train.py").write_text("changed")
     with pytest.raises(PrepbenchError, match=r"uncommitted changes \(train.py\)"):
         stamp.write_stamp(code_repo / ".gpu", code_repo)
+
+
+# ---- any experiment file: every swept key a dimension of the grid ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def other_grids():
+    return {name: gpu_plan.study_grid(name) for name in ("converged-depth", "converged-bn", "converged-scarce-steps")}
+
+
+def test_every_swept_key_of_an_experiment_file_is_a_dimension_of_the_grid(other_grids):
+    depth, bn, steps = (other_grids[k] for k in ("converged-depth", "converged-bn", "converged-scarce-steps"))
+    assert (depth["nets"], depth["preps"]) == (["deep"], ["none", "raw", "augment", "std", "zca_shrunk"])
+    assert depth["cells"] == [["net.depth=1"], ["net.depth=3"], ["net.depth=4"], ["net.depth=6"]]
+    assert bn["cells"] == [["prep.batchnorm=True"]] and "crop" in bn["preps"] and bn["nets"] == ["deep", "shallow"]
+    assert steps["cells"] == [[f"data.train_size={n}"] for n in (1250, 2500, 5000, 10000)]
+    assert steps["cell_shapes"]["data.train_size=1250"]["trainer"]["steps"] == 2370
+    assert gpu_plan.study_grid("converged")["cells"] == [[]]  # no other key swept: one cell
+    assert all(g["seeds"] == [0, 1, 2, 3, 4] for g in other_grids.values())
+
+
+def test_each_cell_is_sized_by_its_own_images_epochs_and_validations(other_grids):
+    steps = other_grids["converged-scarce-steps"]
+    cost = {
+        n: gpu_plan.cell_cost(steps["cell_shapes"][f"data.train_size={n}"], COUNTS, [f"data.train_size={n}"])
+        for n in (1250, 10000)
+    }
+    # 2,370 steps: 237 epochs of 10 steps at 1,250 images, validated every 79 steps (8 epochs) and at the end
+    assert cost[1250] == {"train": 1250, "epochs": 237, "validations": 30}
+    assert cost[10000] == {"train": 10000, "epochs": 30, "validations": 30}
+    plan = gpu_plan.seeds_plan(_args(), MEASURED, 3000, COUNTS, steps, None)
+    est = plan["job_seconds_estimate"]
+    assert set(est) == {f"{net} data.train_size={n}" for net in ("deep", "shallow") for n in (1250, 2500, 5000, 10000)}
+    common = dict(val=COUNTS["val"], test=COUNTS["test"])
+    for n in (1250, 10000):
+        expected = gpu_plan.job_seconds(_args(), MEASURED, "deep", **common, **cost[n])
+        assert est[f"deep data.train_size={n}"] == pytest.approx(expected, abs=0.1)
+    assert plan["seed_seconds_estimate"] == pytest.approx(2 * sum(est.values()), abs=1)
+
+
+def test_a_cells_net_is_measured_as_that_net_and_its_jobs_carry_the_cell(other_grids):
+    depth = other_grids["converged-depth"]
+    measured = {
+        gpu_plan.probe_key("deep", c): {"images_per_second": 10000 * d} for d, c in enumerate(depth["cells"], 1)
+    }
+    assert set(measured) == {"deep net.depth=1", "deep net.depth=3", "deep net.depth=4", "deep net.depth=6"}
+    plan = gpu_plan.seeds_plan(_args(), measured, 1000, COUNTS, depth, None)
+    est = plan["job_seconds_estimate"]
+    assert est["deep net.depth=1"] > est["deep net.depth=6"]  # the faster measured net: the shorter job
+    plan.update(experiment="converged-depth", preps=depth["preps"], nets=depth["nets"], cells=depth["cells"])
+    plan.update(sizes={}, extra=[])
+    jobs = gpu_plan.job_list(plan)
+    assert len(jobs) == plan["seeds"] * 5 * 4
+    assert [j["kind"] for j in jobs[:6]] == ["deep net.depth=1"] * 5 + ["deep net.depth=3"]
+    overrides = gpu_plan.overrides_for(_args(), plan, jobs[5])
+    assert overrides[:4] == ["experiment=converged-depth", "prep=none", "net=deep", "seed=0"]
+    assert overrides[-1] == "net.depth=3"
+    assert results.cell_of(overrides) == ["net.depth=3"]
+
+
+def test_a_resumed_grid_counts_a_seed_whole_only_with_every_cell(other_grids):
+    bn = other_grids["converged-bn"]
+    cell = ["prep.batchnorm=True"]
+
+    def jobs(seeds, cell):
+        return [
+            {"prep_choice": p, "net": n, "seed": s, "train_size": "10000", "status": "FINISHED", "cell": cell}
+            for p in bn["preps"]
+            for n in bn["nets"]
+            for s in seeds
+        ]
+
+    without = jobs([0, 1], [])  # the main grid's runs of the same variants, without batch norm
+    assert gpu_plan.finished_seeds(without, bn, None, COUNTS, 10)["grid"] == 0
+    assert gpu_plan.finished_seeds(without + jobs([0, 1], cell), bn, None, COUNTS, 10)["grid"] == 2
+
+
+@pytest.mark.parametrize("experiment", ["converged-depth", "converged-bn", "converged-scarce-steps"])
+def test_the_runner_takes_any_experiment_file_and_resumes_it(experiment, tmp_path):
+    archive = tmp_path / f"{experiment}-gpu.tar.gz"
+    archive.write_bytes(b"")
+    args = cli.parse_args(["--experiment", experiment, "--resume", str(archive)])
+    assert (args.max_seeds, args.probe_images) == (10, 2048)
+    assert args.store == Path(f"/tmp/{experiment}-gpu")
+
+
+def test_a_dry_run_caps_a_cells_training_images_and_trains_epochs_not_steps():
+    sizes, extra, _ = gpu_plan.job_sizes("converged-scarce-steps", True, None)
+    assert gpu_plan.tiny_cell(["data.train_size=10000", "net.depth=3"], sizes) == ["data.train_size=400", "net.depth=3"]
+    assert {"trainer.steps=null", "trainer.warmup_steps=null", "++net.dense=8"} <= set(extra)

@@ -1,4 +1,4 @@
-"""A study (`memo` or `converged`) on one GPU within a wall-clock budget, on JAX (no TensorFlow on
+"""A study (any experiments/NAME.yaml) on one GPU within a wall-clock budget, on JAX (no TensorFlow on
 that machine).
 
     OUT=DIR python scripts/gpu_study.py --experiment converged --data SUBSET.zip --budget 540   # via gpu_study.sh
@@ -21,8 +21,13 @@ that machine).
      cost: epochs x (train images + validation images) + test images + a per-job overhead. If room
      is left, the scarcity ladder of experiments/converged-scarce.yaml (same experiment and store)
      follows for as many of those seeds as fit.
-   Jobs are ordered seed by seed, deeper net first, the scarcity ladder last, so a study cut short
-   holds complete seeds first.
+   * any other experiment file (converged-depth, converged-bn, converged-scarce-steps, ...): sized as
+     converged is, in whole seeds of its own design. Every key it sweeps is a dimension of the grid:
+     prep, net and seed, and the others (net.depth, prep.batchnorm, data.train_size, ...) as cells
+     whose overrides each job adds last; each cell's jobs are costed from their own images, epochs and
+     validations, and the probe measures each net as the cells shape it (plan.py).
+   Jobs are ordered seed by seed, deeper net first, then cell by cell, the scarcity ladder last, so a
+   study cut short holds complete seeds first.
 5. Each worker runs its jobs through prepbench.study.job.run_job (the same code as `python -m prepbench`),
    and starts a job only if its own measured job time says it ends before the deadline; at the
    deadline any job still running is stopped (KILLED in MLflow) and the report is made from the
@@ -31,7 +36,7 @@ that machine).
    logs; if that is over 15 MiB, the artifacts go to <experiment>-gpu-artifacts-1.tar.gz, -2, ...),
    report.md, gpu.json (machine, throughput, plan, wall times), study.log.
 
-7. --resume ARCHIVE (converged): the store starts as a previous call's <experiment>-gpu.tar.gz
+7. --resume ARCHIVE (any experiment but memo): the store starts as a previous call's <experiment>-gpu.tar.gz
    instead of empty; its whole seeds are counted as done and the plan sizes only the seeds after
    them (still at most 10 in all), so a second call adds seeds to the same store. The earlier
    calls' gpu.json stay in the new one under `earlier_calls`.

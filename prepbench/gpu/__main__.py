@@ -26,17 +26,20 @@ from prepbench.gpu.plan import (
     job_sizes,
     overrides_for,
     plan_for,
+    probe_key,
     study_grid,
+    tiny_cell,
 )
 from prepbench.gpu.results import archive, outcome, resume
 from prepbench.gpu.stamp import commit_for_call
 from prepbench.gpu.workers import launch, wait, worker
 
-EXPERIMENTS = ("memo", "converged")
+EXPERIMENTS = tuple(sorted(path.stem for path in (ROOT / "experiments").glob("*.yaml")))
 SCARCE = {"converged": "converged-scarce"}  # run after the main grid's seeds if the plan leaves room
 # Per experiment: the most seeds, the probe's training images and epochs. The probe's time is
 # mostly compilation (the deep net's first epoch: ~19 s on an H200), which the workers then find in
 # JAX's cache; its later epochs cost ~0.05 s per 2,048 images there, so 2 of them are measured.
+# Any experiment but memo is sized as converged is: whole seeds of its own design.
 DEFAULTS = {
     "memo": {"max_seeds": 5, "probe_images": 8192, "probe_epochs": 3},
     "converged": {"max_seeds": 10, "probe_images": 2048, "probe_epochs": 3},
@@ -55,7 +58,9 @@ def workers_count(text: str) -> int:
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=package_doc.split("\n\n")[0])
-    ap.add_argument("--experiment", choices=EXPERIMENTS, default="memo", help="the study (experiments/NAME.yaml)")
+    ap.add_argument(
+        "--experiment", choices=EXPERIMENTS, default="memo", help="the study (experiments/NAME.yaml), any of them"
+    )
     ap.add_argument("--data", type=Path, help="the image-folder zip (scripts/cifar_subset.py)")
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "gpu-out")))
     ap.add_argument("--store", type=Path, default=None, help="where the MLflow store is written (/tmp/NAME-gpu)")
@@ -73,14 +78,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--max-epochs", type=int, default=MAX_EPOCHS, help="memo only (converged runs its own epochs)")
     ap.add_argument("--probe-images", type=int, default=None, help="memo: 8192, converged: 2048")
     ap.add_argument("--probe-epochs", type=int, default=None, help="memo and converged: 3 (the first compiles)")
-    ap.add_argument("--resume", type=Path, default=None, help="converged: a previous call's archive to add seeds to")
+    ap.add_argument("--resume", type=Path, default=None, help="any but memo: a previous call's archive to add seeds to")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     args.data = args.data.resolve() if args.data else None
-    if args.resume and (args.experiment != "converged" or not args.resume.is_file()):
-        ap.error(f"--resume {args.resume}: expected the archive of a previous call of --experiment converged")
+    if args.resume and (args.experiment == "memo" or not args.resume.is_file()):
+        ap.error(f"--resume {args.resume}: expected the archive of a previous call of an experiment other than memo")
     args.store = args.store or Path(f"/tmp/{args.experiment}-gpu")
-    for name, value in DEFAULTS[args.experiment].items():
+    for name, value in DEFAULTS.get(args.experiment, DEFAULTS["converged"]).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
     return args
@@ -196,6 +201,8 @@ def design(args, tiny: bool) -> Study:
     grid = study_grid(args.experiment)
     scarce = study_grid(SCARCE[args.experiment]) if args.experiment in SCARCE else None
     sizes, extra, scarce_train = job_sizes(args.experiment, tiny, scarce)
+    if tiny:
+        grid["cells"] = [tiny_cell(cell, sizes) for cell in grid["cells"]]
     probe_job = {"experiment": args.experiment, "prep": "none", "net": grid["nets"][-1], "seed": 0}
     cfg = compose(overrides_for(args, {"sizes": sizes, "extra": extra}, probe_job))
     return Study(grid, scarce, sizes, extra, scarce_train, probe_job, cfg)
@@ -219,9 +226,13 @@ def load_and_probe(call: Call, study: Study):
     backend.use("jax", cache_dir=cfg.cache_dir)
     t = time.time()
     images = min(args.probe_images, len(splits.y_train))
+    # each net as the grid's cells shape it (net.depth=3 is another network to measure)
     nets = {
-        net: compose(overrides_for(args, study.probe_plan, {**study.probe_job, "net": net})).net
+        probe_key(net, cell): compose(
+            overrides_for(args, study.probe_plan, {**study.probe_job, "net": net, "overrides": cell})
+        ).net
         for net in study.grid["nets"]
+        for cell in study.grid["cells"]
     }
     summary["throughput"] = probe(splits, cfg, nets, images, epochs=2 if call.tiny else args.probe_epochs)
     summary["probe_seconds"] = round(time.time() - t, 1)
@@ -244,7 +255,12 @@ def planned(call: Call, study: Study, window: float) -> tuple[dict, set]:
         study.sizes["epochs"] = plan["epochs"]
     grid = study.grid
     plan.update(
-        experiment=args.experiment, preps=grid["preps"], nets=grid["nets"], sizes=study.sizes, extra=study.extra
+        experiment=args.experiment,
+        preps=grid["preps"],
+        nets=grid["nets"],
+        cells=grid["cells"],
+        sizes=study.sizes,
+        extra=study.extra,
     )
     summary["plan"] = plan
     log(f"plan: {plan}")

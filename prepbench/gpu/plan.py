@@ -1,7 +1,15 @@
 """The study's plan: its grid read from the experiment's own sweep, sized to the time left (memo: seeds
-and epochs; converged: whole seeds, then its scarcity ladder), as a queue of jobs with their overrides."""
+and epochs; any other experiment file: whole seeds, and for converged then its scarcity ladder), as a
+queue of jobs with their overrides.
+
+Every key the experiment sweeps is a dimension of the grid: prep and net, the seeds, and the others
+(`net.depth`, `prep.batchnorm`, `data.train_size`, ...) as the grid's cells, each a list of overrides
+(`["net.depth=3"]`). A job's `kind` (its net, and its cell when it has one) keys its time estimate;
+the probe measures each net as each cell shapes it (`probe_key`: its `net.*` overrides)."""
 
 from __future__ import annotations
+
+import itertools
 
 # A plan's size settings and the overrides that set them (only those in plan["sizes"] are passed).
 SIZE_OVERRIDES = {
@@ -48,13 +56,71 @@ def study_grid(experiment: str) -> dict:
     from prepbench.study.seeds import compose_study
 
     settings, params, seeds = compose_study([f"experiment={experiment}"])
+    from prepbench.config import compose as compose_config
+
+    chosen = compose_config([f"experiment={experiment}"], checked=False, return_hydra_config=True).hydra.runtime.choices
 
     def values(key: str) -> list[str]:
+        if key not in params:  # not swept: the one option the experiment composes
+            return [str(chosen[key])]
         (override,) = OverridesParser.create().parse_overrides([f"{key}={params[key]}"])
         return [str(v) for v in override.sweep_string_iterator()] if override.is_sweep_override() else [params[key]]
 
     nets = sorted(values("net"), key=lambda name: -compose([f"net={name}"]).net.depth)
-    return {"experiment": experiment, "preps": values("prep"), "nets": nets, "seeds": seeds, "settings": settings}
+    dims = [key for key in params if key not in ("seed", "prep", "net")]
+    cells = [[f"{k}={v}" for k, v in zip(dims, combo)] for combo in itertools.product(*map(values, dims))]
+    return {
+        "experiment": experiment,
+        "preps": values("prep"),
+        "nets": nets,
+        "seeds": seeds,
+        "settings": settings,
+        "cells": cells,
+        "cell_shapes": {label(cell): cell_shape(experiment, cell) for cell in cells},
+    }
+
+
+def label(cell: list[str]) -> str:
+    """A cell by its overrides (`net.depth=3 prep.batchnorm=True`); "" for the grid's one cell."""
+    return " ".join(cell)
+
+
+def kind_of(net: str, cell: list[str]) -> str:
+    """What keys a job's time estimate: its net, and its cell's overrides when it has any."""
+    return " ".join([net, *cell])
+
+
+def probe_key(net: str, cell: list[str]) -> str:
+    """The network a job trains, as the probe measures it: its net and its cell's `net.*` overrides."""
+    return kind_of(net, [o for o in cell if o.startswith("net.")])
+
+
+def cell_shape(experiment: str, cell: list[str]) -> dict:
+    """What sizes a cell's jobs (their training images, null for the whole split; the trainer settings
+    prepbench.train.budget reads), as the experiment composes them with the cell's overrides."""
+    from omegaconf import OmegaConf
+
+    cfg = compose([f"experiment={experiment}", *cell])
+    keys = ("epochs", "steps", "batch_size", "validation_every_steps", "warmup_steps", "warmup_epochs", "schedule")
+    trainer = {k: OmegaConf.select(cfg.trainer, k) for k in keys}
+    return {"train_size": cfg.data.get("train_size"), "trainer": trainer}
+
+
+def cell_cost(shape: dict, counts: dict, cell: list[str]) -> dict:
+    """A cell's training images, epochs and validations (prepbench.train.budget): `counts` give the
+    whole split's images, and the epochs and images where the cell does not set them (a dry run's)."""
+    from omegaconf import OmegaConf
+
+    from prepbench.train import budget
+
+    trainer = OmegaConf.create(shape["trainer"])
+    if not any(o.startswith("trainer.epochs=") for o in cell):
+        trainer.epochs = counts["epochs"]
+    sets_train = any(o.startswith("data.train_size=") for o in cell)
+    train = min(int(shape["train_size"] or counts["train"]), counts["train"]) if sets_train else counts["train"]
+    b = budget.resolve(trainer, train)
+    validations = len(budget.validation_epochs(trainer, b.epochs, b.steps_per_epoch))
+    return {"train": train, "epochs": b.epochs, "validations": validations}
 
 
 def seed_list(sweep_seeds: list[int], count: int) -> list[int]:
@@ -103,13 +169,21 @@ def make_plan(args, measured: dict, window: float, num_train: int, grid: dict) -
     }
 
 
-def job_seconds(args, measured: dict, net: str, *, train: int, val: int, test: int, epochs: int) -> float:
+def job_seconds(
+    args, measured: dict, net: str, *, train: int, val: int, test: int, epochs: int, validations: int | None = None
+) -> float:
     """One job's predicted seconds on a worker sharing the GPU (at `args.efficiency` of the measured
-    images/s alone): its overhead, then each epoch's training, validation and fixed cost, then test."""
+    images/s alone): its overhead, then each epoch's training and fixed cost, its validations (every
+    epoch unless given), then test."""
     fit = measured[net]["images_per_second"] * args.efficiency
     evaluate = (measured[net].get("eval_images_per_second") or measured[net]["images_per_second"]) * args.efficiency
-    epoch = train / fit + val / evaluate + args.epoch_overhead
-    return args.job_overhead + epochs * epoch + test / evaluate
+    validations = epochs if validations is None else validations
+    return (
+        args.job_overhead
+        + epochs * (train / fit + args.epoch_overhead)
+        + validations * val / evaluate
+        + test / evaluate
+    )
 
 
 def seeds_plan(
@@ -126,7 +200,16 @@ def seeds_plan(
     nets = grid["nets"]
     capacity = window * args.workers * args.fill  # worker-seconds
     common = {"val": counts["val"], "test": counts["test"], "epochs": counts["epochs"]}
-    est = {net: job_seconds(args, measured, net, train=counts["train"], **common) for net in nets}
+    est = {}
+    for net in nets:
+        for cell in grid.get("cells", [[]]):
+            shape = grid.get("cell_shapes", {}).get(label(cell))
+            if shape is None:  # a grid without cell shapes: the experiment's own sizes
+                cost = {"train": counts["train"], "epochs": counts["epochs"]}
+            else:
+                cost = cell_cost(shape, counts, cell)
+            size = {**common, **cost}
+            est[kind_of(net, cell)] = job_seconds(args, measured, probe_key(net, cell), **size)
     per_seed = len(grid["preps"]) * sum(est.values())
     least = 0 if done["grid"] else 1
     seeds = max(least, min(args.max_seeds - done["grid"], int(capacity // per_seed)))
@@ -140,7 +223,7 @@ def seeds_plan(
         "window_seconds": round(window),
         "capacity_worker_seconds": round(capacity),
         "seed_seconds_estimate": round(per_seed, 1),
-        "job_seconds_estimate": {net: round(est[net], 1) for net in nets},
+        "job_seconds_estimate": {kind: round(seconds, 1) for kind, seconds in est.items()},
         "train_images": {net: counts["train"] for net in nets},
         "efficiency_assumed": args.efficiency,
         "job_overhead_assumed": args.job_overhead,
@@ -177,7 +260,8 @@ def scarce_kind(net: str) -> str:
 
 def job_list(plan: dict) -> list[dict]:
     """Seed by seed (a study cut short keeps whole seeds), deeper net first within a seed (longer
-    jobs first); the scarcity ladder's seeds after the main grid's. A job's `kind` keys its time."""
+    jobs first), then cell by cell; the scarcity ladder's seeds after the main grid's. A job's `kind`
+    keys its time; its cell's overrides come last on its command line."""
 
     def job(experiment, seed, net, prep, kind, overrides=()):
         return {
@@ -190,7 +274,14 @@ def job_list(plan: dict) -> list[dict]:
         }
 
     seeds = plan.get("seed_list", list(range(plan["seeds"])))
-    jobs = [job(plan["experiment"], s, n, p, n) for s in seeds for n in plan["nets"] for p in plan["preps"]]
+    cells = plan.get("cells", [[]])
+    jobs = [
+        job(plan["experiment"], s, n, p, kind_of(n, cell), cell)
+        for s in seeds
+        for n in plan["nets"]
+        for cell in cells
+        for p in plan["preps"]
+    ]
     scarce = plan.get("scarce")
     if scarce:
         jobs += [
@@ -203,26 +294,38 @@ def job_list(plan: dict) -> list[dict]:
 
 
 def job_key(job: dict) -> tuple:
-    """A cell of outcome()'s jobs: the sweep's prep choice, net, seed and training images."""
-    return job["prep_choice"], job["net"], job["seed"], str(job["train_size"])
+    """A cell of outcome()'s jobs: the sweep's prep choice, net, seed and training images, and the
+    other overrides of its command line (a grid cell's: `net.depth=3`)."""
+    return job["prep_choice"], job["net"], job["seed"], str(job["train_size"]), tuple(job.get("cell", ()))
 
 
 def finished_seeds(jobs: list[dict], grid: dict, scarce: dict | None, counts: dict, max_seeds: int) -> dict:
     """How many whole seeds, in seed_list order, a resumed store holds: every variant x net FINISHED,
     for the main grid (`counts["train"]` images) and for the scarcity ladder (`counts["scarce_train"]`)."""
-    finished = {job_key(j) for j in jobs if j["status"] == "FINISHED"}
+    finished = {}
+    for j in jobs:
+        if j["status"] == "FINISHED":
+            finished.setdefault(job_key(j)[:3], []).append(j)
 
-    def whole(preps: list[str], train: int | None) -> int:
+    def held(p, n, seed, train, cell) -> bool:
+        # the job's training images where the cell does not set them; its cell among its overrides
+        return any(
+            (str(j["train_size"]) == str(train) or any(o.startswith("data.train_size=") for o in cell))
+            and set(cell) <= set(j.get("cell", ()))
+            for j in finished.get((p, n, seed), [])
+        )
+
+    def whole(preps: list[str], train: int | None, cells) -> int:
         count = 0
         for seed in seed_list(grid["seeds"], max_seeds):
-            if not all((p, n, seed, str(train)) in finished for p in preps for n in grid["nets"]):
+            if not all(held(p, n, seed, train, c) for p in preps for n in grid["nets"] for c in cells):
                 break
             count += 1
         return count
 
     return {
-        "grid": whole(grid["preps"], counts["train"]),
-        "scarce": whole(scarce["preps"], counts["scarce_train"]) if scarce else 0,
+        "grid": whole(grid["preps"], counts["train"], grid.get("cells", [[]])),
+        "scarce": whole(scarce["preps"], counts["scarce_train"], [[]]) if scarce else 0,
     }
 
 
@@ -236,7 +339,22 @@ def job_sizes(experiment: str, tiny: bool, scarce: dict | None) -> tuple[dict, l
     sizes = {"val_size": 100, "train_size": 400, "test_size": 200}
     if experiment != "memo":
         sizes["epochs"] = 2
-    return sizes, ["net.width=4", "net.dense=8"], 200 if scarce else None
+    # a dry run trains its 2 epochs whatever steps the experiment asks (tiny_cell caps its sizes);
+    # ++ sets net.dense on a plain net and adds it, unused, to a residual one
+    extra = ["net.width=4", "++net.dense=8", "trainer.steps=null", "trainer.warmup_steps=null"]
+    return sizes, extra, 200 if scarce else None
+
+
+def tiny_cell(cell: list[str], sizes: dict) -> list[str]:
+    """A dry run's cell: training images at most the dry run's (the data it loads holds no more)."""
+    limit = sizes.get("train_size")
+    if not limit:
+        return cell
+    out = []
+    for o in cell:
+        key, _, value = o.partition("=")
+        out.append(f"{key}={min(int(value), limit)}" if key == "data.train_size" and value.isdigit() else o)
+    return out
 
 
 def plan_for(

@@ -9,6 +9,23 @@ import tarfile
 from pathlib import Path
 
 TAR_LIMIT = 15 * 2**20  # a file that comes back from the device machine: at most 16 MiB
+# The overrides every job of a call has (prepbench.gpu.plan.overrides_for): the rest is its cell.
+RUNNER_KEYS = (
+    "experiment",
+    "prep",
+    "net",
+    "seed",
+    "trainer.backend",
+    "data",
+    "data.path",
+    "tracking.uri",
+    "tracking.artifact_location",
+)
+
+
+def cell_of(overrides: list[str]) -> list[str]:
+    """A job's overrides besides the runner's own: its grid cell (`net.depth=3`), sorted."""
+    return sorted(o for o in overrides if o.split("=", 1)[0].lstrip("+") not in RUNNER_KEYS)
 
 
 def outcome(store: Path, experiment: str) -> dict:
@@ -38,6 +55,7 @@ def outcome(store: Path, experiment: str) -> dict:
                 "device": p.get("device"),
                 "epochs": p.get("trainer.epochs"),
                 "train_size": p.get("data.train_size"),
+                "cell": cell_of(overrides),
             }
         )
     return {"jobs": sorted(jobs, key=lambda j: (j["seed"], j["net"], j["prep"], str(j["train_size"])))}

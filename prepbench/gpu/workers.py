@@ -37,8 +37,9 @@ def worker(args) -> int:
         label = f"worker {spec['index']} job {k + 1}/{len(spec['jobs'])}{other}: "
         kind = job["kind"]
         if left < estimate[kind]:
+            cell = "".join(f" {o}" for o in job.get("overrides", []))
             log(
-                f"{label}prep={job['prep']} net={job['net']} seed={job['seed']}: "
+                f"{label}prep={job['prep']} net={job['net']} seed={job['seed']}{cell}: "
                 f"not started ({left:.0f} s left, ~{estimate[kind]:.0f} s needed)"
             )
             continue
