@@ -69,3 +69,24 @@ def test_the_probe_measures_both_precisions_of_a_tiny_net(tmp_path):
     assert precision_probe.main(["--depth=1", "--width=4", "--dense=8", "--batch-size=16", "--out", str(out)]) == 0
     entry = precision_probe.read(out)[precision_probe.net_key(1, 4, 8, False, 16)]
     assert entry["float32"] > 0 and entry["bfloat16"] > 0 and entry["ratio"] > 0
+
+
+def test_a_residual_net_is_measured_as_itself(tmp_path, monkeypatch):
+    """net=resnet has no hidden dense layer and batch norm whatever the variant: its measurement has
+    a key of its own, and the probe times a residual net, not a plain one of the same depth."""
+    from prepbench.train import precision_probe, resnet
+
+    built = []
+    original = resnet.build_resnet
+    monkeypatch.setattr(resnet, "build_resnet", lambda **kw: built.append(kw["depth"]) or original(**kw))
+
+    assert precision_probe.net_key(8, 16, 0, False, 128, family="resnet") == "resnet8-width16-batch128-32px"
+    assert precision_probe.net_key(8, 16, 0, False, 128) != precision_probe.net_key(
+        8, 16, 0, False, 128, family="resnet"
+    )
+    out = tmp_path / "m.json"
+    argv = ["--family=resnet", "--depth=8", "--width=4", "--batch-size=8", "--out", str(out)]
+    assert precision_probe.main(argv) == 0
+    entry = precision_probe.read(out)["resnet8-width4-batch8-32px"]
+    assert entry["float32"] > 0 and entry["bfloat16"] > 0
+    assert built == [8, 8]  # one residual net per precision

@@ -93,9 +93,10 @@ def measured_precision(cfg: DictConfig) -> dict | None:
     return precision_probe.measure_or_probe(
         cfg.cache_dir,
         machine.this_kind(),
+        family=str(cfg.net.get("family", "plain")),
         depth=int(cfg.net.depth),
         width=int(cfg.net.width),
-        dense=int(cfg.net.dense),
+        dense=int(cfg.net.get("dense", 0)),  # the residual family has none
         batchnorm=bool(cfg.prep.get("batchnorm", False)),
         batch_size=int(cfg.trainer.batch_size),
     )

@@ -40,8 +40,13 @@ TIMED_BATCHES = 12
 ROUNDS = 2
 
 
-def net_key(depth: int, width: int, dense: int, batchnorm: bool, batch_size: int, image_size: int = 32) -> str:
-    """What the measurement depends on: the net's shape, batch norm, batch size and image size."""
+def net_key(
+    depth: int, width: int, dense: int, batchnorm: bool, batch_size: int, image_size: int = 32, family: str = "plain"
+) -> str:
+    """What the measurement depends on: the net's family and shape, batch norm, batch size and image
+    size. A residual net has batch norm and no hidden dense layer whatever the variant."""
+    if family == "resnet":
+        return f"resnet{depth}-width{width}-batch{batch_size}-{image_size}px"
     return f"depth{depth}-width{width}-dense{dense}-bn{int(bool(batchnorm))}-batch{batch_size}-{image_size}px"
 
 
@@ -80,17 +85,26 @@ def probe_enabled() -> bool:
 
 
 def measure_or_probe(
-    cache_dir: str | Path, machine: str, *, depth: int, width: int, dense: int, batchnorm: bool, batch_size: int
+    cache_dir: str | Path,
+    machine: str,
+    *,
+    depth: int,
+    width: int,
+    dense: int,
+    batchnorm: bool,
+    batch_size: int,
+    family: str = "plain",
 ) -> dict | None:
     """The cached measurement, or (probe enabled) a fresh one made by the probe subprocess and
     cached; None when there is none and the probe is off or fails (auto then follows the flags)."""
-    key = net_key(depth, width, dense, batchnorm, batch_size)
+    key = net_key(depth, width, dense, batchnorm, batch_size, family=family)
     if (found := measured(cache_dir, machine, key)) is not None or not probe_enabled():
         return found
     path = cache_file(cache_dir, machine)
     print(f"trainer.precision=auto: measuring bfloat16 against float32 for {key} on {machine} (once)", flush=True)
     command = [sys.executable, "-m", "prepbench.train.precision_probe", "--out", str(path)]
-    command += [f"--depth={depth}", f"--width={width}", f"--dense={dense}", f"--batch-size={batch_size}"]
+    command += [f"--family={family}", f"--depth={depth}", f"--width={width}", f"--dense={dense}"]
+    command += [f"--batch-size={batch_size}"]
     command += ["--batchnorm"] if batchnorm else []
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
@@ -110,7 +124,9 @@ def timed_fit(model, x, y, batch_size: int) -> float:
     return len(x) / (time.perf_counter() - start)
 
 
-def probe(*, depth: int, width: int, dense: int, batchnorm: bool, batch_size: int, image_size: int = 32) -> dict:
+def probe(
+    *, depth: int, width: int, dense: int, batchnorm: bool, batch_size: int, image_size: int = 32, family: str = "plain"
+) -> dict:
     """{"float32": img/s, "bfloat16": img/s, "ratio": bf16/fp32, ...} for one net here: both models
     built and warmed up (WARMUP_BATCHES), then timed alternately, ROUNDS times each, the best kept
     (another process's load only slows a round down)."""
@@ -120,6 +136,7 @@ def probe(*, depth: int, width: int, dense: int, batchnorm: bool, batch_size: in
     from prepbench.train.fit import compile_model
     from prepbench.train.nets import build_model
     from prepbench.train.precision import set_keras_policy
+    from prepbench.train.resnet import build_resnet
 
     rng = np.random.default_rng(0)
     x = rng.random((TIMED_BATCHES * batch_size, image_size, image_size, 3), dtype=np.float32)
@@ -128,8 +145,11 @@ def probe(*, depth: int, width: int, dense: int, batchnorm: bool, batch_size: in
     for precision in ("float32", "bfloat16"):
         keras.utils.set_random_seed(0)
         set_keras_policy(precision)
-        shape = dict(depth=depth, width=width, dense=dense, batchnorm=batchnorm)
-        models[precision] = build_model(**shape, num_classes=10, input_shape=x.shape[1:], seed=0)
+        common = dict(depth=depth, width=width, num_classes=10, input_shape=x.shape[1:], seed=0)
+        if family == "resnet":
+            models[precision] = build_resnet(**common, batchnorm_momentum=0.9)
+        else:
+            models[precision] = build_model(**common, dense=dense, batchnorm=batchnorm)
         compile_model(models[precision], lr=1e-3, steps_per_execution=1)
         warm = WARMUP_BATCHES * batch_size
         models[precision].fit(x[:warm], y[:warm], batch_size=batch_size, verbose=0)
@@ -147,16 +167,17 @@ def probe(*, depth: int, width: int, dense: int, batchnorm: bool, batch_size: in
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m prepbench.train.precision_probe", description=__doc__.split("\n")[0])
+    ap.add_argument("--family", choices=("plain", "resnet"), default="plain")
     ap.add_argument("--depth", type=int, required=True)
     ap.add_argument("--width", type=int, required=True)
-    ap.add_argument("--dense", type=int, required=True)
+    ap.add_argument("--dense", type=int, default=0, help="the plain family's hidden dense layer")
     ap.add_argument("--batchnorm", action="store_true")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--out", type=Path, required=True, help="the cache file to add the measurement to")
     args = ap.parse_args(argv)
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    shape = dict(depth=args.depth, width=args.width, dense=args.dense, batchnorm=args.batchnorm)
+    shape = dict(depth=args.depth, width=args.width, dense=args.dense, batchnorm=args.batchnorm, family=args.family)
     entry = probe(**shape, batch_size=args.batch_size)
     found = read(args.out)
     found[net_key(**shape, batch_size=args.batch_size)] = entry
