@@ -156,3 +156,24 @@ def test_resnets_train_on_jax_without_tensorflow_in_both_precisions(tmp_path):
     assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
     assert {r.data.params["trainer.precision"] for r in runs} == {"float32", "bfloat16"}
     assert all(np.isfinite(r.data.metrics["train_loss"]) for r in runs)
+
+
+def test_the_nets_command_prints_the_depth_table_and_refuses_other_depths(capsys):
+    from prepbench import nets
+
+    nets.main(["--resnet", "8,20"])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("| net | n | parameters") and len(out) == 4
+    assert out[3].startswith("| ResNet-20 | 3 | 274,042 |")
+    with pytest.raises(SystemExit) as stop:
+        nets.main(["--resnet", "8,10"])
+    assert stop.value.code == 2 and "net.depth=10 is invalid for net=resnet" in capsys.readouterr().err
+
+
+def test_the_nets_command_lists_every_preset_the_residual_one_without_a_batchnorm_twin(capsys):
+    from prepbench import nets
+
+    nets.main([])
+    out = capsys.readouterr().out
+    assert "== net=resnet: 274,042 parameters" in out and "net=resnet prep=batchnorm" not in out
+    assert "== net=deep prep=batchnorm" in out and "== net=shallow: 545,098 parameters" in out
