@@ -13,6 +13,7 @@ def test_canonical_compares_numbers_by_value():
     assert canonical("1e-6") == canonical("1e-06") == canonical(1e-6)
     assert canonical("2500") == canonical("2500.0") and canonical("None") == canonical("null") == "null"
     assert canonical("shallow") == "shallow"
+    assert canonical("false") == canonical("False") == canonical(False) and canonical("true") == canonical(True)
 
 
 def test_a_zca_epsilon_row_stands_beside_zca_and_replaces_nothing():

@@ -82,12 +82,14 @@ class Selection:
 
 def canonical(value):
     """A setting's value for comparison: numbers by value (1e-6 == 1e-06, 2500 == 2500.0),
-    None/null/"" as "null", NaN (absent) kept as NaN."""
+    booleans as MLflow logs them (`false` == False), None/null/"" as "null", NaN (absent) kept as NaN."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return np.nan
     text = str(value).strip()
     if text in ("None", "null", ""):
         return "null"
+    if text.lower() in ("true", "false"):
+        return text.capitalize()
     try:
         number = float(text)
     except ValueError:
