@@ -192,3 +192,25 @@ def test_a_moderator_of_the_treatments_group_keeps_the_variants_whole():
     }
     memo = sel.runs[sel.runs["params.prep.zca_shrinkage"] == "0.0"]
     assert set(memo["left_out"]) == {"prep=zca, not the settings of zca_shrunk (--where)"}
+
+
+def test_exact_options_leave_out_a_variant_run_with_batch_norm_added():
+    """--exact-options: `--where prep=none,raw` selects those options' settings exactly, so the
+    batch-norm crossing's `raw` (named raw, prep.batchnorm=true) stays out of a report of the main
+    grid, while the `batchnorm` option's own runs (batch norm is its setting) stay in."""
+    off = {"prep.batchnorm": "False"}
+    on = {"prep.batchnorm": "True", "prep.batchnorm_momentum": "0.9"}
+    rows = grid(["none", "raw"], nets=("shallow",), seeds=range(3), params=off)
+    rows += grid(["batchnorm"], nets=("shallow",), seeds=range(3), params={**on, "prep.normalization": "none"})
+    crossing = grid(["raw"], nets=("shallow",), seeds=range(3), params=on)
+    for k, r in enumerate(rows + crossing):
+        r["start_time"] = k
+    runs = frame(rows + crossing)
+    where = (("prep", ("none", "raw", "batchnorm")),)
+
+    loose = select(runs, Spec(where=where))
+    assert "raw (batchnorm=True, momentum=0.9)" in loose.variants
+    exact = select(runs, Spec(where=where, exact_options=True))
+    assert exact.variants == ("none", "raw", "batchnorm")
+    left = exact.runs[exact.runs["run_id"].isin([r["run_id"] for r in crossing])]
+    assert set(left["left_out"]) == {"prep=raw, not the settings of raw (--where)"}

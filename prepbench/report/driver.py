@@ -202,6 +202,12 @@ def parser() -> argparse.ArgumentParser:
         help="analyse only runs with these settings (repeatable); default: the most common context. "
         "prep=zca_shrunk (an option of conf/prep/ that is no run's name) selects that option's settings exactly",
     )
+    ap.add_argument(
+        "--exact-options",
+        action="store_true",
+        help="each prep/net value of --where that is an option of conf/ selects exactly that option's settings, "
+        "even where runs bear its name (prep=raw leaves out raw with prep.batchnorm=true)",
+    )
     ap.add_argument("--level", type=float, default=stats.LEVEL, help=f"confidence level (default {stats.LEVEL})")
     ap.add_argument("--no-log-artifact", action="store_true", help="do not log the report to the sweep's parent run")
     return ap
@@ -220,6 +226,7 @@ def main(argv=None) -> int:
             baseline=args.baseline or "none",
             moderator=args.moderator,
             where=parse_where(args.where),
+            exact_options=args.exact_options,
             level=args.level,
         )
         write_report(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -187,7 +188,8 @@ def accuracy_table(root: Path) -> str:
             for frame in (cpu, gpu):
                 for net in ("shallow", "deep"):
                     found = frame[(frame["variant"] == variant) & (frame["moderator"] == net)]
-                    cells.append(f"{100 * found.iloc[0]['mean']:.2f}" if len(found) else "–")
+                    mean = found.iloc[0]["mean"] if len(found) else math.nan  # a net it has not run on: NaN
+                    cells.append("–" if math.isnan(mean) else f"{100 * mean:.2f}")
             seeds = one(cpu, variant=variant, moderator="shallow")["n"]
             rows.append([f"`{variant}`", f"{int(seeds)}", *cells])
     header = ["variant", "seeds (CPU)", "shallow (%)", "deep (%)", "GPU: shallow (%)", "GPU: deep (%)"]

@@ -54,6 +54,9 @@ class Spec:
     baseline: str = "none"
     moderator: str = "net"
     where: tuple = ()  # ((key, (value, ...)), ...)
+    # --exact-options: a `prep`/`net` value of --where that is an option of conf/ selects that option's
+    # settings exactly even where runs bear its name (`raw` leaves out `raw` with batch norm).
+    exact_options: bool = False
     level: float = stats.LEVEL
 
 
@@ -369,30 +372,37 @@ def _baseline_label(canon: pd.DataFrame, labels: pd.Series, meta: dict, spec: Sp
     return found[0]
 
 
-def _matches(canon: pd.DataFrame, key: str, values, moderator: str) -> tuple[pd.Series, dict]:
+def _matches(canon: pd.DataFrame, key: str, values, moderator: str, exact: bool = False) -> tuple[pd.Series, dict]:
     """Runs whose `key` is one of `values` (rule 2), and {name: option} for the options matched by
     their settings. For `prep` and `net`, a value that no run has as its name but that is an option
     of conf/ (`zca_shrunk`, named `zca`) selects the runs with exactly that option's settings:
     `--where prep=none,zca_shrunk` leaves out the other ZCA rows that `--where prep=none,zca` keeps.
     A moderator of the same group (`prep.batchnorm`), and what follows it, may differ from the
-    option's default: `zca_shrunk` with batch norm is still `zca_shrunk` on that level."""
-    hit = canon[key].isin([canonical(v) for v in values])
+    option's default: `zca_shrunk` with batch norm is still `zca_shrunk` on that level. `exact`
+    (--exact-options): every value that is an option selects its settings so, run name or not."""
     by_settings: dict = {}
     if key not in ("prep", "net"):
-        return hit, by_settings
+        return canon[key].isin([canonical(v) for v in values]), by_settings
+    by_option = {v: option_defaults(key, v) for v in values}
+    names = set(canon[key])
+    loose = [v for v in values if not by_option[v] or (canonical(v) in names and not exact)]
+    hit = canon[key].isin([canonical(v) for v in loose])
     group = [
         k
         for k in canon.columns
-        if group_of(k) == key and k not in (key, moderator) and not _follows(canon, moderator, k, key)
+        if group_of(k) == key
+        and k not in (key, moderator)
+        and (moderator == key or not _follows(canon, moderator, k, key))
     ]
     for value in values:
-        if canonical(value) in set(canon[key]) or not (defaults := option_defaults(key, value)):
+        if value in loose:
             continue
-        exact = pd.Series(True, index=canon.index)
+        defaults = by_option[value]
+        same = pd.Series(True, index=canon.index)
         for k in group:  # the option's value of every setting; none of the settings it does not have
-            exact &= canon[k].eq(defaults[k]) if k in defaults else canon[k].isna()
-        hit |= exact
-        by_settings[defaults.get(f"{key}.name")] = value
+            same &= canon[k].eq(defaults[k]) if k in defaults else canon[k].isna()
+        hit |= same
+        by_settings.setdefault(defaults.get(f"{key}.name"), value)
     return hit, by_settings
 
 
@@ -415,7 +425,7 @@ def select(df: pd.DataFrame, spec: Spec) -> Selection:
                 f"--where {key}={','.join(values)} names no setting of these runs; "
                 f"expected a param such as data.train_size"
             )
-        hit, by_settings = _matches(canon, key, values, spec.moderator)
+        hit, by_settings = _matches(canon, key, values, spec.moderator, spec.exact_options)
         outside = (left == "") & ~hit
         left[outside] = [
             f"{key}={'unset' if _nan(v) else v}"
