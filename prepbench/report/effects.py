@@ -158,9 +158,9 @@ def adjust(family: list, alpha: float) -> None:
         row.update(p_holm=ph, family_size=int(np.isfinite(p).sum()), level_holm=lv, ci_low_holm=low, ci_high_holm=high)
 
 
-def doses(moderators) -> dict[str, float] | None:
+def doses(moderators, minimum: int = 3) -> dict[str, float] | None:
     """level -> log2 of its number, when the moderator is a dose (`depth=4`, `train_size=2500`, `8`)
-    with at least three positive levels: the levels of a dose-response. None otherwise."""
+    with at least `minimum` positive levels (three: the levels of a dose-response). None otherwise."""
     out = {}
     for m in moderators:
         try:
@@ -170,7 +170,7 @@ def doses(moderators) -> dict[str, float] | None:
         if value <= 0:
             return None
         out[m] = float(np.log2(value))
-    return out if len(out) >= 3 else None
+    return out if len(out) >= minimum else None
 
 
 def trends(cells, metric: Metric, contrasts: dict, moderators, level: float) -> list:

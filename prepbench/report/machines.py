@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from prepbench.report.effects import doses
 from prepbench.track.identity import LATE_SETTINGS, NOT_IN_HASH
 from prepbench.track.machine import kind_of
 
@@ -245,7 +246,7 @@ def within_machine(a, metric_column: str = "test_accuracy") -> pd.DataFrame:
         .agg(n="count", mean_pp="mean")
         .reset_index()
     )
-    slopes = _slopes(per_seed, doses(a.selection.moderators))
+    slopes = _slopes(per_seed, doses(a.selection.moderators, minimum=2))  # a slope per machine: two levels do
     return pd.concat([table, slopes], ignore_index=True) if len(slopes) else table
 
 
@@ -265,20 +266,6 @@ def same_machine_benefits(a, metric_column: str = "test_accuracy") -> pd.DataFra
                 benefit = 100 * (p[metric_column] - m[metric_column])
                 rows.append((p[MACHINE], variant, moderator, seed, benefit))
     return pd.DataFrame(rows, columns=["machine", "variant", "moderator", "seed", "benefit_pp"])
-
-
-def doses(moderators) -> dict | None:
-    """level -> log2 of its number, where every level is a positive number (`depth=4`, `8`)."""
-    out = {}
-    for m in moderators:
-        try:
-            value = float(str(m).rsplit("=", 1)[-1])
-        except ValueError:
-            return None
-        if value <= 0:
-            return None
-        out[m] = float(np.log2(value))
-    return out if len(out) >= 2 else None
 
 
 def _slopes(per_seed: pd.DataFrame, x: dict | None) -> pd.DataFrame:

@@ -22,7 +22,7 @@ import os
 import platform
 import re
 
-from prepbench.train.precision import cpu_flags
+from prepbench.train.precision import cpu_flags, nvidia_smi
 
 # (flag in /proc/cpuinfo, family), widest first: the first one present names the CPU's family.
 ISA_FAMILIES = (
@@ -97,22 +97,7 @@ def kind_of(tags: dict) -> str:
 def gpu_names() -> str:
     """The NVIDIA GPUs nvidia-smi lists ("NVIDIA H200", as JAX names them too), comma-separated; ""
     without one."""
-    import shutil
-    import subprocess
-
-    if shutil.which("nvidia-smi") is None:
-        return ""
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return ", ".join(line.strip() for line in out.splitlines() if line.strip())
+    return ", ".join(nvidia_smi("name"))
 
 
 def this_kind() -> str:

@@ -48,20 +48,28 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
     return set()
 
 
-def gpu_compute_capabilities() -> list[float]:
-    """Compute capabilities of the NVIDIA GPUs that nvidia-smi lists; [] without one."""
+def nvidia_smi(field: str) -> list[str]:
+    """One `--query-gpu` field per NVIDIA GPU that nvidia-smi lists; [] without one."""
     if shutil.which("nvidia-smi") is None:
         return []
     try:
         out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
+            ["nvidia-smi", f"--query-gpu={field}", "--format=csv,noheader"],
             capture_output=True,
             text=True,
             timeout=20,
             check=True,
         ).stdout
-        return [float(line) for line in out.split()]
-    except (OSError, subprocess.SubprocessError, ValueError):
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def gpu_compute_capabilities() -> list[float]:
+    """Compute capabilities of the NVIDIA GPUs that nvidia-smi lists; [] without one."""
+    try:
+        return [float(cap) for cap in nvidia_smi("compute_cap")]
+    except ValueError:
         return []
 
 
