@@ -33,8 +33,22 @@ class Metric:
     title: str  # as a table heading says it
 
 
+TREND_SUFFIX = ") per doubling of the moderator"  # a trend's contrast: "(plus − minus)" + this
+
+
 def contrast_text(plus: str, minus: str) -> str:
     return f"{plus} − {minus}"
+
+
+def parse_contrast(text: str) -> tuple[str, str]:
+    """(plus, minus) from a contrast as this module writes it: `none − raw on depth=1` (a benefit),
+    `(none − raw) per doubling of the moderator` (a trend)."""
+    if text.startswith("(") and text.endswith(TREND_SUFFIX):
+        text = text[1 : -len(TREND_SUFFIX)]
+    plus, sep, minus = text.rsplit(" on ", 1)[0].partition(" − ")
+    if not (sep and plus and minus):
+        raise ValueError(f"{text!r} is not a contrast; expected 'PLUS − MINUS'")
+    return plus, minus
 
 
 def series(cells: pd.DataFrame, column: str, variant: str, moderator: str) -> pd.Series:
@@ -194,7 +208,7 @@ def trends(cells, metric: Metric, contrasts: dict, moderators, level: float) -> 
             "trend",
             v,
             TREND_LEVEL,
-            f"({contrast_text(plus, minus)}) per doubling of the moderator",
+            f"({contrast_text(plus, minus)}{TREND_SUFFIX}",
             c,
             stats.sign_flip_test(stats.seed_slopes(table)),
             table.index,
