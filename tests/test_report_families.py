@@ -12,7 +12,7 @@ SEEDS = range(5)
 NOISE = [0.003, -0.002, 0.001, -0.003, 0.001]
 
 
-def ladder(tmp_path, name, depths, raw_benefit):
+def ladder(tmp_path, name, depths, raw_benefit, variants=("none", "raw", "std")):
     """A ladder's report, from runs whose planted benefit of scaling (none − raw) at depth d is
     raw_benefit(d); std is none plus noise (no trend in either family)."""
     rows = []
@@ -21,6 +21,7 @@ def ladder(tmp_path, name, depths, raw_benefit):
             none = 0.60 + 0.01 * s
             wobble = NOISE[s] * np.log2(d)  # per-seed slopes that differ, so they have a spread
             accs = {"none": none, "raw": none - raw_benefit(d) + wobble, "std": none + wobble}
+            accs = {p: a for p, a in accs.items() if p in variants}
             rows += [
                 job(p, f"{name}{d}", s, depth=d, acc=a, start=len(rows) + i) for i, (p, a) in enumerate(accs.items())
             ]
@@ -59,6 +60,17 @@ def test_slopes_rungs_and_their_difference_variant_by_variant(two, tmp_path, cap
     assert "| `raw` | plain | 5 | -10.00 [" in page and "| `raw` | resnet | 5 | +0.00 [" in page
     assert page.index("| `raw` | resnet") < page.index("| `std` | plain")  # variant by variant
     assert "- **resnet** (`" in page and "depth=8, depth=14, depth=20; 1.32 doublings of depth" in page
+
+
+def test_a_variant_one_family_lacks_is_named_and_left_out(tmp_path):
+    plain = ladder(tmp_path, "plain", (1, 2, 4), lambda d: 0.1)
+    resnet = ladder(tmp_path, "resnet", (8, 14, 20), lambda d: 0.1, variants=("none", "raw"))
+    assert families.main([f"plain={plain}", f"resnet={resnet}", "--out", str(tmp_path / "f")]) == 0
+    assert set(pd.read_csv(tmp_path / "f" / "families.csv")["variant"]) == {"raw"}
+    assert (
+        "2.00 doublings of depth; not in every family, so left out: `std`"
+        in (tmp_path / "f" / "families.md").read_text()
+    )
 
 
 def test_a_report_whose_runs_changed_since_is_refused(two, tmp_path, capsys):

@@ -175,7 +175,7 @@ def document(table: pd.DataFrame, families: list[Family], command: str) -> Docum
         "Welch's t test on the per-seed slopes, Holm across variants, the interval at the level that "
         f"agrees with the verdict. Produced by `{command}`."
     )
-    doc.ul(f"**{f.name}** (`{f.folder}`): {', '.join(f.dose)}; {_doublings(f)} doublings of depth" for f in families)
+    doc.ul(_rungs(f, shared=set(table["variant"])) for f in families)
     doc.table(
         [
             "variant",
@@ -213,9 +213,13 @@ def document(table: pd.DataFrame, families: list[Family], command: str) -> Docum
     return doc
 
 
-def _doublings(f: Family) -> str:
+def _rungs(f: Family, shared: set) -> str:
+    """The family's depths, and the variants of its ladder that not every family has."""
     x = list(f.dose.values())
-    return f"{x[-1] - x[0]:.2f}"
+    alone = [f"`{v}`" for v in f.trends.index if v not in shared]
+    return f"**{f.name}** (`{f.folder}`): {', '.join(f.dose)}; {x[-1] - x[0]:.2f} doublings of depth" + (
+        f"; not in every family, so left out: {', '.join(alone)}" if alone else ""
+    )
 
 
 def _interval(mean: float, low: float, high: float) -> str:
