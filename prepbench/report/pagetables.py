@@ -36,6 +36,12 @@ from prepbench.report.pagewords import (
 )
 
 
+def seed_counts(*rows: pd.Series) -> str:
+    """The seeds behind the rows of a table line, in their order: "5", or "5/3" where they differ
+    (a net whose row is still running)."""
+    return "/".join(str(n) for n in dict.fromkeys(int(row["n"]) for row in rows))
+
+
 def claims_table(root: Path, full: bool) -> str:
     """The memo's claims at convergence: benefit over `none` per net and the shallow − deep
     interaction, in pp; `full` adds seeds and the GPU replication's interaction."""
@@ -51,8 +57,7 @@ def claims_table(root: Path, full: bool) -> str:
         verdict = f"{claim_status(claim, shallow, deep)}: {effect_words(shallow, deep, interaction)}"
         row = [claim.claim, contrast(shallow), effect(shallow), effect(deep), effect(interaction), verdict]
         if full:
-            seeds = {int(shallow["n"]), int(deep["n"])}
-            row[2:2] = ["/".join(str(n) for n in sorted(seeds))]
+            row[2:2] = [seed_counts(shallow, deep)]
             found = gpu[(gpu["kind"] == "interaction") & (gpu["variant"] == claim.variant)]
             row.append(effect(found.iloc[0]) if len(found) else "not run")
         rows.append(row)
@@ -148,9 +153,10 @@ def two_net_table(root: Path, report: str, metric: str = "test_accuracy", only: 
             one(frame, kind="benefit", variant=variant, moderator="deep"),
             one(frame, kind="interaction", variant=variant),
         )
-        seeds = f"{int(shallow['n'])}"
         words = effect_words(shallow, deep, interaction)
-        rows.append([label(variant), seeds, effect(shallow), effect(deep), effect(interaction), words])
+        rows.append(
+            [label(variant), seed_counts(shallow, deep), effect(shallow), effect(deep), effect(interaction), words]
+        )
     header = ["variant", "seeds", "shallow", "deep", "shallow − deep", "what it does"]
     return table(header, ["l", "r", "r", "r", "r", "l"], rows)
 
@@ -190,8 +196,8 @@ def accuracy_table(root: Path) -> str:
                     found = frame[(frame["variant"] == variant) & (frame["moderator"] == net)]
                     mean = found.iloc[0]["mean"] if len(found) else math.nan  # a net it has not run on: NaN
                     cells.append("–" if math.isnan(mean) else f"{100 * mean:.2f}")
-            seeds = one(cpu, variant=variant, moderator="shallow")["n"]
-            rows.append([f"`{variant}`", f"{int(seeds)}", *cells])
+            seeds = seed_counts(*(one(cpu, variant=variant, moderator=net) for net in ("shallow", "deep")))
+            rows.append([f"`{variant}`", seeds, *cells])
     header = ["variant", "seeds (CPU)", "shallow (%)", "deep (%)", "GPU: shallow (%)", "GPU: deep (%)"]
     return table(header, ["l", *["r"] * 5], rows)
 
