@@ -71,9 +71,9 @@ def test_main_writes_the_report_table_and_figure(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out == "chosen: 6 epochs\n"
 
 
-def finals(rows):
+def finals(rows, plateaued=True):
     return pd.DataFrame(
-        [dict(net=n, value=v, seed=s, val_accuracy=a, train_accuracy=1.0) for n, v, s, a in rows],
+        [dict(net=n, value=v, seed=s, val_accuracy=a, train_accuracy=1.0, plateaued=plateaued) for n, v, s, a in rows],
     )
 
 
@@ -119,8 +119,46 @@ def test_choose_writes_its_table_and_figure_and_refuses_a_key_the_runs_lack(tmp_
     assert capsys.readouterr().out == "chosen: prep.zca_shrinkage=1\n"
     text = (out / "pilot.md").read_text()
     assert "| prep.zca_shrinkage | deep val % (sd, seeds) | shallow val % (sd, seeds) |" in text
-    assert "| 1 | 60.50 (±0.71, 2) | 60.50 (±0.71, 2) | 100.0 | 100.0 | 60.50 |" in text
+    assert "| 1 | 60.50 (±0.71, 2) | 60.50 (±0.71, 2) | 100.0 | 100.0 | 60.50 | 4/4 |" in text
+    assert "within 0.5 pp of its best validation accuracy): 4 of the chosen value's 4 runs have plateaued." in text
     assert (out / "choice.png").stat().st_size > 0
+
+
+def test_choose_says_when_the_chosen_values_runs_have_not_plateaued(tmp_path, monkeypatch):
+    from prepbench.study import pilot
+
+    rows = [(n, v, s, 0.5 + v / 10) for n in ("shallow", "deep") for v in (0.01, 1.0) for s in (0, 1)]
+    table = finals(rows, plateaued=False)
+    table.loc[0, "plateaued"] = True  # one run of the value not chosen
+    monkeypatch.setattr(pilot, "load_finals", lambda uri, experiment, key: table)
+    out = tmp_path / "out"
+    assert (
+        pilot.main(["--experiment", "p", "--tracking-uri", "sqlite:///x.db", "--out", str(out), "--choose", "k"]) == 0
+    )
+    text = (out / "pilot.md").read_text()
+    assert "| 0.01 |" in text and "| 1/4 |" in text
+    assert "0 of the chosen value's 4 runs have plateaued, so its budget may be short of the plateau." in text
+
+
+def test_the_plateau_rule_is_the_epoch_pilots():
+    from prepbench.study.pilot import plateaued
+
+    assert plateaued([0.50, 0.600, 0.598, 0.596, 0.599])  # last 3 within 0.5 pp of the best
+    assert not plateaued([0.50, 0.600, 0.598, 0.594, 0.599])  # 0.594 is 0.6 pp below
+    assert not plateaued([0.60, 0.60])  # fewer epochs than the window
+
+
+def test_a_pilot_stopped_part_way_is_refused_not_scored_on_fewer_seeds():
+    from prepbench.study.pilot import PrepbenchError, complete
+
+    rows = [(n, v, s, 0.5) for n in ("shallow", "deep") for v in (1.0, 10.0) for s in (0, 1, 2)]
+    complete(finals(rows), "prep.zca_shrinkage")
+    short = finals([r for r in rows if not (r[0] == "deep" and r[1] == 10.0 and r[2] == 2)])
+    with pytest.raises(PrepbenchError) as err:
+        complete(short, "prep.zca_shrinkage")
+    assert str(err.value).startswith(
+        "pilot incomplete: prep.zca_shrinkage=10 on deep has FINISHED seeds [0, 1]; expected seeds [0, 1, 2]"
+    )
 
 
 def test_choose_names_the_missing_param(tmp_path):
@@ -137,3 +175,23 @@ def test_choose_names_the_missing_param(tmp_path):
     client.set_terminated(run.info.run_id)
     with pytest.raises(pilot.PrepbenchError, match="has no param prep.zca_shrinkage; expected a key the pilot varies"):
         pilot.load_finals(uri, "p", "prep.zca_shrinkage")
+
+
+def test_load_finals_reads_each_runs_plateau_from_its_validation_curve(tmp_path):
+    import mlflow
+
+    from prepbench.study import pilot
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    client = mlflow.tracking.MlflowClient(uri)
+    exp = client.create_experiment("p")
+    for seed, curve in ((0, [0.5, 0.6, 0.6, 0.6]), (1, [0.4, 0.5, 0.55, 0.6])):
+        run = client.create_run(exp).info.run_id
+        for key, value in (("prep", "none"), ("net", "resnet"), ("seed", seed), ("trainer.lr", 0.001)):
+            client.log_param(run, key, value)
+        for epoch, acc in enumerate(curve, start=1):
+            client.log_metric(run, "val_accuracy", acc, step=epoch)
+        client.set_terminated(run)
+    finals = pilot.load_finals(uri, "p", "trainer.lr").set_index("seed")
+    assert finals.loc[0, "plateaued"] and not finals.loc[1, "plateaued"]
+    assert finals.loc[1, "val_accuracy"] == 0.6

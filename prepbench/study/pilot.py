@@ -15,7 +15,9 @@ smallest budget that is enough for every net.
 
 Which value of a setting (`--choose KEY`, each net at several values of KEY and several seeds). A
 value's score is its final validation accuracy averaged over seeds, then over the nets (each net
-weighs the same); the study uses the value with the highest score.
+weighs the same); the study uses the value with the highest score. Every value and net must have
+the same seeds FINISHED. Whether the chosen value's runs have plateaued, by the rule above, is
+reported beside it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ from prepbench.io import atomic_write, write_text
 
 WINDOW = 3
 TOLERANCE = 0.005  # 0.5 percentage points
+
+
+def plateaued(acc, window: int = WINDOW, tolerance: float = TOLERANCE) -> bool:
+    """Each of the last `window` epochs within `tolerance` of the run's best validation accuracy."""
+    return bool(len(acc) >= window and (max(acc) - min(acc[-window:])) <= tolerance)
 
 
 def load_curves(tracking_uri: str, experiment: str) -> pd.DataFrame:
@@ -67,7 +74,7 @@ def decide(curves: pd.DataFrame, window: int = WINDOW, tolerance: float = TOLERA
                 budget=budget,
                 best=acc.max(),
                 final=acc[-1],
-                plateaued=bool(len(acc) >= window and (acc.max() - acc[-window:]).max() <= tolerance),
+                plateaued=plateaued(acc, window, tolerance),
             )
         )
     table = pd.DataFrame(rows)
@@ -123,7 +130,8 @@ def document(table: pd.DataFrame, chosen: int | None, command: str) -> Document:
 
 
 def load_finals(tracking_uri: str, experiment: str, key: str) -> pd.DataFrame:
-    """One row per FINISHED job run: net, value (of `key`), seed, val_accuracy, train_accuracy (final)."""
+    """One row per FINISHED job run: net, value (of `key`), seed, val_accuracy, train_accuracy (final),
+    and whether its validation curve has plateaued."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
@@ -133,6 +141,7 @@ def load_finals(tracking_uri: str, experiment: str, key: str) -> pd.DataFrame:
     rows = []
     for run in client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED' and params.prep != ''"):
         params, metrics = run.data.params, run.data.metrics
+        history = client.get_metric_history(run.info.run_id, "val_accuracy")
         if key not in params:
             raise PrepbenchError(
                 f"--choose {key}: run {run.info.run_id} has no param {key}; expected a key the pilot varies"
@@ -144,16 +153,34 @@ def load_finals(tracking_uri: str, experiment: str, key: str) -> pd.DataFrame:
                 seed=int(params["seed"]),
                 val_accuracy=metrics.get("val_accuracy"),
                 train_accuracy=metrics.get("train_accuracy"),
+                plateaued=plateaued([m.value for m in sorted(history, key=lambda m: m.step)]),
             )
         )
     if not rows:
         raise PrepbenchError(f"experiment {experiment!r} has no FINISHED job runs")
-    return pd.DataFrame(rows)
+    finals = pd.DataFrame(rows)
+    complete(finals, key)
+    return finals
+
+
+def complete(finals: pd.DataFrame, key: str) -> None:
+    """The rule averages the same seeds for every value and net: a pilot stopped part-way is refused,
+    not scored on fewer seeds for some values."""
+    seeds = finals.groupby(["value", "net"]).seed.agg(lambda s: tuple(sorted(set(s))))
+    expected = tuple(sorted(set(finals.seed)))
+    short = seeds[seeds != expected]
+    if len(short):
+        (value, net), have = next(iter(short.items()))
+        raise PrepbenchError(
+            f"pilot incomplete: {key}={value:g} on {net} has FINISHED seeds {list(have)}; expected seeds "
+            f"{list(expected)} for every value and net (run the pilot's sweep again: it runs only what is missing)"
+        )
 
 
 def choose(finals: pd.DataFrame) -> tuple[pd.DataFrame, float]:
     """Per value: each net's mean and sd of final validation accuracy over seeds, the seeds, the mean
-    final training accuracy, and the score (the nets' means averaged); the value with the best score."""
+    final training accuracy, the score (the nets' means averaged) and how many of its runs have
+    plateaued; the value with the best score."""
     per_net = finals.groupby(["value", "net"]).agg(
         val=("val_accuracy", "mean"),
         sd=("val_accuracy", "std"),
@@ -163,6 +190,8 @@ def choose(finals: pd.DataFrame) -> tuple[pd.DataFrame, float]:
     table = per_net.unstack("net")
     table.columns = [f"{stat}_{net}" for stat, net in table.columns]
     table["score"] = per_net["val"].groupby("value").mean()
+    table["plateaued"] = finals.groupby("value").plateaued.sum()
+    table["runs"] = finals.groupby("value").size()
     table = table.reset_index()
     return table, float(table.loc[table.score.idxmax(), "value"])
 
@@ -198,15 +227,21 @@ def choice_document(table: pd.DataFrame, chosen: float, key: str, command: str) 
         "the seeds, then over the nets (each net weighs the same); the study uses the value with the highest "
         "score. Final training accuracy is shown beside it: how much of the training set the net memorized."
     )
-    head = [key] + [f"{net} val % (sd, seeds)" for net in nets] + [f"{net} train %" for net in nets] + ["score %"]
+    head = [key] + [f"{net} val % (sd, seeds)" for net in nets] + [f"{net} train %" for net in nets]
+    head += ["score %", "plateaued runs"]
     rows = []
     for r in table.to_dict("records"):
         vals = [f"{100 * r[f'val_{n}']:.2f} (±{100 * r[f'sd_{n}']:.2f}, {int(r[f'seeds_{n}'])})" for n in nets]
-        rows.append(
-            [f"{r['value']:g}", *vals, *[f"{100 * r[f'train_{n}']:.1f}" for n in nets], f"{100 * r['score']:.2f}"]
-        )
+        trains = [f"{100 * r[f'train_{n}']:.1f}" for n in nets]
+        rows.append([f"{r['value']:g}", *vals, *trains, f"{100 * r['score']:.2f}", f"{r['plateaued']}/{r['runs']}"])
     doc.table(head, rows, align="l" + "r" * (len(head) - 1))
     doc.p(f"**Chosen: {key}={chosen:g}.**")
+    at = table.set_index("value").loc[chosen, ["plateaued", "runs"]].astype(int)
+    doc.p(
+        f"Plateau, the epoch pilot's rule (each of a run's last {WINDOW} epochs within {100 * TOLERANCE:.1f} pp "
+        f"of its best validation accuracy): {at['plateaued']} of the chosen value's {at['runs']} runs have "
+        + ("plateaued." if at["plateaued"] == at["runs"] else "plateaued, so its budget may be short of the plateau.")
+    )
     doc.img("choice.png", f"final validation accuracy by {key}", caption=False)
     return doc
 
