@@ -163,22 +163,15 @@ def two_net_table(root: Path, report: str, metric: str = "test_accuracy", only: 
 
 def resolution_table(root: Path) -> str:
     """Per-comparison 95% half-width of each interaction at the seeds reached, CPU and GPU."""
-    cpu, gpu = effects(root, CONVERGED), effects(root, GPU)
+    gpu = effects(root, GPU)
     rows = []
     for claim in CLAIMS:
         if claim.report != CONVERGED:
             continue
-        here = one(cpu, kind="interaction", variant=claim.variant)
-        there = one(gpu, kind="interaction", variant=claim.variant)
-        seeds = one(cpu, kind="benefit", variant=claim.variant, moderator="shallow")["n"]
-        rows.append(
-            [
-                label(claim.variant),
-                f"{int(seeds)}",
-                f"±{100 * here['halfwidth']:.2f}",
-                f"±{100 * there['halfwidth']:.2f}",
-            ]
-        )
+        shallow, deep, here = rows_of(root, claim)
+        there = gpu[(gpu["kind"] == "interaction") & (gpu["variant"] == claim.variant)]
+        on_gpu = f"±{100 * there.iloc[0]['halfwidth']:.2f}" if len(there) else "not run"  # crop came later
+        rows.append([label(claim.variant), seed_counts(shallow, deep), f"±{100 * here['halfwidth']:.2f}", on_gpu])
     return table(["variant", "seeds", "half-width (pp)", "GPU, 10 seeds"], ["l", "r", "r", "r"], rows)
 
 
