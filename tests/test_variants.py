@@ -21,6 +21,7 @@ def test_every_prep_file_is_a_variant_in_report_order():
         "zca",
         "zca_reg",
         "zca_shrunk",
+        "zca_shrunk10",
         "zca_shrunk_all",
         "zca_shrunk_gcn",
         "zca_shrunk_pca",
@@ -44,6 +45,24 @@ def test_an_alias_inherits_its_targets_settings():
     assert variant("zca").settings == zca
     assert variant("zca_reg").settings == zca | {"zca_epsilon": 0.1}
     assert variant("batchnorm").settings == {"gcn": None, "batchnorm_momentum": 0.9}
+
+
+def test_an_option_and_its_settings_on_the_command_line_are_one_job():
+    """The s = 10 rows ran as `prep=zca_shrunk prep.zca_shrinkage=10.0` (issue 36, sixth sitting):
+    they are zca_shrunk10's runs (one identity, so resume and `--where prep=zca_shrunk10` find them),
+    with batch norm too, and not zca_shrunk's (s = 1)."""
+    from prepbench.config import compose
+    from prepbench.track.identity import config_hash
+
+    def job(*overrides, experiment="converged"):
+        return config_hash(compose([f"experiment={experiment}", "net=deep", "seed=3", *overrides]))
+
+    assert variant("zca_shrunk10").settings["zca_shrinkage"] == 10.0
+    by_option = job("prep=zca_shrunk10")
+    assert job("prep=zca_shrunk", "prep.zca_shrinkage=10.0") == by_option
+    assert job("prep=zca_shrunk") != by_option
+    crossed = job("prep=zca_shrunk", "prep.zca_shrinkage=10.0", experiment="converged-bn")
+    assert crossed == job("prep=zca_shrunk10", experiment="converged-bn") != by_option
 
 
 def test_unknown_names_sort_last_and_are_refused_by_name():
