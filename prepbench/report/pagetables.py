@@ -42,6 +42,12 @@ def seed_counts(*rows: pd.Series) -> str:
     return "/".join(str(n) for n in dict.fromkeys(int(row["n"]) for row in rows))
 
 
+def gpu_interaction(gpu: pd.DataFrame, variant: str) -> pd.Series | None:
+    """The GPU replication's shallow − deep row of a variant, or None where it never ran there (crop)."""
+    found = gpu[(gpu["kind"] == "interaction") & (gpu["variant"] == variant)]
+    return found.iloc[0] if len(found) else None
+
+
 def claims_table(root: Path, full: bool) -> str:
     """The memo's claims at convergence: benefit over `none` per net and the shallow − deep
     interaction, in pp; `full` adds seeds and the GPU replication's interaction."""
@@ -58,8 +64,8 @@ def claims_table(root: Path, full: bool) -> str:
         row = [claim.claim, contrast(shallow), effect(shallow), effect(deep), effect(interaction), verdict]
         if full:
             row[2:2] = [seed_counts(shallow, deep)]
-            found = gpu[(gpu["kind"] == "interaction") & (gpu["variant"] == claim.variant)]
-            row.append(effect(found.iloc[0]) if len(found) else "not run")
+            there = gpu_interaction(gpu, claim.variant)
+            row.append("not run" if there is None else effect(there))
         rows.append(row)
     align = ["l", "l"] + ["r"] * (len(header) - 3) + ["l"]
     if full:
@@ -169,8 +175,8 @@ def resolution_table(root: Path) -> str:
         if claim.report != CONVERGED:
             continue
         shallow, deep, here = rows_of(root, claim)
-        there = gpu[(gpu["kind"] == "interaction") & (gpu["variant"] == claim.variant)]
-        on_gpu = f"±{100 * there.iloc[0]['halfwidth']:.2f}" if len(there) else "not run"  # crop came later
+        there = gpu_interaction(gpu, claim.variant)
+        on_gpu = "not run" if there is None else f"±{100 * there['halfwidth']:.2f}"
         rows.append([label(claim.variant), seed_counts(shallow, deep), f"±{100 * here['halfwidth']:.2f}", on_gpu])
     return table(["variant", "seeds", "half-width (pp)", "GPU, 10 seeds"], ["l", "r", "r", "r"], rows)
 

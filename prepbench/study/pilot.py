@@ -141,11 +141,11 @@ def load_finals(tracking_uri: str, experiment: str, key: str) -> pd.DataFrame:
     rows = []
     for run in client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED' and params.prep != ''"):
         params, metrics = run.data.params, run.data.metrics
-        history = client.get_metric_history(run.info.run_id, "val_accuracy")
         if key not in params:
             raise PrepbenchError(
                 f"--choose {key}: run {run.info.run_id} has no param {key}; expected a key the pilot varies"
             )
+        history = client.get_metric_history(run.info.run_id, "val_accuracy")
         rows.append(
             dict(
                 net=params["net"],
