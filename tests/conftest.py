@@ -34,6 +34,19 @@ def cifar_jpeg(cache_dir):
     return load_splits(cfg)
 
 
+@pytest.fixture(scope="session")
+def synthetic_splits(cache_dir):
+    """conf/data/synthetic.yaml's splits (small random images), made once per test session."""
+    from prepbench.data.splits import load_splits
+
+    cfg = OmegaConf.merge(
+        OmegaConf.load(ROOT / "conf" / "data_splits.yaml"), OmegaConf.load(ROOT / "conf" / "data" / "synthetic.yaml")
+    )
+    cfg.pop("defaults")
+    cfg.cache_dir = str(cache_dir)
+    return load_splits(cfg)
+
+
 @pytest.fixture
 def images():
     return np.random.default_rng(0).integers(0, 256, size=(64, 8, 8, 3), dtype=np.uint8)

@@ -9,7 +9,6 @@ import pytest
 from omegaconf import OmegaConf
 
 from prepbench import ROOT
-from prepbench.data.splits import load_splits
 from prepbench.train.pipeline_numpy import Slices, make_inputs, prefetched
 from prepbench.variants import build
 
@@ -17,13 +16,8 @@ AUGMENTATION = OmegaConf.load(ROOT / "conf" / "config.yaml").augmentation
 
 
 @pytest.fixture(scope="module")
-def splits(tmp_path_factory):
-    cfg = OmegaConf.merge(
-        OmegaConf.load(ROOT / "conf" / "data_splits.yaml"), OmegaConf.load(ROOT / "conf" / "data" / "synthetic.yaml")
-    )
-    cfg.pop("defaults")
-    cfg.cache_dir = str(tmp_path_factory.mktemp("cache"))
-    return load_splits(cfg)
+def splits(synthetic_splits):
+    return synthetic_splits
 
 
 @pytest.mark.parametrize(

@@ -5,24 +5,19 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from prepbench import ROOT
-from prepbench.data.splits import load_splits
 from prepbench.variants import build
 
 
-def test_no_dataset_autotunes_so_no_epoch_waits_on_a_tuning_thread(tmp_path):
+def test_no_dataset_autotunes_so_no_epoch_waits_on_a_tuning_thread(synthetic_splits):
     """Keras makes each dataset's iterator anew every epoch, and an autotuned iterator's release
     waits for its tuning thread's timed sleep; with a fixed parallelism the batches are the same,
     in the same order, epoch after epoch."""
     from prepbench.train import pipeline_tf
 
-    cfg = OmegaConf.merge(
-        OmegaConf.load(ROOT / "conf" / "data_splits.yaml"), OmegaConf.load(ROOT / "conf" / "data" / "synthetic.yaml")
-    )
-    cfg.pop("defaults")
-    cfg.cache_dir = str(tmp_path)
-    splits = load_splits(cfg)
     augmentation = OmegaConf.load(ROOT / "conf" / "config.yaml").augmentation
-    inputs = pipeline_tf.make_inputs(splits, build("crop"), batch_size=32, epochs=2, seed=1, augmentation=augmentation)
+    inputs = pipeline_tf.make_inputs(
+        synthetic_splits, build("crop"), batch_size=32, epochs=2, seed=1, augmentation=augmentation
+    )
     for dataset in (inputs.train, inputs.val, inputs.test):
         assert dataset.options().autotune.enabled is False
     first = [x.numpy() for x, _ in inputs.run_batches(2)]

@@ -3,7 +3,6 @@ import pytest
 from omegaconf import OmegaConf
 
 from prepbench import ROOT
-from prepbench.data.splits import load_splits
 from prepbench.train.batches import batch_order
 from prepbench.train.fit import NonFiniteLossError, fit_and_evaluate, make_inputs
 from prepbench.variants import build
@@ -13,13 +12,8 @@ NET = OmegaConf.create(dict(depth=1, width=4, dense=8))
 
 
 @pytest.fixture(scope="module")
-def splits(tmp_path_factory):
-    cfg = OmegaConf.merge(
-        OmegaConf.load(ROOT / "conf" / "data_splits.yaml"), OmegaConf.load(ROOT / "conf" / "data" / "synthetic.yaml")
-    )
-    cfg.pop("defaults")
-    cfg.cache_dir = str(tmp_path_factory.mktemp("cache"))
-    return load_splits(cfg)
+def splits(synthetic_splits):
+    return synthetic_splits
 
 
 def trainer(**overrides):

@@ -23,6 +23,7 @@ from prepbench.train.batches import Inputs, batch_order, prepared_arrays
 # autotuning thread to wake from a timed sleep that doubles up to 60 s: on a 2-core CPU, ResNet-20's
 # 20 s epochs sat idle for up to 20 s more. A fixed parallelism leaves the batches as they were (the
 # map is deterministic), so it changes the speed alone (docs/resnet.md, tests/test_pipeline_tf.py).
+# Under UNTUNED, AUTOTUNE is resolved once: min(16, cores) parallel calls, and never retuned.
 UNTUNED = tf.data.Options()
 UNTUNED.autotune.enabled = False
 
@@ -39,7 +40,6 @@ def make_inputs(
 ) -> Inputs:
     """Preprocess the splits once (from `cache` if it holds them: batches.prepared_arrays) and wrap
     them in tf.data pipelines."""
-    autotune = tf.data.AUTOTUNE  # with autotuning off (UNTUNED): min(16, cores) parallel calls, fixed
     n = len(splits.y_train)
     x_train, x_val, x_test = prepared_arrays(splits, p, cache)
     # Variables, not constants: a dataset function captures a variable by handle, while a captured
@@ -68,14 +68,14 @@ def make_inputs(
 
     train = (
         tf.data.Dataset.range(steps, output_type=tf.int32)
-        .map(lambda step: load(epoch * steps + step), num_parallel_calls=autotune, deterministic=True)
-        .prefetch(autotune)
+        .map(lambda step: load(epoch * steps + step), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .prefetch(tf.data.AUTOTUNE)
         .with_options(UNTUNED)
     )
 
     def evaluation(x, y):
         ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
-        return ds.batch(max(batch_size, 256)).prefetch(autotune).with_options(UNTUNED)
+        return ds.batch(max(batch_size, 256)).prefetch(tf.data.AUTOTUNE).with_options(UNTUNED)
 
     return Inputs(
         train=train,
