@@ -3,6 +3,7 @@
     cfg = compose(["net=deep", "data.train_size=1000"])   # conf/ as a job sees it, with overrides
     cfg = compose(overrides, checked=False, return_hydra_config=True)  # unchecked, with `hydra`
     validate(cfg)                                          # every range rule (compose does it too)
+    settle_numbers(cfg)                                    # 10 read as 10.0 where conf/ writes a float (compose too)
     check("data.image_size", 4)                            # one rule, for code that reads one value
     compose([f"data.path={quote(path)}"])                  # a path as one value, whatever it holds
 
@@ -22,9 +23,25 @@ from omegaconf import DictConfig, OmegaConf
 
 from prepbench import ROOT
 from prepbench.errors import PrepbenchError
-from prepbench.rules import RULES, check, check_resnet_batchnorm, check_resnet_depth
+from prepbench.rules import REAL_NUMBERS, RULES, check, check_resnet_batchnorm, check_resnet_depth
 
 CONF = ROOT / "conf"
+
+
+def settle_numbers(cfg: DictConfig) -> None:
+    """Read each real-number setting in the type conf/ writes it in (rules.REAL_NUMBERS), where that
+    changes no value: `prep.zca_shrinkage=10` becomes 10.0 and `augmentation.rotation_degrees=20.0`
+    becomes 20, so that a job's identity does not depend on how a number was typed."""
+    for key, kind in REAL_NUMBERS.items():
+        parent, leaf = key.rsplit(".", 1)
+        node = OmegaConf.select(cfg, parent)
+        if not isinstance(node, DictConfig) or leaf not in node or OmegaConf.is_interpolation(node, leaf):
+            continue
+        value = node[leaf]
+        if isinstance(value, bool) or not isinstance(value, int | float) or type(value) is kind:
+            continue
+        if kind is float or float(value).is_integer():
+            node[leaf] = kind(value)
 
 
 def validate(cfg: DictConfig) -> None:
@@ -85,6 +102,7 @@ def compose(overrides: Iterable[str] = (), *, checked: bool = True, return_hydra
                 cfg = composed()
     except HydraException as err:
         raise PrepbenchError(one_line(err)) from err
+    settle_numbers(cfg)
     if checked:
         validate(cfg)
     return cfg

@@ -101,6 +101,24 @@ RULES = {
 }
 
 
+# Real-number settings and the type conf/ writes each in. A value typed the other way is the same
+# number (`prep.zca_shrinkage=10` is 10.0), so it is read in this type (prepbench.config.settle_numbers)
+# and stays one job, one config hash. Not prep.zca_retain, where an integer (a count of components)
+# and a fraction mean different things.
+REAL_NUMBERS = {
+    "trainer.lr": float,
+    "trainer.momentum": float,
+    "trainer.weight_decay": float,
+    "net.dropout": float,
+    "net.input_dropout": float,
+    "prep.zca_epsilon": float,
+    "prep.zca_shrinkage": float,
+    "prep.gcn": float,
+    "prep.batchnorm_momentum": float,
+    "augmentation.rotation_degrees": int,
+    "augmentation.shift_fraction": float,
+}
+
 # A ResNet's layers take one seed each from the run seed's block of 1,000 (prepbench.train.nets):
 # depth - 1 convolutions, two projections and the dense layer fit up to 6 * 165 + 2.
 RESNET_MAX_DEPTH = 992

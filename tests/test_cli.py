@@ -115,6 +115,15 @@ def test_the_same_sweep_again_trains_nothing(sweep):
     assert again.stdout.count("skipped, already FINISHED as run") == 4
     df = runs(store, "cli")
     assert len(df[df["tags.prepbench.role"] == "job"]) == 4 and len(df) == 5
+    # numbers typed the other way (0 for 0.0, 20.0 for 20) are the same jobs
+    typed = ["net.dropout=0", "augmentation.rotation_degrees=20.0"]
+    retyped = prepbench(
+        "-m", "data=synthetic", "prep=none,zca", "net=shallow,deep", "study=cli", *TINY, *typed, store=store
+    )
+    assert retyped.returncode == 0, retyped.stderr[-2000:]
+    assert retyped.stdout.count("skipped, already FINISHED as run") == 4
+    df = runs(store, "cli")
+    assert len(df[df["tags.prepbench.role"] == "job"]) == 4
 
 
 def test_a_diverging_job_fails_and_the_sweep_goes_on_then_exits_non_zero(tmp_path):

@@ -4,6 +4,7 @@ group, every experiment, and the range checks."""
 from pathlib import Path
 
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
@@ -94,8 +95,6 @@ def test_an_experiment_file_lists_its_sweep_in_the_order_hydra_runs_it(experimen
     # Keys a file inherits keep their place in the merged sweep and its own new keys go last, whatever
     # order the file writes them in: a file that wrote `net` first to run one net's ladder first ran
     # seed-major all the same.
-    import yaml
-
     own = yaml.safe_load((ROOT / "experiments" / f"{experiment}.yaml").read_text()) or {}
     listed = list(((own.get("hydra") or {}).get("sweeper") or {}).get("params") or {})
     ran = list(composed(f"experiment={experiment}", return_hydra_config=True).hydra.sweeper.params)
@@ -265,3 +264,50 @@ def test_the_smallest_image_each_net_takes_is_accepted():
     validate(composed("data=synthetic", "net=deep", "data.image_size=16"))
     validate(composed("data=synthetic", "net=shallow", "data.size=8"))
     validate(composed("seed=4294967295", "trainer.deterministic=true", "data.val_size=0"))
+
+
+def test_a_number_typed_either_way_is_one_job():
+    """prepbench.config.compose settles the numbers as a job does before its config hash."""
+    from prepbench import config
+    from prepbench.track.identity import config_hash
+
+    def job(*overrides):
+        return config_hash(config.compose(["prep=zca_shrunk", *overrides]))
+
+    shrunk = config.compose(["prep=zca_shrunk", "prep.zca_shrinkage=10"]).prep.zca_shrinkage
+    assert shrunk == 10.0 and isinstance(shrunk, float)
+    assert job("prep.zca_shrinkage=10") == job("prep.zca_shrinkage=10.0") != job()
+    assert job("net.dropout=0", "augmentation.rotation_degrees=20.0", "trainer.weight_decay=0") == job()
+    assert (
+        config.compose(["augmentation.rotation_degrees=20.5"]).augmentation.rotation_degrees == 20.5
+    )  # not an integer
+    retain = config.compose(["prep=zca_shrunk_pca", "prep.zca_retain=1"]).prep.zca_retain
+    assert retain == 1 and isinstance(retain, int)  # one component, not 100% of the variance
+
+
+def test_every_real_number_setting_is_written_in_its_type_in_conf():
+    """rules.REAL_NUMBERS names the type conf/ writes each setting in: read from the YAML files
+    themselves (compose would already have settled them)."""
+    from prepbench.rules import REAL_NUMBERS
+
+    def leaves(node, prefix=""):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                yield from leaves(value, f"{prefix}{key}.")
+            else:
+                yield f"{prefix}{key}", value
+
+    seen = set()
+    for path in sorted((ROOT / "conf").rglob("*.yaml")):
+        text = path.read_text()
+        if "hydra" in path.relative_to(ROOT / "conf").parts[:1]:
+            continue
+        node = yaml.safe_load(text) or {}
+        node.pop("defaults", None)
+        node.pop("hydra", None)
+        is_global = "@package _global_" in text or path.parent == ROOT / "conf"
+        for key, value in leaves(node, "" if is_global else f"{path.parent.name}."):
+            if key in REAL_NUMBERS and value is not None and not isinstance(value, str):
+                assert type(value) is REAL_NUMBERS[key], f"{path}: {key}={value!r}"
+                seen.add(key)
+    assert seen == set(REAL_NUMBERS)

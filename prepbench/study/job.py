@@ -14,7 +14,7 @@ import warnings
 
 from omegaconf import DictConfig, OmegaConf
 
-from prepbench.config import check_image_size, validate
+from prepbench.config import check_image_size, settle_numbers, validate
 from prepbench.console import quiet_native_stderr, quiet_retracing_warning
 from prepbench.data.cache import JobCache
 from prepbench.data.splits import Splits, load_splits
@@ -30,6 +30,7 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "", cache: Jo
     """Train and log one job; returns "finished", "skipped" (already FINISHED), "claimed" (another
     sweep is training it) or "failed". `cache`: what the jobs run by this process share (the data
     set, the preprocessed splits); None decodes and transforms for this job alone."""
+    settle_numbers(cfg)  # before the config hash: 10 and 10.0 are one job
     validate(cfg)
     tracking.check_committed_code(cfg)
     # The precision this machine really trains in is part of the job's identity (its config hash);
