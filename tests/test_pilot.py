@@ -161,6 +161,23 @@ def test_a_pilot_stopped_part_way_is_refused_not_scored_on_fewer_seeds():
     )
 
 
+def test_a_pilot_is_refused_until_every_value_and_seed_its_experiment_file_sweeps_has_run():
+    from prepbench.study.pilot import PrepbenchError, complete, planned
+
+    assert planned("converged-resnet-pilot", "trainer.lr") == ([0, 1, 2], [3e-4, 1e-3, 3e-3, 1e-2])
+    assert planned("converged-resnet-pilot", "prep.zca_shrinkage") is None  # not swept there
+    assert planned("no-such-pilot", "trainer.lr") is None
+    rows = [("resnet", v, s, 0.5) for v in (1e-3, 3e-3) for s in (0, 1)]
+    complete(finals(rows), "trainer.lr", ([0, 1], [1e-3, 3e-3]))
+    with pytest.raises(
+        PrepbenchError
+    ) as err:  # the same seeds for every value it has; the first missing in sweep order
+        complete(finals(rows), "trainer.lr", ([0, 1, 2], [1e-3, 3e-3, 1e-2]))
+    assert str(err.value).startswith(
+        "pilot incomplete: trainer.lr=0.01 seed 0 has no FINISHED run, and 4 more of the 9 (value, seed) pairs"
+    )
+
+
 def test_choose_names_the_missing_param(tmp_path):
     import mlflow
 

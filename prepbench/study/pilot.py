@@ -16,7 +16,8 @@ smallest budget that is enough for every net.
 Which value of a setting (`--choose KEY`, each net at several values of KEY and several seeds). A
 value's score is its final validation accuracy averaged over seeds, then over the nets (each net
 weighs the same); the study uses the value with the highest score. Every value and net must have
-the same seeds FINISHED. Whether the chosen value's runs have plateaued, by the rule above, is
+the same seeds FINISHED, and every value and seed that experiments/EXPERIMENT.yaml sweeps, where the
+pilot has that file: a pilot part-way through is refused, never scored. Whether the chosen value's runs have plateaued, by the rule above, is
 reported beside it.
 """
 
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from prepbench import ROOT
 from prepbench.document import Document
 from prepbench.errors import PrepbenchError
 from prepbench.io import atomic_write, write_text
@@ -159,13 +161,41 @@ def load_finals(tracking_uri: str, experiment: str, key: str) -> pd.DataFrame:
     if not rows:
         raise PrepbenchError(f"experiment {experiment!r} has no FINISHED job runs")
     finals = pd.DataFrame(rows)
-    complete(finals, key)
+    complete(finals, key, planned(experiment, key))
     return finals
 
 
-def complete(finals: pd.DataFrame, key: str) -> None:
+def planned(experiment: str, key: str) -> tuple[list[int], list[float]] | None:
+    """The seeds and values of `key` that experiments/EXPERIMENT.yaml sweeps; None where the pilot
+    has no such file or the file does not sweep the key."""
+    if not (ROOT / "experiments" / f"{experiment}.yaml").exists():
+        return None
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from prepbench.study.seeds import compose_study
+
+    _, params, seeds = compose_study([f"experiment={experiment}"])
+    if key not in params:
+        return None
+    (override,) = OverridesParser.create().parse_overrides([f"{key}={params[key]}"])
+    return seeds, [float(v) for v in override.sweep_string_iterator()] if override.is_sweep_override() else []
+
+
+def complete(finals: pd.DataFrame, key: str, plan: tuple[list[int], list[float]] | None = None) -> None:
     """The rule averages the same seeds for every value and net: a pilot stopped part-way is refused,
-    not scored on fewer seeds for some values."""
+    not scored on fewer seeds for some values, nor on the values and seeds it has reached so far of
+    those its experiment file sweeps (`plan`: seeds, values)."""
+    if plan is not None:
+        seeds, values = plan
+        have = {(v, s) for v, s in zip(finals.value, finals.seed, strict=True)}
+        missing = [(v, s) for s in seeds for v in values if (v, s) not in have]
+        if missing:
+            value, seed = missing[0]
+            raise PrepbenchError(
+                f"pilot incomplete: {key}={value:g} seed {seed} has no FINISHED run, and {len(missing) - 1} more "
+                f"of the {len(seeds) * len(values)} (value, seed) pairs its experiment file sweeps; expected every "
+                "pair (run the pilot's sweep again: it runs only what is missing)"
+            )
     seeds = finals.groupby(["value", "net"]).seed.agg(lambda s: tuple(sorted(set(s))))
     expected = tuple(sorted(set(finals.seed)))
     short = seeds[seeds != expected]
