@@ -164,18 +164,41 @@ def test_a_pilot_stopped_part_way_is_refused_not_scored_on_fewer_seeds():
 def test_a_pilot_is_refused_until_every_value_and_seed_its_experiment_file_sweeps_has_run():
     from prepbench.study.pilot import PrepbenchError, complete, planned
 
-    assert planned("converged-resnet-pilot", "trainer.lr") == ([0, 1, 2], [3e-4, 1e-3, 3e-3, 1e-2])
-    assert planned("converged-resnet-pilot", "prep.zca_shrinkage") is None  # not swept there
-    assert planned("no-such-pilot", "trainer.lr") is None
+    grid = planned("converged-resnet-pilot")
+    assert (grid["seed"], grid["net"]) == (["0", "1", "2"], ["resnet"])
+    assert [float(v) for v in grid["trainer.lr"]] == [3e-4, 1e-3, 3e-3, 1e-2]
+    assert planned("no-such-pilot") is None
     rows = [("resnet", v, s, 0.5) for v in (1e-3, 3e-3) for s in (0, 1)]
-    complete(finals(rows), "trainer.lr", ([0, 1], [1e-3, 3e-3]))
-    with pytest.raises(
-        PrepbenchError
-    ) as err:  # the same seeds for every value it has; the first missing in sweep order
-        complete(finals(rows), "trainer.lr", ([0, 1, 2], [1e-3, 3e-3, 1e-2]))
+    complete(finals(rows), "trainer.lr", {"seed": ["0", "1"], "trainer.lr": ["0.001", "0.003"]})
+    complete(finals(rows), "trainer.lr", {"seed": ["0", "1", "2"]})  # the key not swept there: seeds only
+    # every value it has shares its seeds, but the file sweeps more: the first missing, in sweep order
+    with pytest.raises(PrepbenchError) as err:
+        complete(finals(rows), "trainer.lr", {"seed": ["0", "1", "2"], "trainer.lr": ["0.001", "0.003", "0.01"]})
     assert str(err.value).startswith(
         "pilot incomplete: trainer.lr=0.01 seed 0 has no FINISHED run, and 4 more of the 9 (value, seed) pairs"
     )
+
+
+def test_the_epoch_pilot_is_refused_until_every_net_has_every_budget_its_file_sweeps(tmp_path, monkeypatch):
+    import mlflow
+
+    from prepbench.study import pilot
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    client = mlflow.tracking.MlflowClient(uri)
+    exp = client.create_experiment("converged-pilot")  # its experiment file sweeps 10, 20, 30 epochs
+    for net in ("shallow", "deep"):
+        for budget in (10, 20):
+            run = client.create_run(exp).info.run_id
+            for key, value in (("prep", "none"), ("net", net), ("seed", 0), ("trainer.epochs", budget)):
+                client.log_param(run, key, value)
+            for epoch in range(1, budget + 1):
+                client.log_metric(run, "val_accuracy", 0.6, step=epoch)
+            client.set_terminated(run)
+    with pytest.raises(pilot.PrepbenchError, match="pilot incomplete: shallow at trainer.epochs=30 has no FINISHED"):
+        pilot.load_curves(uri, "converged-pilot")
+    monkeypatch.setattr(pilot, "planned", lambda experiment: None)  # no experiment file: what ran is read as is
+    assert set(pilot.load_curves(uri, "converged-pilot").budget) == {10, 20}
 
 
 def test_choose_names_the_missing_param(tmp_path):

@@ -58,6 +58,17 @@ def load_curves(tracking_uri: str, experiment: str) -> pd.DataFrame:
             rows.append(dict(net=net, budget=budget, epoch=metric.step, val_accuracy=metric.value))
     if not rows:
         raise PrepbenchError(f"experiment {experiment!r} has no FINISHED job runs")
+    grid = planned(experiment)
+    if grid is not None and "trainer.epochs" in grid:
+        have = {(r["net"], r["budget"]) for r in rows}
+        nets = grid.get("net", sorted({net for net, _ in have}))
+        missing = [(n, int(b)) for b in grid["trainer.epochs"] for n in nets if (n, int(b)) not in have]
+        if missing:
+            raise PrepbenchError(
+                f"pilot incomplete: {missing[0][0]} at trainer.epochs={missing[0][1]} has no FINISHED run; expected "
+                "every net at every budget its experiment file sweeps (run the pilot's sweep again: it runs only "
+                "what is missing)"
+            )
     return (
         pd.DataFrame(rows)
         .sort_values(["net", "budget", "epoch"])
@@ -161,13 +172,13 @@ def load_finals(tracking_uri: str, experiment: str, key: str) -> pd.DataFrame:
     if not rows:
         raise PrepbenchError(f"experiment {experiment!r} has no FINISHED job runs")
     finals = pd.DataFrame(rows)
-    complete(finals, key, planned(experiment, key))
+    complete(finals, key, planned(experiment))
     return finals
 
 
-def planned(experiment: str, key: str) -> tuple[list[int], list[float]] | None:
-    """The seeds and values of `key` that experiments/EXPERIMENT.yaml sweeps; None where the pilot
-    has no such file or the file does not sweep the key."""
+def planned(experiment: str) -> dict[str, list[str]] | None:
+    """Each key that experiments/EXPERIMENT.yaml sweeps, with its values in sweep order (`seed`
+    included); None where the pilot has no such file."""
     if not (ROOT / "experiments" / f"{experiment}.yaml").exists():
         return None
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -175,18 +186,21 @@ def planned(experiment: str, key: str) -> tuple[list[int], list[float]] | None:
     from prepbench.study.seeds import compose_study
 
     _, params, seeds = compose_study([f"experiment={experiment}"])
-    if key not in params:
-        return None
-    (override,) = OverridesParser.create().parse_overrides([f"{key}={params[key]}"])
-    return seeds, [float(v) for v in override.sweep_string_iterator()] if override.is_sweep_override() else []
+    grid = {"seed": [str(s) for s in seeds]}
+    for key, value in params.items():
+        (override,) = OverridesParser.create().parse_overrides([f"{key}={value}"])
+        grid.setdefault(
+            key, [str(v) for v in override.sweep_string_iterator()] if override.is_sweep_override() else [value]
+        )
+    return grid
 
 
-def complete(finals: pd.DataFrame, key: str, plan: tuple[list[int], list[float]] | None = None) -> None:
+def complete(finals: pd.DataFrame, key: str, grid: dict[str, list[str]] | None = None) -> None:
     """The rule averages the same seeds for every value and net: a pilot stopped part-way is refused,
     not scored on fewer seeds for some values, nor on the values and seeds it has reached so far of
-    those its experiment file sweeps (`plan`: seeds, values)."""
-    if plan is not None:
-        seeds, values = plan
+    those its experiment file sweeps (`grid`, from `planned`)."""
+    if grid is not None and key in grid:
+        seeds, values = [int(s) for s in grid["seed"]], [float(v) for v in grid[key]]
         have = {(v, s) for v, s in zip(finals.value, finals.seed, strict=True)}
         missing = [(v, s) for s in seeds for v in values if (v, s) not in have]
         if missing:
