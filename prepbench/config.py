@@ -3,7 +3,7 @@
     cfg = compose(["net=deep", "data.train_size=1000"])   # conf/ as a job sees it, with overrides
     cfg = compose(overrides, checked=False, return_hydra_config=True)  # unchecked, with `hydra`
     validate(cfg)                                          # every range rule (compose does it too)
-    settle_numbers(cfg)                                    # 10 read as 10.0 where conf/ writes a float (compose too)
+    settle_numbers(cfg)                                    # 10 read as 10.0 where conf/ has a float (compose too)
     check("data.image_size", 4)                            # one rule, for code that reads one value
     compose([f"data.path={quote(path)}"])                  # a path as one value, whatever it holds
 

@@ -170,12 +170,18 @@ def test_a_pilot_is_refused_until_every_value_and_seed_its_experiment_file_sweep
     assert planned("no-such-pilot") is None
     rows = [("resnet", v, s, 0.5) for v in (1e-3, 3e-3) for s in (0, 1)]
     complete(finals(rows), "trainer.lr", {"seed": ["0", "1"], "trainer.lr": ["0.001", "0.003"]})
+    with pytest.raises(
+        PrepbenchError, match="trainer.lr=0.001 seed 0 on deep has no FINISHED run, and 3 more of the 8"
+    ):
+        complete(
+            finals(rows), "trainer.lr", {"seed": ["0", "1"], "net": ["deep", "resnet"], "trainer.lr": ["1e-3", "3e-3"]}
+        )
     complete(finals(rows), "trainer.lr", {"seed": ["0", "1", "2"]})  # the key not swept there: seeds only
     # every value it has shares its seeds, but the file sweeps more: the first missing, in sweep order
     with pytest.raises(PrepbenchError) as err:
         complete(finals(rows), "trainer.lr", {"seed": ["0", "1", "2"], "trainer.lr": ["0.001", "0.003", "0.01"]})
     assert str(err.value).startswith(
-        "pilot incomplete: trainer.lr=0.01 seed 0 has no FINISHED run, and 4 more of the 9 (value, seed) pairs"
+        "pilot incomplete: trainer.lr=0.01 seed 0 on resnet has no FINISHED run, and 4 more of the 9 runs"
     )
 
 

@@ -16,9 +16,9 @@ smallest budget that is enough for every net.
 Which value of a setting (`--choose KEY`, each net at several values of KEY and several seeds). A
 value's score is its final validation accuracy averaged over seeds, then over the nets (each net
 weighs the same); the study uses the value with the highest score. Every value and net must have
-the same seeds FINISHED, and every value and seed that experiments/EXPERIMENT.yaml sweeps, where the
-pilot has that file: a pilot part-way through is refused, never scored. Whether the chosen value's runs have plateaued, by the rule above, is
-reported beside it.
+the same seeds FINISHED, and, where the pilot has an experiment file (experiments/EXPERIMENT.yaml),
+every value, seed and net it sweeps: a pilot part-way through is refused, never scored. Whether the
+chosen value's runs have plateaued, by the rule above, is reported beside it.
 """
 
 from __future__ import annotations
@@ -201,14 +201,16 @@ def complete(finals: pd.DataFrame, key: str, grid: dict[str, list[str]] | None =
     those its experiment file sweeps (`grid`, from `planned`)."""
     if grid is not None and key in grid:
         seeds, values = [int(s) for s in grid["seed"]], [float(v) for v in grid[key]]
-        have = {(v, s) for v, s in zip(finals.value, finals.seed, strict=True)}
-        missing = [(v, s) for s in seeds for v in values if (v, s) not in have]
+        nets = grid.get("net", sorted(set(finals.net)))
+        have = set(zip(finals.value, finals.seed, finals.net, strict=True))
+        planned_runs = [(v, s, n) for s in seeds for v in values for n in nets]
+        missing = [run for run in planned_runs if run not in have]
         if missing:
-            value, seed = missing[0]
+            value, seed, net = missing[0]
             raise PrepbenchError(
-                f"pilot incomplete: {key}={value:g} seed {seed} has no FINISHED run, and {len(missing) - 1} more "
-                f"of the {len(seeds) * len(values)} (value, seed) pairs its experiment file sweeps; expected every "
-                "pair (run the pilot's sweep again: it runs only what is missing)"
+                f"pilot incomplete: {key}={value:g} seed {seed} on {net} has no FINISHED run, and "
+                f"{len(missing) - 1} more of the {len(planned_runs)} runs its experiment file sweeps; expected "
+                "every run (run the pilot's sweep again: it runs only what is missing)"
             )
     seeds = finals.groupby(["value", "net"]).seed.agg(lambda s: tuple(sorted(set(s))))
     expected = tuple(sorted(set(finals.seed)))
