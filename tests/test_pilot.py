@@ -166,7 +166,7 @@ def test_a_pilot_is_refused_until_every_value_and_seed_its_experiment_file_sweep
 
     grid = planned("converged-resnet-pilot")
     assert (grid["seed"], grid["net"]) == (["0", "1", "2"], ["resnet"])
-    assert [float(v) for v in grid["trainer.lr"]] == [3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
+    assert [float(v) for v in grid["trainer.lr"]] == [3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
     assert planned("no-such-pilot") is None
     rows = [("resnet", v, s, 0.5) for v in (1e-3, 3e-3) for s in (0, 1)]
     complete(finals(rows), "trainer.lr", {"seed": ["0", "1"], "trainer.lr": ["0.001", "0.003"]})
