@@ -9,7 +9,6 @@ HYDRA_FULL_ERROR=1, as the full traceback. Ctrl-C (or SIGTERM) ends the current 
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
 
@@ -89,10 +88,6 @@ def quote_path_overrides(argv: list[str]) -> list[str]:
     return out
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-
 # What the jobs run by this process share: the decoded data set and each variant's preprocessed
 # splits (prepbench.data.cache.JobCache). It is made here, the app's composition root, once per process:
 # the basic launcher runs every job of a sweep in this process through `main`, so a sweep decodes
@@ -104,6 +99,7 @@ JOB_CACHE = JobCache()
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
+    from prepbench.study import interrupts
     from prepbench.study.job import run_job
     from prepbench.study.sweep import (
         end_parent,
@@ -115,8 +111,7 @@ def main(cfg: DictConfig) -> None:
         record_bad_input,
     )
 
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # SLURM's scancel, kill: end the run as KILLED
-        signal.signal(signal.SIGTERM, _terminate)
+    interrupts.install()  # Ctrl-C, SLURM's scancel, kill: end the run KILLED and stop
     multirun = HydraConfig.get().mode.name == "MULTIRUN"
     if multirun and cfg.trainer.threads == 0:
         cfg.trainer.threads = parallel_threads()

@@ -144,6 +144,28 @@ def test_a_job_that_raises_ends_failed_with_reason_and_traceback(tmp_path, monke
     assert [r.info.status for r in jobs(tmp_path, "raises")] == ["FAILED", "FAILED"]
 
 
+def test_an_error_raised_while_an_interrupt_is_pending_ends_the_run_killed_and_stops(tmp_path, monkeypatch):
+    """Ctrl-C inside C code that TensorFlow calls back into surfaced as `SystemError: bad argument to
+    internal function` (the residual pilot's sitting 12): the run ended FAILED and the sweep went on."""
+    import prepbench.train
+    from prepbench.study import interrupts
+    from prepbench.study.job import run_job
+
+    monkeypatch.setenv("PREPBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv(tracking.PARENT_RUN_ENV, raising=False)
+    fake = _Failing(SystemError("Objects/listobject.c:338: bad argument to internal function"))
+    monkeypatch.setitem(sys.modules, "prepbench.train.fit", fake)
+    monkeypatch.setattr(prepbench.train, "fit", fake, raising=False)
+    monkeypatch.setattr(interrupts, "_requested", True)
+    cfg = compose(*SMALL, "study=interrupted", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db")
+
+    with pytest.raises(KeyboardInterrupt):
+        run_job(cfg, ["prep=none"])
+    (run,) = jobs(tmp_path, "interrupted")
+    assert run.info.status == "KILLED"
+    assert run.data.tags["prepbench.failure_reason"].startswith("SystemError: Objects/listobject.c")
+
+
 @pytest.mark.slow
 def test_same_config_and_seed_with_deterministic_true_gives_identical_metrics(tmp_path):
     from mlflow.tracking import MlflowClient

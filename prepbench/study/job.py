@@ -20,7 +20,7 @@ from prepbench.data.cache import JobCache
 from prepbench.data.splits import Splits, load_splits
 from prepbench.prep.preprocessor import Preprocessor, fit_cached, from_config
 from prepbench.prep.zca import RankDeficientWarning, zca_rank_deficient
-from prepbench.study import balance
+from prepbench.study import balance, interrupts
 from prepbench.track import claims, machine, names, tracking
 from prepbench.track.provenance import hardware
 from prepbench.train import backend, budget, precision
@@ -191,6 +191,9 @@ def _train(run, cfg, trainer, splits, preprocessor, prep_fit_seconds, fit, posit
         run.fail(err, status="KILLED")
         raise
     except Exception as err:
+        if interrupts.requested():  # a Ctrl-C that C code turned into another error: still an interrupt
+            run.fail(err, status="KILLED")
+            raise KeyboardInterrupt(f"interrupted, surfacing as {type(err).__name__}") from err
         run.fail(err)
         print(f"{position}{label}: FAILED: {type(err).__name__}: {err}", flush=True)
         return "failed"
