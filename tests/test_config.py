@@ -278,9 +278,8 @@ def test_a_number_typed_either_way_is_one_job():
     assert shrunk == 10.0 and isinstance(shrunk, float)
     assert job("prep.zca_shrinkage=10") == job("prep.zca_shrinkage=10.0") != job()
     assert job("net.dropout=0", "augmentation.rotation_degrees=20.0", "trainer.weight_decay=0") == job()
-    assert (
-        config.compose(["augmentation.rotation_degrees=20.5"]).augmentation.rotation_degrees == 20.5
-    )  # not an integer
+    rotation = config.compose(["augmentation.rotation_degrees=20.5"]).augmentation.rotation_degrees
+    assert rotation == 20.5  # not an integer: kept
     retain = config.compose(["prep=zca_shrunk_pca", "prep.zca_retain=1"]).prep.zca_retain
     assert retain == 1 and isinstance(retain, int)  # one component, not 100% of the variance
 
