@@ -161,7 +161,7 @@ def test_a_pilot_stopped_part_way_is_refused_not_scored_on_fewer_seeds():
     )
 
 
-def test_a_pilot_is_refused_until_every_value_and_seed_its_experiment_file_sweeps_has_run():
+def test_a_pilot_is_refused_until_every_value_seed_and_net_its_experiment_file_sweeps_has_run():
     from prepbench.study.pilot import PrepbenchError, complete, planned
 
     grid = planned("converged-resnet-pilot")
@@ -170,12 +170,11 @@ def test_a_pilot_is_refused_until_every_value_and_seed_its_experiment_file_sweep
     assert planned("no-such-pilot") is None
     rows = [("resnet", v, s, 0.5) for v in (1e-3, 3e-3) for s in (0, 1)]
     complete(finals(rows), "trainer.lr", {"seed": ["0", "1"], "trainer.lr": ["0.001", "0.003"]})
+    two_nets = {"seed": ["0", "1"], "net": ["deep", "resnet"], "trainer.lr": ["1e-3", "3e-3"]}
     with pytest.raises(
         PrepbenchError, match="trainer.lr=0.001 seed 0 on deep has no FINISHED run, and 3 more of the 8"
     ):
-        complete(
-            finals(rows), "trainer.lr", {"seed": ["0", "1"], "net": ["deep", "resnet"], "trainer.lr": ["1e-3", "3e-3"]}
-        )
+        complete(finals(rows), "trainer.lr", two_nets)
     complete(finals(rows), "trainer.lr", {"seed": ["0", "1", "2"]})  # the key not swept there: seeds only
     # every value it has shares its seeds, but the file sweeps more: the first missing, in sweep order
     with pytest.raises(PrepbenchError) as err:
