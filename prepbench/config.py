@@ -102,9 +102,9 @@ def compose(overrides: Iterable[str] = (), *, checked: bool = True, return_hydra
                 cfg = composed()
     except HydraException as err:
         raise PrepbenchError(one_line(err)) from err
-    settle_numbers(cfg)
     if checked:
-        validate(cfg)
+        validate(cfg)  # on the values as typed: an error names what the user wrote
+    settle_numbers(cfg)
     return cfg
 
 

@@ -30,8 +30,8 @@ def run_job(cfg: DictConfig, overrides: list[str], position: str = "", cache: Jo
     """Train and log one job; returns "finished", "skipped" (already FINISHED), "claimed" (another
     sweep is training it) or "failed". `cache`: what the jobs run by this process share (the data
     set, the preprocessed splits); None decodes and transforms for this job alone."""
+    validate(cfg)  # on the values as typed, so that an error names what the user wrote
     settle_numbers(cfg)  # before the config hash: 10 and 10.0 are one job
-    validate(cfg)
     tracking.check_committed_code(cfg)
     # The precision this machine really trains in is part of the job's identity (its config hash);
     # `auto` asks this machine's measurement for this net where the CPU's flags leave it open.
