@@ -169,6 +169,7 @@ def test_a_resumed_sweep_reopens_its_parent_unless_a_live_sweep_of_the_same_comm
     new = parent(client, exp, "k1")
     assert claims.settle_parent(client, exp, new, "k1", lease_seconds=30) == old  # reopened
     assert client.get_run(old).info.status == "RUNNING" and client.get_run(new).info.lifecycle_stage == "deleted"
+    assert client.get_run(new).info.status == "KILLED"  # the superseded parent is not left RUNNING
     # The same command again while that sweep runs: a parent of its own, the live one untouched.
     other = parent(client, exp, "k1")
     assert claims.settle_parent(client, exp, other, "k1", lease_seconds=30) == other

@@ -313,5 +313,9 @@ def settle_parent(client, exp_id: str, new_id: str, sweep_key: str, *, lease_sec
     old = free[0].info.run_id
     _set_tags(client, old, {**claim_tags(lease_seconds), NUMBER_TAG: str(number)})
     retries.retry(client.update_run, old, status="RUNNING")
+    # Ended before it is deleted: a deleted run keeps its status, and one left RUNNING would read as
+    # a live sweep to anyone who lists deleted runs (`mlflow gc`, the store's tables).
+    retries.retry(client.set_tag, new_id, REASON_TAG, f"superseded: the sweep resumed its earlier parent {old}")
+    retries.retry(client.set_terminated, new_id, status="KILLED")
     retries.retry(client.delete_run, new_id)
     return old
