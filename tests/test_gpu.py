@@ -248,7 +248,8 @@ def test_stamping_refuses_uncommitted_changes(code_repo, tmp_path):
 
 @pytest.fixture(scope="module")
 def other_grids():
-    return {name: gpu_plan.study_grid(name) for name in ("converged-depth", "converged-bn", "converged-scarce-steps")}
+    names = ("converged-depth", "converged-bn", "converged-scarce-steps", "converged-resnet")
+    return {name: gpu_plan.study_grid(name) for name in names}
 
 
 def test_every_swept_key_of_an_experiment_file_is_a_dimension_of_the_grid(other_grids):
@@ -258,6 +259,9 @@ def test_every_swept_key_of_an_experiment_file_is_a_dimension_of_the_grid(other_
     assert bn["cells"] == [["prep.batchnorm=True"]] and "crop" in bn["preps"] and bn["nets"] == ["deep", "shallow"]
     assert steps["cells"] == [[f"data.train_size={n}"] for n in (1250, 2500, 5000, 10000)]
     assert steps["cell_shapes"]["data.train_size=1250"]["trainer"]["steps"] == 2370
+    resnet = other_grids["converged-resnet"]
+    assert resnet["nets"] == ["resnet"] and resnet["preps"][:4] == ["none", "raw", "std", "crop"]
+    assert resnet["cells"] == [["net.depth=8"], ["net.depth=14"], ["net.depth=20"]]
     assert gpu_plan.study_grid("converged")["cells"] == [[]]  # no other key swept: one cell
     assert all(g["seeds"] == [0, 1, 2, 3, 4] for g in other_grids.values())
 
@@ -318,7 +322,7 @@ def test_a_resumed_grid_counts_a_seed_whole_only_with_every_cell(other_grids):
     assert gpu_plan.finished_seeds(without + jobs([0, 1], cell), bn, None, COUNTS, 10)["grid"] == 2
 
 
-@pytest.mark.parametrize("experiment", ["converged-depth", "converged-bn", "converged-scarce-steps"])
+@pytest.mark.parametrize("experiment", ["converged-depth", "converged-bn", "converged-scarce-steps", "converged-resnet"])
 def test_the_runner_takes_any_experiment_file_and_resumes_it(experiment, tmp_path):
     archive = tmp_path / f"{experiment}-gpu.tar.gz"
     archive.write_bytes(b"")

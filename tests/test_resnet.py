@@ -177,3 +177,46 @@ def test_the_nets_command_lists_every_preset_the_residual_one_without_a_batchnor
     out = capsys.readouterr().out
     assert "== net=resnet: 274,042 parameters" in out and "net=resnet prep=batchnorm" not in out
     assert "== net=deep prep=batchnorm" in out and "== net=shallow: 545,098 parameters" in out
+
+
+def test_the_residual_ladder_is_paired_by_seed_at_the_rate_its_pilot_chose():
+    """experiments/converged-resnet.yaml, fixed before its runs (issue 36): ResNet-8, -14 and -20,
+    the core variants first, every variant of a seed and depth one job apart from `none` in its
+    prep alone, at the learning rate the residual pilot chose on validation accuracy."""
+    import pandas as pd
+
+    from prepbench.track.identity import flatten
+
+    cfg = compose(["experiment=converged-resnet"], return_hydra_config=True)
+    sweep = cfg.hydra.sweeper.params
+    assert (sweep.seed, sweep.net, sweep["net.depth"]) == ("0,1,2,3,4", "resnet", "8,14,20")
+    assert sweep.prep.split(",") == ["none", "raw", "std", "crop", "zca_shrunk10", "augment"]
+    assert (cfg.study, cfg.trainer.precision, cfg.trainer.epochs) == ("converged-resnet", "bfloat16", 30)
+
+    pilot = pd.read_csv(ROOT / "results" / "converged" / "resnet-pilot" / "pilot.csv")
+    assert cfg.trainer.lr == pilot.loc[pilot["score"].idxmax(), "value"]
+
+    def job(prep, depth):
+        return flatten(compose(["experiment=converged-resnet", f"prep={prep}", f"net.depth={depth}", "seed=2"]))
+
+    for depth in (8, 20):
+        base = job("none", depth)
+        for prep in ("raw", "crop", "zca_shrunk10"):
+            differ = {k for k, v in job(prep, depth).items() if base.get(k) != v}
+            assert differ and all(k.startswith(("prep.", "augmentation.")) for k in differ), (prep, differ)
+
+
+def test_the_whole_split_run_is_resnet20_with_crop_at_the_ladders_rate():
+    """experiments/converged-resnet-full.yaml (issue 36): one ResNet-20 on all 45,000 training images,
+    He et al.'s augmentation, the ladder's budget and rate, in an experiment of its own."""
+    full = compose(["experiment=converged-resnet-full"], return_hydra_config=True)
+    ladder = compose(["experiment=converged-resnet"])
+    sweep = full.hydra.sweeper.params
+    assert (sweep.seed, sweep.net, sweep.prep, sweep["net.depth"]) == ("0", "resnet", "crop", "20")
+    assert (full.study, full.data.train_size, full.data.val_size, full.data.test_size) == (
+        "converged-resnet-full",
+        45000,
+        5000,
+        None,
+    )
+    assert full.trainer == ladder.trainer  # the ladder's rate, budget, schedule and precision
