@@ -322,7 +322,9 @@ def test_a_resumed_grid_counts_a_seed_whole_only_with_every_cell(other_grids):
     assert gpu_plan.finished_seeds(without + jobs([0, 1], cell), bn, None, COUNTS, 10)["grid"] == 2
 
 
-@pytest.mark.parametrize("experiment", ["converged-depth", "converged-bn", "converged-scarce-steps", "converged-resnet"])
+@pytest.mark.parametrize(
+    "experiment", ["converged-depth", "converged-bn", "converged-scarce-steps", "converged-resnet"]
+)
 def test_the_runner_takes_any_experiment_file_and_resumes_it(experiment, tmp_path):
     archive = tmp_path / f"{experiment}-gpu.tar.gz"
     archive.write_bytes(b"")
