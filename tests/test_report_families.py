@@ -12,16 +12,17 @@ SEEDS = range(5)
 NOISE = [0.003, -0.002, 0.001, -0.003, 0.001]
 
 
-def ladder(tmp_path, name, depths, raw_benefit, variants=("none", "raw", "std")):
+def ladder(tmp_path, name, depths, raw_benefit, variants=("none", "raw", "std"), only=None):
     """A ladder's report, from runs whose planted benefit of scaling (none − raw) at depth d is
-    raw_benefit(d); std is none plus noise (no trend in either family)."""
+    raw_benefit(d); std is none plus noise (no trend in either family). `only` maps a variant to
+    the depths it ran at, where that is not all of them."""
     rows = []
     for d in depths:
         for s in SEEDS:
             none = 0.60 + 0.01 * s
             wobble = NOISE[s] * np.log2(d)  # per-seed slopes that differ, so they have a spread
             accs = {"none": none, "raw": none - raw_benefit(d) + wobble, "std": none + wobble}
-            accs = {p: a for p, a in accs.items() if p in variants}
+            accs = {p: a for p, a in accs.items() if p in variants and d in (only or {}).get(p, depths)}
             rows += [
                 job(p, f"{name}{d}", s, depth=d, acc=a, start=len(rows) + i) for i, (p, a) in enumerate(accs.items())
             ]
@@ -70,6 +71,21 @@ def test_a_variant_one_family_lacks_is_named_and_left_out(tmp_path):
     assert (
         "2.00 doublings of depth; not in every family, so left out: `std`"
         in (tmp_path / "f" / "families.md").read_text()
+    )
+
+
+def test_a_variant_at_some_rungs_only_takes_its_own_shallowest_and_deepest(tmp_path):
+    plain = ladder(tmp_path, "plain", (1, 2, 4, 8), lambda d: 0.40 - 0.10 * np.log2(d), only={"raw": (2, 8)})
+    resnet = ladder(tmp_path, "resnet", (8, 14, 20), lambda d: 0.02)
+    assert families.main([f"plain={plain}", f"resnet={resnet}", "--out", str(tmp_path / "f")]) == 0
+    t = pd.read_csv(tmp_path / "f" / "families.csv").set_index(["family", "variant"])
+    assert t.loc[("plain", "raw"), ["shallowest", "deepest"]].tolist() == ["depth=2", "depth=8"]
+    assert t.loc[("plain", "raw"), "shallowest_benefit"] == pytest.approx(0.30, abs=1e-6)
+    assert t.loc[("plain", "raw"), "slope"] == pytest.approx(-0.10, abs=1e-6)  # from its two rungs
+    assert t.loc[("plain", "std"), ["shallowest", "deepest"]].tolist() == ["depth=1", "depth=8"]
+    assert (
+        "3.00 doublings of depth; `raw` only at depth=2, depth=8 (2.00 doublings): their slopes and rungs rest "
+        "on those depths" in (tmp_path / "f" / "families.md").read_text()
     )
 
 

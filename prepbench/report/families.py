@@ -1,13 +1,13 @@
 """`python -m prepbench.report.families NAME=FOLDER NAME=FOLDER ...`: two or more depth ladders (one
 per network family) set side by side, variant by variant.
 
-    python -m prepbench.report.families plain=results/converged/depth resnet=results/converged/resnet \
+    python -m prepbench.report.families plain=results/converged/plain-family resnet=results/converged/resnet \
         --out results/converged/families
 
 Each FOLDER holds a ladder's report (`python -m prepbench.report --moderator net.depth`, so its
 effects.csv has the dose-response rows). Per variant: each family's slope of the paired benefit
-per doubling of depth and its benefit at the shallowest and deepest rung, as its report printed
-them (the Holm intervals its verdicts use); then how each family's slope differs from the first
+per doubling of depth and its benefit at the shallowest and deepest rung it ran at, as its report
+printed them (the Holm intervals its verdicts use); then how each family's slope differs from the first
 family's: Welch's t test on the per-seed slopes (recomputed from runs.csv; the families share no
 runs), Holm across variants. Writes OUT/families.md and OUT/families.csv. Reads the reports' CSVs only.
 """
@@ -59,9 +59,15 @@ class Family:
             )
         self.dose = dict(sorted(dose.items(), key=lambda kv: kv[1]))
 
-    @property
-    def rungs(self) -> tuple[str, str]:
-        levels = list(self.dose)
+    def levels(self, variant: str) -> list[str]:
+        """The rungs, in dose order, where the report has the variant's benefit: all of them, or
+        fewer where the variant ran at some depths only (its slope then rests on those)."""
+        rows = self.effects[(self.effects["kind"] == "benefit") & (self.effects["variant"] == variant)]
+        have = set(rows.loc[rows["n"] > 0, "moderator"])
+        return [level for level in self.dose if level in have] or list(self.dose)
+
+    def rungs(self, variant: str) -> tuple[str, str]:
+        levels = self.levels(variant)
         return levels[0], levels[-1]
 
     def slopes(self, variant: str) -> list[float]:
@@ -116,7 +122,7 @@ def compare(families: list[Family]) -> pd.DataFrame:
                 slope_high=trend["ci_high_holm"],
                 slope_verdict=trend["verdict"],
             )
-            for end, level in zip(("shallowest", "deepest"), f.rungs):
+            for end, level in zip(("shallowest", "deepest"), f.rungs(v)):
                 b = f.benefit(v, level)
                 row |= {
                     f"{end}": level,
@@ -214,12 +220,23 @@ def document(table: pd.DataFrame, families: list[Family], command: str) -> Docum
 
 
 def _rungs(f: Family, shared: set) -> str:
-    """The family's depths, and the variants of its ladder that not every family has."""
-    x = list(f.dose.values())
+    """The family's depths, the variants that ran at some of them only, and the variants of its
+    ladder that not every family has."""
     alone = [f"`{v}`" for v in f.trends.index if v not in shared]
-    return f"**{f.name}** (`{f.folder}`): {', '.join(f.dose)}; {x[-1] - x[0]:.2f} doublings of depth" + (
-        f"; not in every family, so left out: {', '.join(alone)}" if alone else ""
+    partial = [
+        f"`{v}` only at {', '.join(levels)} ({_doublings(f, levels):.2f} doublings)"
+        for v in f.trends.index
+        if v in shared and len(levels := f.levels(v)) < len(f.dose)
+    ]
+    return (
+        f"**{f.name}** (`{f.folder}`): {', '.join(f.dose)}; {_doublings(f, list(f.dose)):.2f} doublings of depth"
+        + (f"; {'; '.join(partial)}: their slopes and rungs rest on those depths" if partial else "")
+        + (f"; not in every family, so left out: {', '.join(alone)}" if alone else "")
     )
+
+
+def _doublings(f: Family, levels: list[str]) -> float:
+    return f.dose[levels[-1]] - f.dose[levels[0]]
 
 
 def _interval(mean: float, low: float, high: float) -> str:
