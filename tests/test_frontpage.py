@@ -2,15 +2,13 @@
 reports' numbers. Each table is computed again from results/**/effects.csv and summary.csv (which
 tests/test_published_reports.py holds to their stores) and compared with the page."""
 
-import shutil
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
 from prepbench import ROOT
 from prepbench.report import frontpage
 from prepbench.report.frontpage import MARKED, PAGES, TABLES, render
+from tests._published import published_copy
 
 FIX = "python -m prepbench.report.frontpage (or python -m prepbench.report.published)"
 
@@ -27,18 +25,6 @@ def test_the_pages_hold_every_table_and_the_front_page_the_answer():
     used = {name for page in PAGES for name in frontpage.marked((ROOT / page).read_text())}
     assert used == set(TABLES)
     assert {"claims", "depth", "scarcity-steps"} <= set(frontpage.marked((ROOT / "README.md").read_text()))
-
-
-def published_copy(tmp_path: Path) -> Path:
-    """The pages and the reports' CSVs, copied: a root to change numbers in."""
-    for page in PAGES:
-        (tmp_path / page).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / page, tmp_path / page)
-    for csv in (ROOT / "results").rglob("*.csv"):
-        if "mlartifacts" not in csv.parts and csv.name in ("effects.csv", "summary.csv"):
-            (tmp_path / csv.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(csv, tmp_path / csv.relative_to(ROOT))
-    return tmp_path
 
 
 def test_a_number_that_changes_in_a_report_changes_the_page_and_write_puts_it_there(tmp_path):

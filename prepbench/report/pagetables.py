@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from prepbench.report.pagewords import (
+    BN,
     CLAIMS,
     CONVERGED,
     CPU,
@@ -17,6 +18,8 @@ from prepbench.report.pagewords import (
     DEPTH,
     EPOCHS,
     GPU,
+    PLAIN_FAMILY,
+    RESNET,
     STEPS,
     ZCA,
     claim_status,
@@ -106,6 +109,59 @@ def depth_table(root: Path) -> str:
         cells = [effect(row, interval=False) for row in ladder(frame, variant)]
         rows.append([label(variant), *cells, trend_cell(trend), trend_verdict(trend, "with depth", "falls", "H")])
     return table(header, ["l", *["r"] * len(levels), "l", "l"], rows)
+
+
+def normalization_table(root: Path) -> str:
+    """Depth or normalization? Each variant's benefit over `none` on both plain nets without and
+    with batch norm after every convolution, the plain ladder's slope per doubling of depth, and
+    the residual ladder's (batch norm throughout) benefit at its shallowest and deepest rung and its
+    slope; "running" where the residual ladder's report does not have the variant yet."""
+    bn = {net: effects(root, f"{BN}/{net}") for net in ("shallow", "deep")}
+    plain = effects(root, PLAIN_FAMILY)
+    published = (root / RESNET / "effects.csv").exists()
+    residual = effects(root, RESNET) if published else pd.DataFrame(columns=plain.columns)
+    depths = sorted({level_of(m) for m in residual[residual["kind"] == "benefit"]["moderator"]})
+    rows = []
+    for variant in dict.fromkeys(bn["deep"][bn["deep"]["kind"] == "interaction"]["variant"]):
+        row = [label(variant)]
+        for net in ("shallow", "deep"):
+            for on in (False, True):
+                benefit = one(bn[net], kind="benefit", variant=variant, moderator=f"batchnorm={on}")
+                row.append(effect(benefit, interval=False))
+        row.append(family_slope(plain, variant))
+        rungs = [r for r in ladder(residual, variant) if r["n"] > 0]
+        if rungs:
+            row += [
+                effect(rungs[0], interval=False),
+                effect(rungs[-1], interval=False),
+                family_slope(residual, variant),
+            ]
+        else:
+            row += ["running"] * 3
+        rows.append(row)
+    ends = [f"ResNet-{depths[0]}", f"ResNet-{depths[-1]}"] if depths else ["shallowest ResNet", "deepest ResNet"]
+    header = [
+        "variant",
+        "shallow plain net",
+        "with batch norm",
+        "deep plain net",
+        "with batch norm",
+        "plain nets: slope per doubling of depth",
+        *ends,
+        "residual nets: slope per doubling of depth",
+    ]
+    return table(header, ["l", "r", "r", "r", "r", "l", "r", "r", "l"], rows)
+
+
+def family_slope(frame: pd.DataFrame, variant: str) -> str:
+    """A ladder's slope with its Holm interval, and the depths it rests on where the variant ran at
+    some of the ladder's depths only."""
+    text = effect(one(frame, kind="trend", variant=variant))
+    benefits = ladder(frame, variant)
+    ran = [level_of(r["moderator"]) for r in benefits if r["n"] > 0]
+    if len(ran) < len(benefits):
+        text += f" (depths {', '.join(map(str, ran))} only)"
+    return text
 
 
 def steps_table(root: Path) -> str:
@@ -254,6 +310,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "claims": lambda root: claims_table(root, full=False),
     "findings-claims": lambda root: claims_table(root, full=True),
     "depth": depth_table,
+    "normalization": normalization_table,
     "scarcity-steps": steps_table,
     "scarcity-epochs": epochs_table,
     "zca": lambda root: two_net_table(root, ZCA, only="s="),
