@@ -177,3 +177,30 @@ def log(client, root, name, rows, parent_command=None) -> str:
         client.set_terminated(run.info.run_id, r["status"])
     client.set_terminated(parent.info.run_id, "FINISHED")
     return parent.info.run_id
+
+
+LADDER_NOISE = [0.003, -0.002, 0.001, -0.003, 0.001]  # mean exactly 0 over the 5 seeds
+
+
+def ladder_report(folder, depths, raw_benefit, variants=("none", "raw", "std"), only=None):
+    """A depth ladder's report written into `folder` (`python -m prepbench.report --moderator
+    net.depth`), from runs whose planted benefit of scaling (none − raw) at depth d is raw_benefit(d);
+    std is none plus noise (no trend). `only` maps a variant to the depths it ran at, where that is
+    not all of them. Per-seed slopes differ, so they have a spread; their mean is the planted one."""
+    from prepbench.report.driver import main as report
+
+    rows = []
+    for d in depths:
+        for s in range(5):
+            none = 0.60 + 0.01 * s
+            wobble = LADDER_NOISE[s] * np.log2(d)
+            accs = {"none": none, "raw": none - raw_benefit(d) + wobble, "std": none + wobble}
+            accs = {p: a for p, a in accs.items() if p in variants and d in (only or {}).get(p, depths)}
+            rows += [
+                job(p, f"{folder.name}{d}", s, depth=d, acc=a, start=len(rows) + i)
+                for i, (p, a) in enumerate(accs.items())
+            ]
+    folder.mkdir(parents=True)
+    frame(rows).to_csv(folder / "input.csv", index=False)
+    assert report(["--runs-csv", str(folder / "input.csv"), "--moderator", "net.depth", "--out", str(folder)]) == 0
+    return folder

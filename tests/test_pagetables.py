@@ -3,14 +3,12 @@
 
 import shutil
 
-import numpy as np
 import pandas as pd
 
-from prepbench.report.driver import main as report
 from prepbench.report.pagetables import normalization_table, seed_counts
 from prepbench.report.pagewords import RESNET
 from tests._published import published_copy
-from tests._report_runs import frame, job
+from tests._report_runs import ladder_report
 
 
 def test_seed_counts_name_one_count_when_the_nets_agree_and_both_in_order_when_not():
@@ -18,23 +16,6 @@ def test_seed_counts_name_one_count_when_the_nets_agree_and_both_in_order_when_n
     assert seed_counts(five, five) == "5"
     assert seed_counts(five, three) == "5/3"
     assert seed_counts(three, five) == "3/5"
-
-
-def residual_report(root, depths=(8, 14, 20)):
-    """A residual ladder's report at root's RESNET with `none`, `raw` and `std` only (the ladder's
-    core before its other variants): scaling's planted benefit is 0.02 at every depth."""
-    rows = []
-    for d in depths:
-        for s in range(5):
-            none = 0.60 + 0.01 * s
-            wobble = 0.001 * (s - 2) * np.log2(d)
-            for p, acc in {"none": none, "raw": none - 0.02 + wobble, "std": none + wobble}.items():
-                rows.append(job(p, f"resnet{d}", s, depth=d, acc=acc, start=len(rows)))
-    folder = root / RESNET
-    folder.mkdir(parents=True)
-    frame(rows).to_csv(root / "input.csv", index=False)
-    args = ["--runs-csv", str(root / "input.csv"), "--moderator", "net.depth", "--out", str(folder)]
-    assert report(args) == 0
 
 
 def test_the_normalization_table_waits_for_the_residual_report_then_takes_each_variant_it_has(tmp_path):
@@ -46,10 +27,10 @@ def test_the_normalization_table_waits_for_the_residual_report_then_takes_each_v
     crop = next(line for line in waiting if line.startswith("| `crop`"))
     assert "(depths 2, 8 only)" in crop  # the plain nets ran crop at two depths
 
-    residual_report(root)
+    ladder_report(root / RESNET, (8, 14, 20), lambda d: 0.02)  # the core before its other variants
     lines = normalization_table(root).splitlines()
     assert "| ResNet-8 | ResNet-20 |" in lines[0]
     scaling = next(line for line in lines if line.startswith("| scaling"))
-    assert scaling.split(" | ")[-3:-1] == ["**+2.00**", "**+2.00**"]  # none − raw at ResNet-8 and -20
+    assert [c.strip("*") for c in scaling.split(" | ")[-3:-1]] == ["+2.00", "+2.00"]  # none − raw at ResNet-8, -20
     assert "+0.00 [" in scaling.split(" | ")[-1]  # no trend planted
     assert next(line for line in lines if line.startswith("| `crop`")).endswith("| running | running | running |")

@@ -75,4 +75,5 @@ def test_h_reads_the_interaction_the_report_says_it_favours():
 
 def test_numbers_print_as_the_pages_do():
     assert pagewords.number(-0.0156) == "−1.56"
+    assert pagewords.number(-1e-17) == pagewords.number(-0.00004) == "+0.00"  # no signed zero
     assert pagewords.effect(row("hurts", -0.0156, ci_low_holm=-0.03, ci_high_holm=-0.001)) == "**−1.56** [−3.00, −0.10]"

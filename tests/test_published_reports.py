@@ -1,7 +1,8 @@
 """prepbench.report.published, and what it guards: every report published under results/ recomputes
 at this commit. The command a report prints under "Regenerate this report with", run on the committed
-store or runs.csv, writes the same report.md, runs.csv, summary.csv and effects.csv (floats to 1e-9);
-a change to the report's code or to a study's store that is not followed by
+store or runs.csv, writes the same report.md, runs.csv, summary.csv and effects.csv (floats to 1e-9),
+and the command a families table names writes the same families.md and families.csv from those
+reports; a change to the report's code or to a study's store that is not followed by
 `python -m prepbench.report.published` fails here."""
 
 import shutil
@@ -10,10 +11,13 @@ from pathlib import Path
 import pytest
 
 from prepbench import ROOT
+from prepbench.report import families
 from prepbench.report.driver import main
-from prepbench.report.published import published
+from prepbench.report.published import published, published_families
+from tests._report_runs import ladder_report
 
 PUBLISHED = published()
+FAMILIES = published_families()
 COMPARED = ("report.md", "runs.csv", "summary.csv", "effects.csv")
 
 
@@ -41,6 +45,31 @@ def test_a_published_report_recomputes_exactly(report, args, tmp_path, monkeypat
                 assert again == (ROOT / report / name).read_text(), (
                     f"{report}/{name} is not what its command writes now"
                 )
+
+
+def test_every_published_families_table_names_its_command_and_is_found_with_it(tmp_path):
+    assert [str(folder) for folder, args in FAMILIES if args is None] == []
+    plain = ladder_report(tmp_path / "results/study/plain", (1, 2, 4), lambda d: 0.1)
+    resnet = ladder_report(tmp_path / "results/study/resnet", (8, 14, 20), lambda d: 0.1)
+    args = [f"plain={plain}", f"resnet={resnet}", "--out", str(tmp_path / "results/study/families")]
+    assert families.main(args) == 0
+    assert published_families(tmp_path) == [(Path("results/study/families"), args)]
+
+
+@pytest.mark.parametrize(("folder", "args"), FAMILIES, ids=[str(f) for f, _ in FAMILIES])
+def test_a_published_families_table_recomputes_exactly(folder, args, tmp_path, monkeypatch):
+    args = list(args)
+    out = args[args.index("--out") + 1]
+    assert Path(out) == folder, f"{folder}/families.md regenerates into {out}"
+    args[args.index("--out") + 1] = str(tmp_path)
+    monkeypatch.chdir(ROOT)
+    assert families.main(args) == 0
+    page = (tmp_path / "families.md").read_text().replace(str(tmp_path), out)
+    assert page == (ROOT / folder / "families.md").read_text(), (
+        f"{folder}/families.md is not what its command writes now"
+    )
+    again = (tmp_path / "families.csv").read_text()
+    assert_same_table(again, (ROOT / folder / "families.csv").read_text(), f"{folder}/families.csv")
 
 
 def assert_same_table(again: str, published: str, name: str):

@@ -5,33 +5,11 @@ import pandas as pd
 import pytest
 
 from prepbench.report import families
-from prepbench.report.driver import main as report
-from tests._report_runs import frame, job
-
-SEEDS = range(5)
-NOISE = [0.003, -0.002, 0.001, -0.003, 0.001]
+from tests._report_runs import ladder_report
 
 
 def ladder(tmp_path, name, depths, raw_benefit, variants=("none", "raw", "std"), only=None):
-    """A ladder's report, from runs whose planted benefit of scaling (none − raw) at depth d is
-    raw_benefit(d); std is none plus noise (no trend in either family). `only` maps a variant to
-    the depths it ran at, where that is not all of them."""
-    rows = []
-    for d in depths:
-        for s in SEEDS:
-            none = 0.60 + 0.01 * s
-            wobble = NOISE[s] * np.log2(d)  # per-seed slopes that differ, so they have a spread
-            accs = {"none": none, "raw": none - raw_benefit(d) + wobble, "std": none + wobble}
-            accs = {p: a for p, a in accs.items() if p in variants and d in (only or {}).get(p, depths)}
-            rows += [
-                job(p, f"{name}{d}", s, depth=d, acc=a, start=len(rows) + i) for i, (p, a) in enumerate(accs.items())
-            ]
-    folder = tmp_path / name
-    folder.mkdir()
-    frame(rows).to_csv(folder / "input.csv", index=False)
-    args = ["--runs-csv", str(folder / "input.csv"), "--moderator", "net.depth", "--out", str(folder)]
-    assert report(args) == 0
-    return folder
+    return ladder_report(tmp_path / name, depths, raw_benefit, variants, only)
 
 
 @pytest.fixture()

@@ -55,7 +55,7 @@ CPU_CLAIMS = tuple(c for c in CLAIMS if c.report == CONVERGED and c.variant not 
 
 
 def number(x: float, digits: int = 2) -> str:
-    return f"{100 * x:+.{digits}f}".replace("-", MINUS)
+    return f"{round(100 * x, digits) + 0.0:+.{digits}f}".replace("-", MINUS)  # + 0.0: no "−0.00"
 
 
 def detectable(row: pd.Series) -> bool:
