@@ -167,6 +167,30 @@ def test_a_benefit_that_falls_with_depth_is_a_detected_trend_and_a_flat_one_is_n
     assert "(Holm):** `minmax`: no trend detectable at this resolution; `std`: falls with depth (supports H)." in md
 
 
+def test_a_variant_run_at_some_depths_only_is_one_line_through_them_in_the_trend_figure():
+    from prepbench.report.figures import trend
+    from tests._report_runs import job
+
+    rows = []
+    for depth in (1, 2, 4, 8):
+        for seed in range(5):
+            base = 0.5 + 0.01 * seed
+            accs = {"none": base, "std": base + 0.01 + 0.001 * seed * depth, "minmax": base + 0.02 + 0.001 * seed}
+            for prep, acc in accs.items():
+                if prep == "minmax" and depth not in (2, 8):
+                    continue
+                rows.append(
+                    job(prep, "deep", seed, depth=depth, acc=acc, start=len(rows), overrides=(f"net.depth={depth}",))
+                )
+    fig, _, _ = trend.draw(analysis.analyse(select(frame(rows), Spec(moderator="net.depth")), {}, "ladder"))
+    lines = {c.get_label().split(" (")[0]: c.lines[0] for ax in fig.axes for c in ax.containers}
+    assert len(lines["std"].get_xdata()) == 4
+    assert (
+        len(lines["minmax"].get_xdata()) == 2
+        and np.isfinite(np.asarray(lines["minmax"].get_ydata(), dtype=float)).all()
+    )
+
+
 def test_a_ladder_report_leads_its_brief_with_the_dose_response_then_the_pairs_of_levels():
     """The dose-response is the ladder's test fixed before the runs: the brief opens with it, then
     the neighbouring levels in order, then the extremes."""

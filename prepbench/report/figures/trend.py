@@ -48,6 +48,8 @@ def draw(a: Analysis):
             j = list(a.contrasts).index(variant)
             sub = rows[variant]
             xs = np.array([x[m] for m in levels]) + 0.04 * (j - (len(a.contrasts) - 1) / 2)
+            ran = sub["mean"].notna().to_numpy()  # a variant run at some levels only: one line through those
+            xs, sub = xs[ran], sub[ran]
             slope = trend[trend["variant"] == variant].iloc[0]
             ax.errorbar(
                 xs,
