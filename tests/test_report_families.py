@@ -84,6 +84,7 @@ def test_a_report_whose_runs_changed_since_is_refused(two, tmp_path, capsys):
         (["plain={plain}"], "1 ladder given (plain="),
         (["plain:{plain}", "resnet={resnet}"], "'plain:"),
         (["plain={plain}", "resnet={tmp}/absent"], "absent/runs.csv does not exist"),
+        (["plain={plain}", "plain={resnet}"], "family name 'plain' given twice"),
     ],
 )
 def test_bad_input_is_one_line(two, tmp_path, capsys, ladders, message):
@@ -99,3 +100,23 @@ def test_a_report_without_a_ladder_is_refused(tmp_path, capsys):
     plain = ladder(tmp_path, "plain", (1, 2, 4), lambda d: 0.1)
     assert families.main([f"plain={plain}", f"pair={two_depths}", "--out", str(tmp_path / "f")]) == 2
     assert "is not a ladder's report" in capsys.readouterr().err
+
+
+def test_a_ladder_over_another_setting_than_depth_is_refused(tmp_path, capsys):
+    from prepbench.report.driver import main as report
+    from tests._report_runs import frame, job
+
+    plain = ladder(tmp_path, "plain", (1, 2, 4), lambda d: 0.1)
+    rows = [
+        job(p, "deep", s, acc=0.6 + 0.01 * s + (p == "raw") * 0.01 * k, start=i, params={"data.train_size": str(size)})
+        for i, (k, size, s, p) in enumerate(
+            (k, size, s, p) for k, size in enumerate((1250, 2500, 5000)) for s in range(5) for p in ("none", "raw")
+        )
+    ]
+    frame(rows).to_csv(tmp_path / "sizes.csv", index=False)
+    sizes = tmp_path / "sizes"
+    args = ["--runs-csv", str(tmp_path / "sizes.csv"), "--moderator", "data.train_size", "--out", str(sizes)]
+    assert report(args) == 0
+    assert families.main([f"plain={plain}", f"sizes={sizes}", "--out", str(tmp_path / "f")]) == 2
+    err = capsys.readouterr().err
+    assert "is a ladder over train_size, not depth" in err and err.count("\n") == 1

@@ -57,6 +57,12 @@ class Family:
                 f"{folder} is not a ladder's report (levels {levels}); expected a report with "
                 "--moderator net.depth over 3 or more depths"
             )
+        along = {str(level).split("=", 1)[0] for level in levels}
+        if along != {"depth"}:
+            raise PrepbenchError(
+                f"{folder} is a ladder over {', '.join(sorted(along))}, not depth; expected a report with "
+                "--moderator net.depth"
+            )
         self.dose = dict(sorted(dose.items(), key=lambda kv: kv[1]))
 
     def levels(self, variant: str) -> list[str]:
@@ -266,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
             raise PrepbenchError(
                 f"{len(args.ladders)} ladder given ({args.ladders[0]}); expected two or more NAME=FOLDER"
             )
+        names = [parse(spec)[0] for spec in args.ladders]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise PrepbenchError(f"family name {twice[0]!r} given twice; expected one name per ladder")
         families = [Family(*parse(spec)) for spec in args.ladders]
         table = compare(families)
     except PrepbenchError as err:
