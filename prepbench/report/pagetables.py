@@ -119,7 +119,7 @@ def normalization_table(root: Path) -> str:
     bn = {net: effects(root, f"{BN}/{net}") for net in ("shallow", "deep")}
     plain = effects(root, PLAIN_FAMILY)
     published = (root / RESNET / "effects.csv").exists()
-    residual = effects(root, RESNET) if published else pd.DataFrame(columns=plain.columns)
+    residual = effects(root, RESNET) if published else plain.iloc[:0]  # no rows: every residual cell "running"
     depths = sorted({level_of(m) for m in residual[residual["kind"] == "benefit"]["moderator"]})
     rows = []
     for variant in dict.fromkeys(bn["deep"][bn["deep"]["kind"] == "interaction"]["variant"]):

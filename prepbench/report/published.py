@@ -56,7 +56,10 @@ def main(argv=None) -> int:
         if args is None or report(args) != 0:
             failed.append(str(folder))
     for folder, args in published_families() if not failed else []:  # from reports that all regenerated
-        print(f"{folder}: " + ("python -m prepbench.report.families " + shlex.join(args) if args else "no command"))
+        print(
+            f"{folder}: " + ("python -m prepbench.report.families " + shlex.join(args) if args else "no command"),
+            flush=True,
+        )
         if args is None or families.main(args) != 0:
             failed.append(str(folder))
     if failed:
