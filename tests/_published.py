@@ -1,4 +1,4 @@
-"""A copy of the published pages and the reports' CSVs, for tests that change a number in them."""
+"""A copy of the published pages and the reports' (and families tables') CSVs, for tests that change a number in them."""
 
 import shutil
 from pathlib import Path
@@ -13,7 +13,7 @@ def published_copy(tmp_path: Path) -> Path:
         (tmp_path / page).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / page, tmp_path / page)
     for csv in (ROOT / "results").rglob("*.csv"):
-        if "mlartifacts" not in csv.parts and csv.name in ("effects.csv", "summary.csv"):
+        if "mlartifacts" not in csv.parts and csv.name in ("effects.csv", "summary.csv", "families.csv"):
             (tmp_path / csv.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(csv, tmp_path / csv.relative_to(ROOT))
     return tmp_path

@@ -17,6 +17,7 @@ from prepbench.report.pagewords import (
     CPU_CLAIMS,
     DEPTH,
     EPOCHS,
+    FAMILIES,
     GPU,
     PLAIN_FAMILY,
     RESNET,
@@ -122,8 +123,9 @@ def normalization_table(root: Path) -> str:
     residual = effects(root, RESNET) if published else plain.iloc[:0]  # no rows: every residual cell "running"
     depths = sorted({level_of(m) for m in residual[residual["kind"] == "benefit"]["moderator"]})
     rows = []
+    claim_of = {claim.variant: claim.claim.split(":")[0] for claim in CLAIMS}  # "C3", the claims table's rows
     for variant in dict.fromkeys(bn["deep"][bn["deep"]["kind"] == "interaction"]["variant"]):
-        row = [label(variant)]
+        row = [claim_of.get(variant, ""), label(variant)]
         for net in ("shallow", "deep"):
             for on in (False, True):
                 benefit = one(bn[net], kind="benefit", variant=variant, moderator=f"batchnorm={on}")
@@ -141,6 +143,7 @@ def normalization_table(root: Path) -> str:
         rows.append(row)
     ends = [f"ResNet-{depths[0]}", f"ResNet-{depths[-1]}"] if depths else ["shallowest ResNet", "deepest ResNet"]
     header = [
+        "claim",
         "variant",
         "shallow plain net",
         "with batch norm",
@@ -150,7 +153,7 @@ def normalization_table(root: Path) -> str:
         *ends,
         "residual nets: slope per doubling of depth",
     ]
-    return table(header, ["l", "r", "r", "r", "r", "l", "r", "r", "l"], rows)
+    return table(header, ["l", "l", "r", "r", "r", "r", "l", "r", "r", "l"], rows)
 
 
 def family_slope(frame: pd.DataFrame, variant: str) -> str:
@@ -162,6 +165,40 @@ def family_slope(frame: pd.DataFrame, variant: str) -> str:
     if len(ran) < len(benefits):
         text += f" (depths {', '.join(map(str, ran))} only)"
     return text
+
+
+def residual_table(root: Path) -> str:
+    """The residual ladder: benefit over `none` at each ResNet depth, its slope per doubling (the
+    test fixed before the runs), the plain ladder's slope, and the families table's test of the
+    difference (Welch on the per-seed slopes, Holm across variants)."""
+    frame, accuracy = effects(root, RESNET), summary(root, RESNET)
+    plain = effects(root, PLAIN_FAMILY)
+    families = pd.read_csv(root / FAMILIES / "families.csv")
+    levels = sorted({level_of(m) for m in accuracy["moderator"]})
+    header = [
+        "ResNet depth",
+        *[str(level) for level in levels],
+        "slope per doubling of depth",
+        "plain nets' slope",
+        "residual − plain slope",
+    ]
+    none = accuracy[accuracy["variant"] == "none"].assign(level=lambda f: f["moderator"].map(level_of))
+    rows = [["`none` test accuracy (%)", *[f"{100 * a:.1f}" for a in none.sort_values("level")["mean"]], "", "", ""]]
+    for variant in dict.fromkeys(frame[frame["kind"] == "trend"]["variant"]):
+        trend = one(frame, kind="trend", variant=variant)
+        cells = [effect(row) for row in ladder(frame, variant)]
+        versus = one(families, family="resnet", variant=variant)
+        slope = f"{effect(trend)}, Holm p {p_value(trend['p_holm'])}"
+        rows.append([label(variant), *cells, slope, family_slope(plain, variant), slope_difference(versus)])
+    return table(header, ["l", *["r"] * len(levels), "l", "l", "l"], rows)
+
+
+def slope_difference(row: pd.Series) -> str:
+    """A families.csv difference of slopes, bold where its Holm p is below its level's alpha."""
+    mean = number(row["difference"])
+    text = f"**{mean}**" if row["p_holm"] < 1 - row["difference_level"] else mean
+    low, high = number(row["difference_low"]), number(row["difference_high"])
+    return f"{text} [{low}, {high}], Holm p {p_value(row['p_holm'])}"
 
 
 def steps_table(root: Path) -> str:
@@ -311,6 +348,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "findings-claims": lambda root: claims_table(root, full=True),
     "depth": depth_table,
     "normalization": normalization_table,
+    "residual": residual_table,
     "scarcity-steps": steps_table,
     "scarcity-epochs": epochs_table,
     "zca": lambda root: two_net_table(root, ZCA, only="s="),

@@ -18,6 +18,7 @@ DEPTH = "results/converged/depth"
 BN = "results/converged/bn"  # batch norm crossed with the preprocessing, per plain net (issue 36)
 PLAIN_FAMILY = "results/converged/plain-family"  # the plain ladder with every variant the residual one has
 RESNET = "results/converged/resnet"  # the residual ladder (issue 36)
+FAMILIES = "results/converged/families"  # the plain and residual ladders side by side
 STEPS = "results/converged/scarcity-steps"
 EPOCHS = "results/converged/scarcity"
 CPU = "results/cpu"
