@@ -6,7 +6,9 @@ A long study runs from a git worktree pinned at a commit (docs/studies.md); its 
 from the main checkout as it grows. A plain copy of `mlflow.db` taken while a job writes may be
 torn, so the database is copied with SQLite's online backup, which reads one consistent state.
 Artifacts are copied where this checkout lacks them and never overwritten (a run's artifacts are
-written once). Prints each experiment's runs by status, to say what the snapshot holds.
+written once). Prints each experiment's runs by status, to say what the snapshot holds, and the
+command that makes the published reports again: a report counts every run of its experiment, so
+tests/test_published_reports.py fails on one made from the old store.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.target / STORE}: backed up from {args.source / STORE}; {copied} new artifact file(s)")
     for experiment, status, n in counts(args.target / STORE):
         print(f"  {experiment}: {n} {status}")
+    # A report names the runs of its whole experiment, so one made from the old store is stale now.
+    print("before committing: python -m prepbench.report.published (the reports of these experiments again)")
     return 0
 
 

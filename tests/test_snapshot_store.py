@@ -50,6 +50,7 @@ def test_the_store_is_backed_up_and_only_missing_artifacts_are_copied(growing, t
     assert (target / "mlartifacts" / "1" / "run-a" / "report.md").read_text() == "committed"  # never overwritten
     out = capsys.readouterr().out
     assert "1 new artifact file(s)" in out and "study: 1 RUNNING" in out
+    assert "python -m prepbench.report.published" in out  # the reports counted the old store's runs
 
 
 @pytest.mark.parametrize("case", ["absent", "same"])
