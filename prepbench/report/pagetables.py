@@ -96,6 +96,12 @@ def trend_verdict(trend: pd.Series, along: str, supports_if: str, claim: str) ->
     return "no trend detectable"
 
 
+def none_accuracy_row(accuracy: pd.DataFrame, blanks: int) -> list[str]:
+    """A ladder table's first row: `none`'s mean test accuracy at each level, then empty cells."""
+    none = accuracy[accuracy["variant"] == "none"].assign(level=lambda f: f["moderator"].map(level_of))
+    return ["`none` test accuracy (%)", *[f"{100 * a:.1f}" for a in none.sort_values("level")["mean"]], *[""] * blanks]
+
+
 def depth_table(root: Path) -> str:
     """The depth ladder: benefit over `none` at each depth (bold where detectable) and the test
     fixed before the runs, each seed's slope on log2 depth, Holm across variants."""
@@ -103,8 +109,7 @@ def depth_table(root: Path) -> str:
     variants = list(dict.fromkeys(frame[frame["kind"] == "trend"]["variant"]))
     levels = sorted({level_of(m) for m in accuracy["moderator"]})
     header = ["net.depth", *[str(level) for level in levels], "slope per doubling of depth", "verdict on H"]
-    none = accuracy[accuracy["variant"] == "none"].assign(level=lambda f: f["moderator"].map(level_of))
-    rows = [["`none` test accuracy (%)", *[f"{100 * a:.1f}" for a in none.sort_values("level")["mean"]], "", ""]]
+    rows = [none_accuracy_row(accuracy, blanks=2)]
     for variant in variants:
         trend = one(frame, kind="trend", variant=variant)
         cells = [effect(row, interval=False) for row in ladder(frame, variant)]
@@ -182,8 +187,7 @@ def residual_table(root: Path) -> str:
         "plain nets' slope",
         "residual − plain slope",
     ]
-    none = accuracy[accuracy["variant"] == "none"].assign(level=lambda f: f["moderator"].map(level_of))
-    rows = [["`none` test accuracy (%)", *[f"{100 * a:.1f}" for a in none.sort_values("level")["mean"]], "", "", ""]]
+    rows = [none_accuracy_row(accuracy, blanks=3)]
     for variant in dict.fromkeys(frame[frame["kind"] == "trend"]["variant"]):
         trend = one(frame, kind="trend", variant=variant)
         cells = [effect(row) for row in ladder(frame, variant)]
