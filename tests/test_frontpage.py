@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from prepbench import ROOT
+from prepbench.errors import PrepbenchError
 from prepbench.report import frontpage
 from prepbench.report.frontpage import MARKED, PAGES, TABLES, render
 from tests._published import published_copy
@@ -43,5 +44,22 @@ def test_a_number_that_changes_in_a_report_changes_the_page_and_write_puts_it_th
 
 
 def test_a_marker_naming_no_table_is_refused():
-    with pytest.raises(KeyError, match="table:clams --> names no table"):
+    with pytest.raises(PrepbenchError, match="table:clams --> names no table"):
         render("<!-- table:clams -->\n<!-- /table:clams -->\n")
+
+
+def test_a_missing_report_is_one_line_naming_it_and_leaves_every_page_as_it_was(tmp_path, monkeypatch, capsys):
+    root = published_copy(tmp_path)
+    families = root / "results/converged/families/families.csv"
+    families.unlink()  # read by a findings table only: README.md, rendered first, would change
+    frame = pd.read_csv(root / "results/converged/effects.csv")
+    frame["mean"] += 0.01
+    frame.to_csv(root / "results/converged/effects.csv", index=False)
+    before = {page: (root / page).read_text() for page in PAGES}
+
+    monkeypatch.setattr(frontpage, "ROOT", root)
+    assert frontpage.main([]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {families} does not exist; expected the report's families.csv (")
+    assert err.count("\n") == 1
+    assert {page: (root / page).read_text() for page in PAGES} == before

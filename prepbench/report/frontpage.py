@@ -8,10 +8,13 @@ tests/test_frontpage.py fails while a page's table differs from what its reports
 
 from __future__ import annotations
 
+import argparse
 import re
+import sys
 from pathlib import Path
 
 from prepbench import ROOT
+from prepbench.errors import PrepbenchError
 from prepbench.report.pagetables import TABLES
 
 PAGES = ("README.md", "docs/findings.md")
@@ -24,7 +27,7 @@ def render(text: str, root: Path = ROOT) -> str:
     def fill(match: re.Match) -> str:
         name = match["name"]
         if name not in TABLES:
-            raise KeyError(f"<!-- table:{name} --> names no table; expected one of {', '.join(TABLES)}")
+            raise PrepbenchError(f"<!-- table:{name} --> names no table; expected one of {', '.join(TABLES)}")
         return f"{match[1]}\n{TABLES[name](root)}\n\n{match[4]}"
 
     return MARKED.sub(fill, text)
@@ -35,30 +38,29 @@ def marked(text: str) -> list[str]:
 
 
 def write(root: Path = ROOT) -> list[Path]:
-    """Rewrite the pages' tables; the pages that changed."""
-    changed = []
-    for name in PAGES:
-        page = root / name
-        text = page.read_text()
-        again = render(text, root)
-        if again != text:
-            page.write_text(again)
-            changed.append(page)
+    """Rewrite the pages' tables; the pages that changed. Every page is rendered before any is
+    written, so a report that is missing leaves every page as it was."""
+    pages = [root / name for name in PAGES]
+    rendered = {page: render(page.read_text(), root) for page in pages}
+    changed = [page for page in pages if rendered[page] != page.read_text()]
+    for page in changed:
+        page.write_text(rendered[page])
     return changed
 
 
 def main(argv=None) -> int:
     """`python -m prepbench.report.frontpage`: the pages' tables alone, from the reports as they are
     (`python -m prepbench.report.published` regenerates the reports first, then calls this)."""
-    import argparse
-
     argparse.ArgumentParser(prog="python -m prepbench.report.frontpage", description=main.__doc__).parse_args(argv)
-    for page in write():
+    try:
+        pages = write(ROOT)
+    except PrepbenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for page in pages:
         print(f"{page.relative_to(ROOT)}: tables written again from the reports")
     return 0
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.exit(main(sys.argv[1:]))

@@ -34,6 +34,7 @@ from prepbench.report.pagewords import (
     number,
     one,
     p_value,
+    report_csv,
     rows_of,
     summary,
     table,
@@ -178,7 +179,7 @@ def residual_table(root: Path) -> str:
     difference (Welch on the per-seed slopes, Holm across variants)."""
     frame, accuracy = effects(root, RESNET), summary(root, RESNET)
     plain = effects(root, PLAIN_FAMILY)
-    families = pd.read_csv(root / FAMILIES / "families.csv")
+    families = report_csv(root, FAMILIES, "families.csv")
     levels = sorted({level_of(m) for m in accuracy["moderator"]})
     header = [
         "ResNet depth",

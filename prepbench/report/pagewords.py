@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from prepbench.errors import PrepbenchError
+
 MINUS = "\u2212"  # the pages print a minus sign, not a hyphen
 
 CONVERGED = "results/converged"
@@ -85,13 +87,23 @@ def table(header: list[str], align: list[str], rows: list[list[str]]) -> str:
 # -- reading the reports --------------------------------------------------------------------------
 
 
+def report_csv(root: Path, report: str, name: str) -> pd.DataFrame:
+    """One CSV of a published report, or a one-line error naming the file that is missing."""
+    path = root / report / name
+    if not path.is_file():
+        raise PrepbenchError(
+            f"{path} does not exist; expected the report's {name} (python -m prepbench.report.published writes it)"
+        )
+    return pd.read_csv(path)
+
+
 def effects(root: Path, report: str, metric: str = "test_accuracy") -> pd.DataFrame:
-    frame = pd.read_csv(root / report / "effects.csv")
+    frame = report_csv(root, report, "effects.csv")
     return frame[frame["metric"] == metric]
 
 
 def summary(root: Path, report: str) -> pd.DataFrame:
-    return pd.read_csv(root / report / "summary.csv")
+    return report_csv(root, report, "summary.csv")
 
 
 def one(frame: pd.DataFrame, **where) -> pd.Series:
