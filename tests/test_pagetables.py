@@ -6,7 +6,7 @@ import shutil
 import pandas as pd
 
 from prepbench.report.pagetables import normalization_table, residual_table, seed_counts
-from prepbench.report.pagewords import FAMILIES, RESNET, effects
+from prepbench.report.pagewords import FAMILIES, RESNET, effects, label
 from tests._published import published_copy
 from tests._report_runs import ladder_report
 
@@ -48,8 +48,24 @@ def test_the_residual_table_gives_each_variant_of_the_ladder_and_its_slope_again
     for p_holm, cell in (
         (0.5, "+5.00 [−1.00, +11.00], Holm p 0.500"),
         (0.001, "**+5.00** [−1.00, +11.00], Holm p 0.001"),
+        (0.03, "**+5.00** [−1.00, +11.00], Holm p 0.030"),  # below alpha, above 1 − its step's level
     ):
-        families.loc[raw, ["difference", "difference_low", "difference_high", "p_holm"]] = [0.05, -0.01, 0.11, p_holm]
+        families.loc[raw, ["difference", "difference_low", "difference_high", "p_holm", "difference_level"]] = [
+            0.05,
+            -0.01,
+            0.11,
+            p_holm,
+            0.99,
+        ]
         families.to_csv(root / FAMILIES / "families.csv", index=False)
         scaling = next(line for line in residual_table(root).splitlines() if line.startswith("| scaling"))
         assert scaling.endswith(f"| {cell} |")
+
+
+def test_the_residual_table_bolds_a_difference_of_slopes_exactly_where_the_families_report_finds_one(tmp_path):
+    root = published_copy(tmp_path)
+    rows = {line.split(" | ")[0].removeprefix("| "): line for line in residual_table(root).splitlines()}
+    families = pd.read_csv(root / FAMILIES / "families.csv").query("family == 'resnet'")
+    for _, row in families.iterrows():
+        found = row["difference_verdict"] != "no difference detectable"
+        assert rows[label(row["variant"])].split(" | ")[-1].startswith("**") == found, row["variant"]

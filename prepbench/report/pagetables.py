@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from prepbench.report.families import ALPHA
 from prepbench.report.pagewords import (
     BN,
     CLAIMS,
@@ -199,9 +200,10 @@ def residual_table(root: Path) -> str:
 
 
 def slope_difference(row: pd.Series) -> str:
-    """A families.csv difference of slopes, bold where its Holm p is below its level's alpha."""
+    """A families.csv difference of slopes, bold where the families report finds it (Holm p below
+    its alpha; `difference_level` is the level of the interval at Holm's step, not that alpha)."""
     mean = number(row["difference"])
-    text = f"**{mean}**" if row["p_holm"] < 1 - row["difference_level"] else mean
+    text = f"**{mean}**" if row["p_holm"] < ALPHA else mean
     low, high = number(row["difference_low"]), number(row["difference_high"])
     return f"{text} [{low}, {high}], Holm p {p_value(row['p_holm'])}"
 
