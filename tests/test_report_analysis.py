@@ -191,6 +191,23 @@ def test_a_variant_run_at_some_depths_only_is_one_line_through_them_in_the_trend
     )
 
 
+def test_a_slope_that_rounds_to_zero_is_labelled_plus_zero_in_the_trend_figure():
+    from prepbench.report.figures import trend
+    from tests._report_runs import job
+
+    rows = []
+    for depth in (1, 2, 4, 8):
+        for seed in range(5):
+            base = 0.5 + 0.01 * seed
+            accs = {"none": base, "std": base + 0.01 + 0.001 * seed - 1e-5 * np.log2(depth)}  # -0.001 pp a doubling
+            for prep, acc in accs.items():
+                rows.append(
+                    job(prep, "deep", seed, depth=depth, acc=acc, start=len(rows), overrides=(f"net.depth={depth}",))
+                )
+    fig, _, _ = trend.draw(analysis.analyse(select(frame(rows), Spec(moderator="net.depth")), {}, "ladder"))
+    assert [c.get_label() for ax in fig.axes for c in ax.containers] == ["std (+0.00 pp per doubling)"]
+
+
 def test_a_ladder_report_leads_its_brief_with_the_dose_response_then_the_pairs_of_levels():
     """The dose-response is the ladder's test fixed before the runs: the brief opens with it, then
     the neighbouring levels in order, then the extremes."""

@@ -58,7 +58,7 @@ def draw(a: Analysis):
                 fmt=f"{style.MARKERS[j % 6]}-",
                 capsize=3,
                 color=f"C{j}",
-                label=f"{variant} ({100 * slope['mean']:+.2f} pp per doubling)",
+                label=f"{variant} ({round(100 * slope['mean'], 2) + 0.0:+.2f} pp per doubling)",  # + 0.0: no "-0.00"
                 ms=6,
             )
         ax.axhline(0, color="k", lw=0.8)
