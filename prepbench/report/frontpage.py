@@ -40,9 +40,9 @@ def marked(text: str) -> list[str]:
 def write(root: Path = ROOT) -> list[Path]:
     """Rewrite the pages' tables; the pages that changed. Every page is rendered before any is
     written, so a report that is missing leaves every page as it was."""
-    pages = [root / name for name in PAGES]
-    rendered = {page: render(page.read_text(), root) for page in pages}
-    changed = [page for page in pages if rendered[page] != page.read_text()]
+    texts = {root / name: (root / name).read_text() for name in PAGES}
+    rendered = {page: render(text, root) for page, text in texts.items()}
+    changed = [page for page, text in texts.items() if rendered[page] != text]
     for page in changed:
         page.write_text(rendered[page])
     return changed
